@@ -1,0 +1,64 @@
+# pixelcnn — see README.md. `make test` is what CI runs; `make train` is the main job.
+SHELL := /bin/bash
+GO        ?= go
+PTX_ARCH  ?= compute_80
+NVCC      ?= nvcc
+PTXAS     ?= ptxas
+CU_SRCS   := $(wildcard kernels/*.cu)
+PTX_FILES := $(patsubst kernels/%.cu,kernels/ptx/%.ptx,$(CU_SRCS))
+
+.PHONY: all test test-go test-cuda-compile ptx ptx-check train bench bench-peer fmt vet deps cuda-toolkit
+
+all: test
+
+# Everything CI runs: installs what is missing, then Go tests (short and slow ones),
+# the CUDA compile checks, and the PyTorch interop check.
+test: deps vet test-go test-cuda-compile test-interop
+
+deps:
+	@bash tools/install-deps.sh
+
+test-go:
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -run 'Slow|Resume|Causal|Grad' -short=false -timeout 20m ./...
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+cuda-toolkit:
+	@bash tools/install-cuda-toolkit.sh
+
+# PTX for every kernel file; the target (default compute_80) is JIT-compiled by newer drivers.
+ptx: $(PTX_FILES)
+	@if [ -z "$(CU_SRCS)" ]; then echo "ptx: no kernels yet"; fi
+
+kernels/ptx/%.ptx: kernels/%.cu $(wildcard kernels/*.cuh)
+	@mkdir -p kernels/ptx
+	$(NVCC) -ptx -arch=$(PTX_ARCH) -lineinfo -O3 -o $@ $<
+
+# Assemble every PTX file for sm_90 (the H100): fails on errors, prints registers and spills.
+ptx-check: ptx
+	@for f in $(PTX_FILES); do echo "== $$f"; $(PTXAS) -arch=sm_90 -v -o /dev/null $$f 2>&1 | grep -E 'error|Compiling|registers|spill' ; test $${PIPESTATUS[0]} -eq 0 || exit 1; done
+
+# Compile (not run: running needs a GPU) every cuda-tagged package, test and command.
+test-cuda-compile: cuda-toolkit ptx-check
+	$(GO) vet -tags cuda ./...
+	$(GO) build -tags cuda ./...
+	@mkdir -p bin
+	@for p in $$($(GO) list -tags cuda ./... ); do $(GO) test -tags cuda -c -o /dev/null $$p || exit 1; done
+
+test-interop:
+	@bash tools/interop-check.sh
+
+train:
+	$(GO) run ./cmd/train --dataset mnist --preset mnist --device auto
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./nn/cpu/ ./pixelcnn/
+
+bench-peer:
+	@bash tools/peer/compare.sh
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

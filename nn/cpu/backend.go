@@ -1,0 +1,223 @@
+// Package cpu is the pure-Go reference backend: every GPU kernel is checked against it, and it
+// is fast enough to train the mnist preset on two cores. Convolutions are GEMMs over NHWC
+// activations (nn/cpu/gemm) that skip the masked taps; work is split into fixed chunks of
+// positions handed out statically to workers, and partial sums are reduced in worker order,
+// so results are deterministic for a given worker count.
+package cpu
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"pixelcnn/nn"
+)
+
+// Backend is the CPU implementation of nn.Backend.
+type Backend struct {
+	workers int
+
+	mu   sync.Mutex
+	pool map[int][][]float32 // released buffers by length
+	// Stats of the buffer pool, for memory tests.
+	allocs, reuses int
+}
+
+// New returns a CPU backend with one worker per available core (GOMAXPROCS).
+func New() *Backend { return NewWorkers(runtime.GOMAXPROCS(0)) }
+
+// NewWorkers returns a CPU backend with n workers (n >= 1).
+func NewWorkers(n int) *Backend {
+	if n < 1 {
+		n = 1
+	}
+	return &Backend{workers: n, pool: map[int][][]float32{}}
+}
+
+func init() {
+	nn.Register("cpu", func() (nn.Backend, error) { return New(), nil })
+}
+
+func (b *Backend) Name() string { return fmt.Sprintf("cpu(%d workers)", b.workers) }
+
+// Workers is the number of goroutines the backend splits work over.
+func (b *Backend) Workers() int { return b.workers }
+
+// PoolStats reports how many buffers were freshly allocated and how many were reused.
+func (b *Backend) PoolStats() (allocs, reuses int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.allocs, b.reuses
+}
+
+// buffer returns a zeroed slice of length n, reusing a released one when possible.
+func (b *Backend) buffer(n int) []float32 {
+	b.mu.Lock()
+	if list := b.pool[n]; len(list) > 0 {
+		buf := list[len(list)-1]
+		b.pool[n] = list[:len(list)-1]
+		b.reuses++
+		b.mu.Unlock()
+		clear(buf)
+		return buf
+	}
+	b.allocs++
+	b.mu.Unlock()
+	return make([]float32, n)
+}
+
+func (b *Backend) putBuffer(buf []float32) {
+	if buf == nil {
+		return
+	}
+	b.mu.Lock()
+	b.pool[len(buf)] = append(b.pool[len(buf)], buf)
+	b.mu.Unlock()
+}
+
+func (b *Backend) New(shape ...int) *nn.Tensor {
+	return &nn.Tensor{Shape: append([]int(nil), shape...), Host: b.buffer(nn.ShapeLen(shape))}
+}
+
+func (b *Backend) FromHost(data []float32, shape ...int) (*nn.Tensor, error) {
+	if len(data) != nn.ShapeLen(shape) {
+		return nil, fmt.Errorf("cpu: FromHost: %d values for shape %v", len(data), shape)
+	}
+	t := b.New(shape...)
+	copy(t.Host, data)
+	return t, nil
+}
+
+func (b *Backend) ToHost(dst []float32, t *nn.Tensor) error {
+	if len(dst) != len(t.Host) {
+		return fmt.Errorf("cpu: ToHost: destination has %d values, tensor %v has %d", len(dst), t.Shape, len(t.Host))
+	}
+	copy(dst, t.Host)
+	return nil
+}
+
+func (b *Backend) Release(t *nn.Tensor) {
+	if t == nil {
+		return
+	}
+	b.putBuffer(t.Host)
+	t.Host = nil
+}
+
+func (b *Backend) Zero(t *nn.Tensor) { clear(t.Host) }
+
+func (b *Backend) Copy(dst, src *nn.Tensor) error {
+	if len(dst.Host) != len(src.Host) {
+		return fmt.Errorf("cpu: Copy: %v into %v", src.Shape, dst.Shape)
+	}
+	copy(dst.Host, src.Host)
+	return nil
+}
+
+// parallel runs fn(worker, chunk) for chunk in [0, chunks), chunk c going to worker
+// c % workers, so which worker sums which chunk never depends on timing.
+func (b *Backend) parallel(chunks int, fn func(worker, chunk int)) {
+	workers := min(b.workers, chunks)
+	if workers <= 1 {
+		for c := 0; c < chunks; c++ {
+			fn(0, c)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for c := w; c < chunks; c += workers {
+				fn(w, c)
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+// elementwise splits n elements into chunks and runs fn on each [lo, hi) range in parallel.
+func (b *Backend) elementwise(n int, fn func(lo, hi int)) {
+	const grain = 1 << 15
+	chunks := (n + grain - 1) / grain
+	b.parallel(chunks, func(_, c int) { fn(c*grain, min(n, (c+1)*grain)) })
+}
+
+func sameLen(op string, ts ...*nn.Tensor) error {
+	for _, t := range ts[1:] {
+		if len(t.Host) != len(ts[0].Host) {
+			return fmt.Errorf("cpu: %s: shapes %v and %v differ", op, ts[0].Shape, t.Shape)
+		}
+	}
+	return nil
+}
+
+func (b *Backend) ReLU(y, x *nn.Tensor) error {
+	if err := sameLen("relu", y, x); err != nil {
+		return err
+	}
+	b.elementwise(len(x.Host), func(lo, hi int) {
+		for i, v := range x.Host[lo:hi] {
+			y.Host[lo+i] = max(v, 0)
+		}
+	})
+	return nil
+}
+
+func (b *Backend) ReLUBackward(dx, dy, y *nn.Tensor) error {
+	if err := sameLen("relu backward", dx, dy, y); err != nil {
+		return err
+	}
+	b.elementwise(len(y.Host), func(lo, hi int) {
+		for i, v := range y.Host[lo:hi] {
+			if v > 0 {
+				dx.Host[lo+i] += dy.Host[lo+i]
+			}
+		}
+	})
+	return nil
+}
+
+func (b *Backend) Add(y, a, c *nn.Tensor) error {
+	if err := sameLen("add", y, a, c); err != nil {
+		return err
+	}
+	b.elementwise(len(y.Host), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y.Host[i] = a.Host[i] + c.Host[i]
+		}
+	})
+	return nil
+}
+
+func (b *Backend) AddInto(dst, src *nn.Tensor) error {
+	if err := sameLen("add into", dst, src); err != nil {
+		return err
+	}
+	b.elementwise(len(dst.Host), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst.Host[i] += src.Host[i]
+		}
+	})
+	return nil
+}
+
+func (b *Backend) SumSquares(ts []*nn.Tensor) (float64, error) {
+	var s float64
+	for _, t := range ts {
+		for _, v := range t.Host {
+			s += float64(v) * float64(v)
+		}
+	}
+	return s, nil
+}
+
+func (b *Backend) Scale(ts []*nn.Tensor, s float32) error {
+	for _, t := range ts {
+		for i := range t.Host {
+			t.Host[i] *= s
+		}
+	}
+	return nil
+}

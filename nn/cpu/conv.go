@@ -1,0 +1,326 @@
+package cpu
+
+import (
+	"fmt"
+
+	"pixelcnn/nn"
+	"pixelcnn/nn/cpu/gemm"
+)
+
+// A masked k x k convolution over NHWC activations is a GEMM whose rows are the N*H*W
+// positions. In the [K, K, In, Out] weight layout the fully unmasked taps (rows above the
+// centre, and left of it in the centre row) are the first Taps() kernel positions and the
+// centre is the next one, so W[0 : (Taps+1)*In*Out] read as a [(Taps+1)*In, Out] matrix holds
+// every live weight, and the taps after the centre are never touched. The im2col matrix puts
+// each position's unmasked-tap inputs first and its own (centre) inputs last; since output
+// colour group j may read only a prefix of the centre inputs (CentreInLimit), group j's GEMM
+// simply uses a shorter inner dimension. A 3x3 mask-B layer does 5 of 9 taps' work; a 7x7
+// mask-A layer 24 of 49 plus the allowed centre blocks.
+
+// convShape holds the validated dimensions of one conv call.
+type convShape struct {
+	spec      nn.ConvSpec
+	n, h, w   int
+	m         int // positions N*H*W
+	taps      int
+	kLive     int // columns of the im2col matrix: (Taps+1)*In
+	tapsWidth int // Taps*In
+	og        int // output features per colour group
+	rows      int // positions per chunk
+}
+
+func newConvShape(spec nn.ConvSpec, x, w, b, y *nn.Tensor) (convShape, error) {
+	if err := spec.Validate(); err != nil {
+		return convShape{}, err
+	}
+	xs := x.Shape
+	if len(xs) != 4 || xs[3] != spec.In {
+		return convShape{}, fmt.Errorf("layer %q: input shape %v, want [N,H,W,%d]", spec.Name, xs, spec.In)
+	}
+	if err := nn.CheckShape(fmt.Sprintf("layer %q: weight", spec.Name), w.Shape, spec.WeightShape()); err != nil {
+		return convShape{}, err
+	}
+	if b != nil {
+		if err := nn.CheckShape(fmt.Sprintf("layer %q: bias", spec.Name), b.Shape, []int{spec.Out}); err != nil {
+			return convShape{}, err
+		}
+	}
+	if y != nil {
+		if err := nn.CheckShape(fmt.Sprintf("layer %q: output", spec.Name), y.Shape, []int{xs[0], xs[1], xs[2], spec.Out}); err != nil {
+			return convShape{}, err
+		}
+	}
+	s := convShape{spec: spec, n: xs[0], h: xs[1], w: xs[2], taps: spec.Taps()}
+	s.m = s.n * s.h * s.w
+	s.tapsWidth = s.taps * spec.In
+	s.kLive = s.tapsWidth + spec.In
+	s.og = spec.Out / spec.Colors
+	// Keep a chunk's im2col block around 512 KiB so it stays in L2 while the GEMM reads it.
+	s.rows = min(1024, max(64, (128<<10)/s.kLive))
+	return s, nil
+}
+
+func (s convShape) chunks() int { return (s.m + s.rows - 1) / s.rows }
+
+// uniformCentre reports whether every output group reads the same centre prefix (always
+// true with one colour), so that the whole layer is one GEMM.
+func (s convShape) uniformCentre() bool {
+	l := s.spec.CentreInLimit(0)
+	for j := 1; j < s.spec.Colors; j++ {
+		if s.spec.CentreInLimit(j) != l {
+			return false
+		}
+	}
+	return true
+}
+
+// im2col fills col ([rows, kLive]) with the inputs of positions [p0, p0+rows): for each
+// unmasked tap in order its In features (zero outside the image), then the centre's.
+func (s convShape) im2col(col, x []float32, p0, rows int) {
+	in, r := s.spec.In, s.spec.K/2
+	for i := 0; i < rows; i++ {
+		p := p0 + i
+		wq := p % s.w
+		hq := (p / s.w) % s.h
+		img := p - hq*s.w - wq // first position of this image
+		dst := col[i*s.kLive : (i+1)*s.kLive]
+		for t := 0; t < s.taps; t++ {
+			dy, dx := t/s.spec.K-r, t%s.spec.K-r
+			hh, ww := hq+dy, wq+dx
+			seg := dst[t*in : (t+1)*in]
+			if hh < 0 || ww < 0 || ww >= s.w { // dy <= 0, so hh < h always
+				clear(seg)
+				continue
+			}
+			src := (img + hh*s.w + ww) * in
+			copy(seg, x[src:src+in])
+		}
+		copy(dst[s.tapsWidth:], x[p*in:(p+1)*in])
+	}
+}
+
+// MaskedConv implements nn.Backend.
+func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
+	s, err := newConvShape(spec, x, w, bias, y)
+	if err != nil {
+		return err
+	}
+	in, out := spec.In, spec.Out
+	W := w.Host
+	cols := make([][]float32, b.workers)
+	b.parallel(s.chunks(), func(worker, c int) {
+		p0 := c * s.rows
+		rows := min(s.rows, s.m-p0)
+		a, lda := x.Host[p0*in:], in
+		if spec.K > 1 {
+			if cols[worker] == nil {
+				cols[worker] = b.buffer(s.rows * s.kLive)
+			}
+			s.im2col(cols[worker], x.Host, p0, rows)
+			a, lda = cols[worker], s.kLive
+		}
+		yc := y.Host[p0*out:]
+		if s.uniformCentre() {
+			gemm.Sgemm(false, false, rows, out, s.tapsWidth+spec.CentreInLimit(0), 1, a, lda, W, out, 0, yc, out)
+		} else {
+			gemm.Sgemm(false, false, rows, out, s.tapsWidth, 1, a, lda, W, out, 0, yc, out)
+			for j := 0; j < spec.Colors; j++ {
+				if lim := spec.CentreInLimit(j); lim > 0 {
+					gemm.Sgemm(false, false, rows, s.og, lim, 1, a[s.tapsWidth:], lda,
+						W[s.tapsWidth*out+j*s.og:], out, 1, yc[j*s.og:], out)
+				}
+			}
+		}
+		bh := bias.Host
+		for i := 0; i < rows; i++ {
+			row := yc[i*out : (i+1)*out]
+			if spec.ReLU {
+				for o := range row {
+					row[o] = max(row[o]+bh[o], 0)
+				}
+			} else {
+				for o := range row {
+					row[o] += bh[o]
+				}
+			}
+		}
+	})
+	for _, c := range cols {
+		b.putBuffer(c)
+	}
+	return nil
+}
+
+// MaskedConvBackward implements nn.Backend. Per chunk of positions it forms dz (dy through
+// the ReLU mask), accumulates dW += col^T dz and dB += colsum(dz) into per-worker partials,
+// and computes dcol = dz W^T. The im2col scatter back to dx would race between chunks (a tap
+// reads rows above), so dx is then gathered per position in a second parallel pass.
+func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor) error {
+	s, err := newConvShape(spec, x, w, db, y)
+	if err != nil {
+		return err
+	}
+	if err := nn.CheckShape(fmt.Sprintf("layer %q: output gradient", spec.Name), dy.Shape, y.Shape); err != nil {
+		return err
+	}
+	if dx != nil {
+		if err := nn.CheckShape(fmt.Sprintf("layer %q: input gradient", spec.Name), dx.Shape, x.Shape); err != nil {
+			return err
+		}
+	}
+	if dw != nil {
+		if err := nn.CheckShape(fmt.Sprintf("layer %q: weight gradient", spec.Name), dw.Shape, w.Shape); err != nil {
+			return err
+		}
+	}
+	in, out := spec.In, spec.Out
+	W := w.Host
+	uniform := s.uniformCentre()
+	wsLen := s.kLive * out
+
+	type scratch struct{ col, dz, dwPart, dbPart []float32 }
+	ws := make([]scratch, b.workers)
+	var dcol []float32 // [m, kLive], only for K > 1
+	if dx != nil && spec.K > 1 {
+		dcol = b.buffer(s.m * s.kLive)
+	}
+	b.parallel(s.chunks(), func(worker, c int) {
+		sc := &ws[worker]
+		if sc.dz == nil {
+			sc.dz = b.buffer(s.rows * out)
+			if spec.K > 1 {
+				sc.col = b.buffer(s.rows * s.kLive)
+			}
+			if dw != nil {
+				sc.dwPart = b.buffer(wsLen)
+			}
+			if db != nil {
+				sc.dbPart = b.buffer(out)
+			}
+		}
+		p0 := c * s.rows
+		rows := min(s.rows, s.m-p0)
+		dz := sc.dz
+		dyc, yc := dy.Host[p0*out:(p0+rows)*out], y.Host[p0*out:(p0+rows)*out]
+		if spec.ReLU {
+			for i, v := range yc {
+				if v > 0 {
+					dz[i] = dyc[i]
+				} else {
+					dz[i] = 0
+				}
+			}
+		} else {
+			copy(dz, dyc)
+		}
+		if db != nil {
+			for i := 0; i < rows; i++ {
+				row := dz[i*out : (i+1)*out]
+				for o, v := range row {
+					sc.dbPart[o] += v
+				}
+			}
+		}
+		a, lda := x.Host[p0*in:], in
+		if spec.K > 1 {
+			s.im2col(sc.col, x.Host, p0, rows)
+			a, lda = sc.col, s.kLive
+		}
+		if dw != nil {
+			if uniform {
+				gemm.Sgemm(true, false, s.tapsWidth+spec.CentreInLimit(0), out, rows, 1, a, lda, dz, out, 1, sc.dwPart, out)
+			} else {
+				gemm.Sgemm(true, false, s.tapsWidth, out, rows, 1, a, lda, dz, out, 1, sc.dwPart, out)
+				for j := 0; j < spec.Colors; j++ {
+					if lim := spec.CentreInLimit(j); lim > 0 {
+						gemm.Sgemm(true, false, lim, s.og, rows, 1, a[s.tapsWidth:], lda, dz[j*s.og:], out, 1,
+							sc.dwPart[s.tapsWidth*out+j*s.og:], out)
+					}
+				}
+			}
+		}
+		if dx == nil {
+			return
+		}
+		// d(inputs) = dz W_live^T: straight into dx for a 1x1 conv, into dcol otherwise.
+		dst, ldd, beta := dx.Host[p0*in:], in, float32(1)
+		if spec.K > 1 {
+			dst, ldd, beta = dcol[p0*s.kLive:], s.kLive, 0
+		}
+		if uniform {
+			gemm.Sgemm(false, true, rows, s.tapsWidth+spec.CentreInLimit(0), out, 1, dz, out, W, out, beta, dst, ldd)
+			return
+		}
+		gemm.Sgemm(false, true, rows, s.tapsWidth, out, 1, dz, out, W, out, beta, dst, ldd)
+		// Centre columns: group j contributes to the first CentreInLimit(j) of them. Since
+		// limits grow with j, group Colors-1 covers the widest prefix; start from zero there.
+		if beta == 0 {
+			for i := 0; i < rows; i++ {
+				clear(dst[i*ldd+s.tapsWidth : i*ldd+s.kLive])
+			}
+		}
+		for j := 0; j < spec.Colors; j++ {
+			if lim := spec.CentreInLimit(j); lim > 0 {
+				gemm.Sgemm(false, true, rows, lim, s.og, 1, dz[j*s.og:], out, W[s.tapsWidth*out+j*s.og:], out, 1,
+					dst[s.tapsWidth:], ldd)
+			}
+		}
+	})
+
+	// Reduce per-worker partials in worker order (deterministic).
+	for i := range ws {
+		if dw != nil && ws[i].dwPart != nil {
+			for k, v := range ws[i].dwPart {
+				dw.Host[k] += v
+			}
+		}
+		if db != nil && ws[i].dbPart != nil {
+			for o, v := range ws[i].dbPart {
+				db.Host[o] += v
+			}
+		}
+		b.putBuffer(ws[i].col)
+		b.putBuffer(ws[i].dz)
+		b.putBuffer(ws[i].dwPart)
+		b.putBuffer(ws[i].dbPart)
+	}
+	if dcol != nil {
+		s.col2imGather(b, dx.Host, dcol)
+		b.putBuffer(dcol)
+	}
+	return nil
+}
+
+// col2imGather accumulates dx[p] += sum over taps t of dcol[p - offset(t)][tap t's columns],
+// plus the centre columns of dcol[p]: each position's gradient gathers from the positions that
+// read it, so chunks write disjoint rows of dx and need no locks.
+func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
+	in, r := s.spec.In, s.spec.K/2
+	b.parallel(s.chunks(), func(_, c int) {
+		p0 := c * s.rows
+		rows := min(s.rows, s.m-p0)
+		for p := p0; p < p0+rows; p++ {
+			wq := p % s.w
+			hq := (p / s.w) % s.h
+			img := p - hq*s.w - wq
+			d := dx[p*in : (p+1)*in]
+			src := dcol[p*s.kLive+s.tapsWidth : (p+1)*s.kLive]
+			for i, v := range src {
+				d[i] += v
+			}
+			// Position q = p - (dy, dx) read p through tap t; q must be inside the image.
+			for t := 0; t < s.taps; t++ {
+				dy, dxo := t/s.spec.K-r, t%s.spec.K-r
+				hh, ww := hq-dy, wq-dxo
+				if hh >= s.h || ww < 0 || ww >= s.w {
+					continue
+				}
+				q := img + hh*s.w + ww
+				src := dcol[q*s.kLive+t*in : q*s.kLive+(t+1)*in]
+				for i, v := range src {
+					d[i] += v
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,112 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"pixelcnn/nn"
+)
+
+// Target returns the 8-bit value of a subpixel stored as x = v/255.
+func Target(x float32) int {
+	v := int(x*255 + 0.5)
+	return min(max(v, 0), 255)
+}
+
+// SoftmaxXent implements nn.Backend: per subpixel, a max-subtracted log-sum-exp over its 256
+// logits, the NLL of the target, and (optionally) scale*(softmax - onehot). Nats are summed in
+// float64 per fixed chunk and the chunks in order, so the total is deterministic.
+func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (float64, error) {
+	xs := x.Shape
+	if len(xs) != 4 {
+		return 0, fmt.Errorf("softmax xent: image shape %v, want [N,H,W,C]", xs)
+	}
+	want := []int{xs[0], xs[1], xs[2], xs[3] * 256}
+	if err := nn.CheckShape("softmax xent: logits", logits.Shape, want); err != nil {
+		return 0, err
+	}
+	if dlogits != nil {
+		if err := nn.CheckShape("softmax xent: dlogits", dlogits.Shape, want); err != nil {
+			return 0, err
+		}
+	}
+	n := x.Len()
+	const grain = 256
+	chunks := (n + grain - 1) / grain
+	partial := make([]float64, chunks)
+	b.parallel(chunks, func(_, c int) {
+		var sum float64
+		for s := c * grain; s < min(n, (c+1)*grain); s++ {
+			l := logits.Host[s*256 : (s+1)*256]
+			t := Target(x.Host[s])
+			m := l[0]
+			for _, v := range l[1:] {
+				m = max(m, v)
+			}
+			var z float64
+			for _, v := range l {
+				z += math.Exp(float64(v - m))
+			}
+			lse := float64(m) + math.Log(z)
+			sum += lse - float64(l[t])
+			if dlogits != nil {
+				d := dlogits.Host[s*256 : (s+1)*256]
+				inv := 1 / z
+				for k, v := range l {
+					d[k] = scale * float32(math.Exp(float64(v-m))*inv)
+				}
+				d[t] -= scale
+			}
+		}
+		partial[c] = sum
+	})
+	var total float64
+	for _, p := range partial {
+		total += p
+	}
+	return total, nil
+}
+
+// SampleCategorical implements nn.Backend by inverse-CDF sampling: the draw for row r is the
+// first value k whose running sum of exp((l-max)/T) exceeds u * total, u = nn.Uniform(seed,
+// counter, r). Sums are float64.
+func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, temperature float32, seed, counter uint64) error {
+	rowsN := len(out)
+	if rowsN == 0 {
+		return nil
+	}
+	if temperature <= 0 || math.IsNaN(float64(temperature)) {
+		return fmt.Errorf("sample: temperature %v must be > 0", temperature)
+	}
+	if logits.Len()%rowsN != 0 {
+		return fmt.Errorf("sample: %d logits do not split into %d rows", logits.Len(), rowsN)
+	}
+	rowLen := logits.Len() / rowsN
+	if offset < 0 || offset+256 > rowLen {
+		return fmt.Errorf("sample: offset %d outside a row of %d logits", offset, rowLen)
+	}
+	invT := 1 / float64(temperature)
+	for r := range out {
+		l := logits.Host[r*rowLen+offset : r*rowLen+offset+256]
+		m := l[0]
+		for _, v := range l[1:] {
+			m = max(m, v)
+		}
+		var p [256]float64
+		var z float64
+		for k, v := range l {
+			p[k] = math.Exp(float64(v-m) * invT)
+			z += p[k]
+		}
+		target := float64(nn.Uniform(seed, counter, r)) * z
+		k, run := 0, 0.0
+		for k = 0; k < 255; k++ {
+			run += p[k]
+			if run > target {
+				break
+			}
+		}
+		out[r] = int32(k)
+	}
+	return nil
+}

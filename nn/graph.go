@@ -1,0 +1,190 @@
+package nn
+
+import "fmt"
+
+// Var is a value in a Graph with its gradient. Parameters are Vars whose Grad persists across
+// steps (zeroed by the optimizer's caller once per step); activations' Grads are temporaries
+// the Graph allocates on first use and releases with Release.
+type Var struct {
+	Value     *Tensor
+	Grad      *Tensor
+	NeedsGrad bool
+}
+
+// Graph is the autograd tape: a Wengert list. Each op runs forward at once and appends a
+// backward closure; Backward runs them in reverse recording order, which is already a
+// topological order, so there is no graph search. A Graph is used for one step (forward,
+// Backward, Release) and then reused.
+type Graph struct {
+	B      Backend
+	NoGrad bool // evaluation: record nothing, allocate no gradients
+	nodes  []node
+	temps  []*Tensor
+	ranger func(string) func()
+}
+
+type node struct {
+	name     string
+	backward func() error
+}
+
+// Ranger is implemented by backends that can mark named ranges on a profiler timeline
+// (the CUDA backend's NVTX ranges). Range pushes a range and returns the function that pops it.
+type Ranger interface {
+	Range(name string) func()
+}
+
+// NewGraph returns an empty tape on backend b.
+func NewGraph(b Backend) *Graph {
+	g := &Graph{B: b}
+	if r, ok := b.(Ranger); ok {
+		g.ranger = r.Range
+	}
+	return g
+}
+
+// Range marks a named phase (forward, backward, a layer) for profilers; a no-op on the CPU.
+func (g *Graph) Range(name string) func() {
+	if g.ranger == nil {
+		return func() {}
+	}
+	return g.ranger(name)
+}
+
+// Param wraps a persistent parameter tensor and its gradient accumulator.
+func Param(value, grad *Tensor) *Var { return &Var{Value: value, Grad: grad, NeedsGrad: true} }
+
+// Constant wraps a tensor that needs no gradient (the input image, usually).
+func Constant(value *Tensor) *Var { return &Var{Value: value} }
+
+// Input wraps a tensor whose gradient is wanted (causality and gradient checks); its Grad is
+// a temporary allocated on first use.
+func (g *Graph) Input(value *Tensor) *Var { return &Var{Value: value, NeedsGrad: !g.NoGrad} }
+
+func (g *Graph) newTemp(shape ...int) *Tensor {
+	t := g.B.New(shape...)
+	g.temps = append(g.temps, t)
+	return t
+}
+
+func (g *Graph) newVar(needsGrad bool, shape ...int) *Var {
+	return &Var{Value: g.newTemp(shape...), NeedsGrad: needsGrad && !g.NoGrad}
+}
+
+// grad returns v's gradient tensor, allocating a zeroed temporary on first use.
+func (g *Graph) grad(v *Var) *Tensor {
+	if v.Grad == nil {
+		v.Grad = g.newTemp(v.Value.Shape...)
+	}
+	return v.Grad
+}
+
+func (g *Graph) record(name string, backward func() error) {
+	if !g.NoGrad {
+		g.nodes = append(g.nodes, node{name, backward})
+	}
+}
+
+// MaskedConv is y = act(maskedconv(x, w) + b) (see Backend.MaskedConv).
+func (g *Graph) MaskedConv(spec ConvSpec, x, w, b *Var) (*Var, error) {
+	xs := x.Value.Shape
+	if len(xs) != 4 {
+		return nil, fmt.Errorf("layer %q: input shape %v, want [N,H,W,%d]", spec.Name, xs, spec.In)
+	}
+	y := g.newVar(x.NeedsGrad || w.NeedsGrad || b.NeedsGrad, xs[0], xs[1], xs[2], spec.Out)
+	if err := g.B.MaskedConv(spec, y.Value, x.Value, w.Value, b.Value); err != nil {
+		return nil, err
+	}
+	if y.NeedsGrad {
+		g.record(spec.Name, func() error {
+			if y.Grad == nil {
+				return nil // nothing downstream used y
+			}
+			var dx, dw, db *Tensor
+			if x.NeedsGrad {
+				dx = g.grad(x)
+			}
+			if w.NeedsGrad {
+				dw = g.grad(w)
+			}
+			if b.NeedsGrad {
+				db = g.grad(b)
+			}
+			return g.B.MaskedConvBackward(spec, dx, dw, db, y.Grad, x.Value, w.Value, y.Value)
+		})
+	}
+	return y, nil
+}
+
+// ReLU is y = max(x, 0).
+func (g *Graph) ReLU(x *Var) (*Var, error) {
+	y := g.newVar(x.NeedsGrad, x.Value.Shape...)
+	if err := g.B.ReLU(y.Value, x.Value); err != nil {
+		return nil, err
+	}
+	if y.NeedsGrad {
+		g.record("relu", func() error {
+			if y.Grad == nil {
+				return nil
+			}
+			return g.B.ReLUBackward(g.grad(x), y.Grad, y.Value)
+		})
+	}
+	return y, nil
+}
+
+// Add is y = a + b (the residual connection).
+func (g *Graph) Add(a, b *Var) (*Var, error) {
+	y := g.newVar(a.NeedsGrad || b.NeedsGrad, a.Value.Shape...)
+	if err := g.B.Add(y.Value, a.Value, b.Value); err != nil {
+		return nil, err
+	}
+	if y.NeedsGrad {
+		g.record("add", func() error {
+			if y.Grad == nil {
+				return nil
+			}
+			for _, v := range []*Var{a, b} {
+				if v.NeedsGrad {
+					if err := g.B.AddInto(g.grad(v), y.Grad); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	return y, nil
+}
+
+// SoftmaxXent returns the summed NLL in nats of the image x under logits. When logits needs
+// a gradient, the fused pass also writes scale*(softmax - onehot) into its gradient: the loss
+// is the root of the tape, so there is nothing to accumulate with and no node to record.
+func (g *Graph) SoftmaxXent(logits, x *Var, scale float32) (float64, error) {
+	var dl *Tensor
+	if logits.NeedsGrad {
+		dl = g.grad(logits)
+	}
+	return g.B.SoftmaxXent(logits.Value, x.Value, dl, scale)
+}
+
+// Backward runs the recorded backward closures in reverse order.
+func (g *Graph) Backward() error {
+	defer g.Range("backward")()
+	for i := len(g.nodes) - 1; i >= 0; i-- {
+		if err := g.nodes[i].backward(); err != nil {
+			return fmt.Errorf("backward %s: %w", g.nodes[i].name, err)
+		}
+	}
+	return nil
+}
+
+// Release returns every temporary to the backend and empties the tape. Vars created by the
+// graph must not be used afterwards; Inputs' Grads are released too.
+func (g *Graph) Release() {
+	for _, t := range g.temps {
+		g.B.Release(t)
+	}
+	g.temps = g.temps[:0]
+	g.nodes = g.nodes[:0]
+}
