@@ -1,0 +1,245 @@
+package pixelcnn
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"pixelcnn/nn"
+	"pixelcnn/pixelcnn/data"
+	"pixelcnn/pixelcnn/safetensors"
+)
+
+// FormatV1 is the checkpoint format tag in the safetensors metadata.
+const FormatV1 = "pixelcnn/v1"
+
+// TrainState is what a checkpoint needs beyond the weights to continue training exactly.
+type TrainState struct {
+	Step    int               `json:"step"`
+	LR      float64           `json:"lr"` // the rate the next step uses
+	Options TrainOptions      `json:"options"`
+	Data    data.BatcherState `json:"data"`
+	Dataset string            `json:"dataset,omitempty"`
+}
+
+// Checkpoint is a decoded checkpoint: the model and, when it was saved by a trainer, the
+// training state and the optimiser slots (PyTorch layout, keyed by full name).
+type Checkpoint struct {
+	Config Config
+	Train  *TrainState
+	Model  *Model
+	optim  map[string][]float32
+}
+
+// toTorch converts [K,K,In,Out] weights to PyTorch's [Out,In,K,K].
+func toTorch(w []float32, s nn.ConvSpec) []float32 {
+	k, in, out := s.K, s.In, s.Out
+	t := make([]float32, len(w))
+	for ky := 0; ky < k; ky++ {
+		for kx := 0; kx < k; kx++ {
+			for i := 0; i < in; i++ {
+				for o := 0; o < out; o++ {
+					t[((o*in+i)*k+ky)*k+kx] = w[((ky*k+kx)*in+i)*out+o]
+				}
+			}
+		}
+	}
+	return t
+}
+
+// fromTorch converts PyTorch's [Out,In,K,K] weights to [K,K,In,Out].
+func fromTorch(t []float32, s nn.ConvSpec) []float32 {
+	k, in, out := s.K, s.In, s.Out
+	w := make([]float32, len(t))
+	for ky := 0; ky < k; ky++ {
+		for kx := 0; kx < k; kx++ {
+			for i := 0; i < in; i++ {
+				for o := 0; o < out; o++ {
+					w[((ky*k+kx)*in+i)*out+o] = t[((o*in+i)*k+ky)*k+kx]
+				}
+			}
+		}
+	}
+	return w
+}
+
+func torchShape(s nn.ConvSpec) []int { return []int{s.Out, s.In, s.K, s.K} }
+
+func (m *Model) host(t *nn.Tensor) ([]float32, error) {
+	out := make([]float32, t.Len())
+	return out, m.B.ToHost(out, t)
+}
+
+// paramTensors lists the model's parameters (and, with tr, the optimiser slots) as
+// safetensors tensors in PyTorch layout.
+func (m *Model) paramTensors(tr *Trainer) ([]safetensors.Tensor, error) {
+	var out []safetensors.Tensor
+	add := func(name string, s nn.ConvSpec, weight bool, t *nn.Tensor) error {
+		h, err := m.host(t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		shape := []int{s.Out}
+		if weight {
+			h, shape = toTorch(h, s), torchShape(s)
+		}
+		out = append(out, safetensors.Tensor{Name: name, Shape: shape, Data: h})
+		return nil
+	}
+	for _, l := range m.Layers {
+		if err := add(l.Spec.Name+".weight", l.Spec, true, l.W.Value); err != nil {
+			return nil, err
+		}
+		if err := add(l.Spec.Name+".bias", l.Spec, false, l.B.Value); err != nil {
+			return nil, err
+		}
+	}
+	if tr == nil {
+		return out, nil
+	}
+	for slot, prefix := range tr.StateNames() {
+		for i, l := range m.Layers {
+			if err := add(prefix+l.Spec.Name+".weight", l.Spec, true, tr.state[slot][2*i]); err != nil {
+				return nil, err
+			}
+			if err := add(prefix+l.Spec.Name+".bias", l.Spec, false, tr.state[slot][2*i+1]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// Save writes the model (and, with tr, everything needed to resume training) to path
+// atomically: a crash or a full disk leaves any previous file at path intact.
+func Save(path string, m *Model, tr *Trainer, dataset string) error {
+	tensors, err := m.paramTensors(tr)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	cfg, err := json.Marshal(m.Config)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{"format": FormatV1, "config": string(cfg), "step": "0"}
+	if tr != nil {
+		st := TrainState{Step: tr.Step, LR: tr.LR, Options: tr.Opt, Data: tr.batcher.State(), Dataset: dataset}
+		js, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		meta["train_state"] = string(js)
+		meta["step"] = strconv.Itoa(tr.Step)
+		meta["lr"] = strconv.FormatFloat(tr.LR, 'g', -1, 64)
+	}
+	return safetensors.Write(path, tensors, meta)
+}
+
+// Load reads a checkpoint and builds its model on backend b. It checks the format, that every
+// tensor is present with the shape the config implies, and that every masked weight is exactly
+// 0; errors name the file and the tensor.
+func Load(path string, b nn.Backend) (*Checkpoint, error) {
+	f, err := safetensors.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("checkpoint %s: %s", path, fmt.Sprintf(format, args...))
+	}
+	if got := f.Metadata["format"]; got != FormatV1 {
+		return nil, fail("format %q, want %q", got, FormatV1)
+	}
+	ck := &Checkpoint{optim: map[string][]float32{}}
+	if err := json.Unmarshal([]byte(f.Metadata["config"]), &ck.Config); err != nil {
+		return nil, fail("config metadata: %v", err)
+	}
+	if err := ck.Config.Validate(); err != nil {
+		return nil, fail("%v", err)
+	}
+	if js, ok := f.Metadata["train_state"]; ok {
+		ck.Train = new(TrainState)
+		if err := json.Unmarshal([]byte(js), ck.Train); err != nil {
+			return nil, fail("train_state metadata: %v", err)
+		}
+	}
+	get := func(name string, shape []int) ([]float32, error) {
+		t, ok := f.Get(name)
+		if !ok {
+			return nil, fail("tensor %s missing", name)
+		}
+		if !nn.SameShape(t.Shape, shape) {
+			return nil, fail("tensor %s has shape %v, config %s implies %v", name, t.Shape, f.Metadata["config"], shape)
+		}
+		return t.Data, nil
+	}
+	m := &Model{Config: ck.Config, B: b}
+	for _, s := range layerSpecs(ck.Config) {
+		tw, err := get(s.Name+".weight", torchShape(s))
+		if err != nil {
+			return nil, err
+		}
+		bias, err := get(s.Name+".bias", []int{s.Out})
+		if err != nil {
+			return nil, err
+		}
+		w := fromTorch(tw, s)
+		mask, _ := nn.Mask(s)
+		for i, v := range w {
+			if mask[i] == 0 && v != 0 {
+				return nil, fail("tensor %s.weight has a non-zero masked entry (%g): not an effective PixelCNN weight", s.Name, v)
+			}
+		}
+		l, err := m.newLayer(s, w, bias)
+		if err != nil {
+			return nil, fail("%v", err)
+		}
+		m.Layers = append(m.Layers, l)
+	}
+	for _, t := range f.Tensors {
+		if len(t.Name) > 6 && t.Name[:6] == "optim." {
+			ck.optim[t.Name] = t.Data
+		}
+	}
+	ck.Model = m
+	return ck, nil
+}
+
+// Resume returns a trainer that continues exactly where the checkpoint's trainer stopped:
+// same step, lr, optimiser state and position in the data order.
+func (ck *Checkpoint) Resume(split data.Split) (*Trainer, error) {
+	if ck.Train == nil {
+		return nil, fmt.Errorf("checkpoint has no training state (saved without a trainer)")
+	}
+	tr, err := NewTrainer(ck.Model, split, ck.Train.Options)
+	if err != nil {
+		return nil, err
+	}
+	if err := tr.batcher.Restore(ck.Train.Data); err != nil {
+		return nil, fmt.Errorf("resume: data order: %w", err)
+	}
+	tr.Step, tr.LR = ck.Train.Step, ck.Train.LR
+	for slot, prefix := range tr.StateNames() {
+		for i, l := range ck.Model.Layers {
+			for j, part := range []string{".weight", ".bias"} {
+				name := prefix + l.Spec.Name + part
+				h, ok := ck.optim[name]
+				if !ok {
+					return nil, fmt.Errorf("resume: optimiser tensor %s missing", name)
+				}
+				if part == ".weight" {
+					h = fromTorch(h, l.Spec)
+				}
+				dst := tr.state[slot][2*i+j]
+				src, err := ck.Model.B.FromHost(h, dst.Shape...)
+				if err != nil {
+					return nil, fmt.Errorf("resume: %s: %w", name, err)
+				}
+				if err := ck.Model.B.Copy(dst, src); err != nil {
+					return nil, err
+				}
+				ck.Model.B.Release(src)
+			}
+		}
+	}
+	return tr, nil
+}

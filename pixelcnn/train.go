@@ -1,0 +1,218 @@
+package pixelcnn
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"pixelcnn/nn"
+	"pixelcnn/pixelcnn/data"
+)
+
+// TrainOptions are the optimiser settings. Adam with lr 1e-3, betas 0.9/0.999, eps 1e-8 and
+// the lr multiplied by 0.999995 after every step is the default (PixelCNN++ and the seed);
+// RMSProp is the paper's choice.
+type TrainOptions struct {
+	Optimizer string  `json:"optimizer"` // "adam" or "rmsprop"
+	LR        float64 `json:"lr"`
+	LRDecay   float64 `json:"lr_decay"` // multiplied into the lr after every step
+	Clip      float64 `json:"clip"`     // global gradient-norm clip; 0 disables
+	Batch     int     `json:"batch"`
+	Seed      uint64  `json:"seed"` // data order (and, for a new model, the initial weights)
+	Beta1     float64 `json:"beta1"`
+	Beta2     float64 `json:"beta2"`
+	Eps       float64 `json:"eps"`
+	RMSDecay  float64 `json:"rms_decay"`
+}
+
+// DefaultTrainOptions returns the defaults described on TrainOptions, batch 16 (the paper's).
+func DefaultTrainOptions() TrainOptions {
+	return TrainOptions{Optimizer: "adam", LR: 1e-3, LRDecay: 0.999995, Batch: 16, Seed: 1,
+		Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, RMSDecay: 0.95}
+}
+
+// Validate reports a clear error for impossible settings.
+func (o TrainOptions) Validate() error {
+	switch {
+	case o.Optimizer != "adam" && o.Optimizer != "rmsprop":
+		return fmt.Errorf("optimizer %q: want adam or rmsprop", o.Optimizer)
+	case !(o.LR > 0) || math.IsInf(o.LR, 0):
+		return fmt.Errorf("lr %v must be positive", o.LR)
+	case !(o.LRDecay > 0 && o.LRDecay <= 1):
+		return fmt.Errorf("lr decay %v must be in (0, 1]", o.LRDecay)
+	case o.Clip < 0:
+		return fmt.Errorf("clip %v must be >= 0", o.Clip)
+	case o.Batch < 1:
+		return fmt.Errorf("batch %d must be >= 1", o.Batch)
+	}
+	return nil
+}
+
+// ErrNonFinite is returned (wrapped) when a step's loss is NaN or Inf; the weights are left as
+// they were before that step.
+var ErrNonFinite = errors.New("loss is not finite")
+
+// Trainer owns the optimiser state and the data order; Step is the number of completed
+// steps and LR the rate the next step uses. Everything needed to continue exactly is saved in
+// a checkpoint.
+type Trainer struct {
+	Model *Model
+	Opt   TrainOptions
+	Step  int
+	LR    float64
+
+	split   data.Split
+	batcher *data.Batcher
+	state   [][]*nn.Tensor // adam: m, v; rmsprop: ms (one tensor per parameter)
+	graph   *nn.Graph
+	host    []float32
+}
+
+// NewTrainer starts training m on split with fresh optimiser state.
+func NewTrainer(m *Model, split data.Split, opt TrainOptions) (*Trainer, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	bt, err := data.NewBatcher(split.N, opt.Batch, opt.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("train split: %w", err)
+	}
+	t := &Trainer{Model: m, Opt: opt, LR: opt.LR, split: split, batcher: bt, graph: nn.NewGraph(m.B)}
+	slots := 2
+	if opt.Optimizer == "rmsprop" {
+		slots = 1
+	}
+	_, params := m.Params()
+	t.state = make([][]*nn.Tensor, slots)
+	for s := range t.state {
+		for _, p := range params {
+			t.state[s] = append(t.state[s], m.B.New(p.Value.Shape...))
+		}
+	}
+	t.host = make([]float32, opt.Batch*m.Config.Subpixels())
+	return t, nil
+}
+
+// StateNames are the checkpoint name prefixes of the optimiser slots.
+func (t *Trainer) StateNames() []string {
+	if t.Opt.Optimizer == "rmsprop" {
+		return []string{"optim.ms."}
+	}
+	return []string{"optim.m.", "optim.v."}
+}
+
+// Epoch is the number of completed passes over the training split.
+func (t *Trainer) Epoch() float64 {
+	return float64(t.Step) / float64(t.batcher.BatchesPerEpoch())
+}
+
+// TrainStep runs one step on the next batch and returns its loss in bits/dim. On a non-finite
+// loss it returns ErrNonFinite and leaves the weights, optimiser state and step unchanged.
+func (t *Trainer) TrainStep() (float64, error) {
+	m, b := t.Model, t.Model.B
+	c := m.Config
+	state := t.batcher.State()
+	idx := t.batcher.Next()
+	t.split.Fill(t.host, idx, c.Height, c.Width, c.Colors)
+	xt, err := b.FromHost(t.host, len(idx), c.Height, c.Width, c.Colors)
+	if err != nil {
+		return 0, err
+	}
+	g := t.graph
+	defer func() { g.Release(); b.Release(xt) }()
+	m.ZeroGrad()
+	nats, err := m.Loss(g, nn.Constant(xt))
+	if err != nil {
+		return 0, err
+	}
+	bpd := BitsPerDim(nats, xt.Len())
+	if math.IsNaN(nats) || math.IsInf(nats, 0) {
+		_ = t.batcher.Restore(state) // a retry (e.g. after lowering the lr) sees the same batch
+		return bpd, fmt.Errorf("step %d: %w (%v bits/dim)", t.Step+1, ErrNonFinite, bpd)
+	}
+	if err := g.Backward(); err != nil {
+		return 0, err
+	}
+	done := g.Range("optimizer")
+	defer done()
+	_, params := m.Params()
+	values := make([]*nn.Tensor, len(params))
+	grads := make([]*nn.Tensor, len(params))
+	for i, p := range params {
+		values[i], grads[i] = p.Value, p.Grad
+	}
+	if t.Opt.Clip > 0 {
+		ss, err := b.SumSquares(grads)
+		if err != nil {
+			return 0, err
+		}
+		if norm := math.Sqrt(ss); norm > t.Opt.Clip {
+			if err := b.Scale(grads, float32(t.Opt.Clip/norm)); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if t.Opt.Optimizer == "rmsprop" {
+		err = b.RMSPropStep(values, grads, t.state[0], nn.RMSPropStep{
+			LR: float32(t.LR), Decay: float32(t.Opt.RMSDecay), Eps: float32(t.Opt.Eps)})
+	} else {
+		err = b.AdamStep(values, grads, t.state[0], t.state[1], nn.AdamStep{
+			LR: float32(t.LR), Beta1: float32(t.Opt.Beta1), Beta2: float32(t.Opt.Beta2),
+			Eps: float32(t.Opt.Eps), Step: t.Step + 1})
+	}
+	if err != nil {
+		return 0, err
+	}
+	t.Step++
+	t.LR *= t.Opt.LRDecay
+	return bpd, nil
+}
+
+// Release frees the optimiser state.
+func (t *Trainer) Release() {
+	for _, slot := range t.state {
+		for _, s := range slot {
+			t.Model.B.Release(s)
+		}
+	}
+}
+
+// Evaluate returns the NLL of the first limit images of split (all when limit <= 0), in file
+// order, in bits/dim over all their subpixels and in nats per image.
+func Evaluate(m *Model, split data.Split, limit, batch int) (bitsPerDim, natsPerImage float64, err error) {
+	n := split.N
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	if n == 0 {
+		return 0, 0, fmt.Errorf("evaluate: no images")
+	}
+	if batch < 1 {
+		return 0, 0, fmt.Errorf("evaluate: batch %d must be >= 1", batch)
+	}
+	c := m.Config
+	g := nn.NewGraph(m.B)
+	g.NoGrad = true
+	defer g.Range("eval")()
+	host := make([]float32, batch*c.Subpixels())
+	var total float64
+	for start := 0; start < n; start += batch {
+		idx := make([]int, min(batch, n-start))
+		for i := range idx {
+			idx[i] = start + i
+		}
+		split.Fill(host[:len(idx)*c.Subpixels()], idx, c.Height, c.Width, c.Colors)
+		xt, err := m.B.FromHost(host[:len(idx)*c.Subpixels()], len(idx), c.Height, c.Width, c.Colors)
+		if err != nil {
+			return 0, 0, err
+		}
+		nats, err := m.Loss(g, nn.Constant(xt))
+		g.Release()
+		m.B.Release(xt)
+		if err != nil {
+			return 0, 0, err
+		}
+		total += nats
+	}
+	return BitsPerDim(total, n*c.Subpixels()), total / float64(n), nil
+}
