@@ -7,5 +7,6 @@ require (
 	github.com/google/uuid v1.1.1 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/spf13/pflag v1.1.0 // indirect
+	golang.org/x/image v0.48.0 // indirect
 	gorgonia.org/cu v0.9.6 // indirect
 )
