@@ -58,7 +58,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./nn/cpu/ ./pixelcnn/
 
 bench-peer:
-	@bash tools/peer/compare.sh
+	@bash tools/bench-peer.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

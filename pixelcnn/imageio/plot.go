@@ -170,6 +170,9 @@ func ticks(r axisRange, target int) ([]float64, float64) {
 
 // tickLabel formats v with as many decimals as the tick step needs.
 func tickLabel(v, step float64) string {
+	if v == 0 {
+		v = 0 // a tick at -0 (from ceil of a small negative) would print as "-0"
+	}
 	if math.Abs(v) >= 1e7 {
 		return fmt.Sprintf("%.3g", v)
 	}

@@ -1,0 +1,84 @@
+// Command masks draws the PixelCNN masked-convolution kernels as a PNG, like the seed
+// tutorial's plot: one panel per (input colour, output colour) pair.
+//
+//	go run ./cmd/masks --k 7 --mode A --colors 3 --out masks.png
+//	go run ./cmd/masks --k 3 --both --out masks-ab.png   # mask A and mask B side by side
+//
+// Bad flags exit with status 2, a failed write with status 1.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"pixelcnn/nn"
+	"pixelcnn/pixelcnn/imageio"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run is main without the process exit, so tests can call it.
+func run(args []string, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("masks", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	k := fs.Int("k", 7, "kernel size (odd)")
+	mode := fs.String("mode", "A", "mask mode: A (first layer) or B (later layers)")
+	colors := fs.Int("colors", 3, "colour channels: 1 (grey) or 3 (RGB)")
+	both := fs.Bool("both", false, "draw mask A and mask B side by side (ignores --mode)")
+	out := fs.String("out", "masks.png", "output PNG path")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "masks: %v\n", err)
+		fs.PrintDefaults()
+		return 2
+	}
+	usage := func(err error) int {
+		fmt.Fprintf(stderr, "masks: %v\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+
+	modes := []nn.MaskMode{nn.MaskA, nn.MaskB}
+	if !*both {
+		m, err := parseMode(*mode)
+		if err != nil {
+			return usage(err)
+		}
+		modes = []nn.MaskMode{m}
+	}
+	var imgs []image.Image
+	for _, m := range modes {
+		img, err := imageio.MaskImage(*k, m, *colors)
+		if err != nil {
+			return usage(err)
+		}
+		imgs = append(imgs, img)
+	}
+	if err := imageio.WritePNG(*out, imageio.SideBySide(24, imgs...)); err != nil {
+		fmt.Fprintf(stderr, "masks: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func parseMode(s string) (nn.MaskMode, error) {
+	switch strings.ToUpper(s) {
+	case "A":
+		return nn.MaskA, nil
+	case "B":
+		return nn.MaskB, nil
+	}
+	return 0, fmt.Errorf("--mode %q: must be A or B", s)
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRunWritesPNG(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"mode A rgb", []string{"--k", "7", "--mode", "A", "--colors", "3"}},
+		{"mode b grey", []string{"--k", "3", "--mode", "b", "--colors", "1"}},
+		{"both", []string{"--k", "5", "--both"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "masks.png")
+			var stderr bytes.Buffer
+			if rc := run(append(tt.args, "--out", out), &stderr); rc != 0 {
+				t.Fatalf("exit %d, stderr: %s", rc, stderr.String())
+			}
+			f, err := os.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			img, err := png.Decode(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b := img.Bounds(); b.Dx() < 50 || b.Dy() < 50 {
+				t.Errorf("image only %v", b)
+			}
+		})
+	}
+}
+
+func TestRunBothIsWider(t *testing.T) {
+	dir := t.TempDir()
+	width := func(args ...string) int {
+		out := filepath.Join(dir, "m.png")
+		var stderr bytes.Buffer
+		if rc := run(append(args, "--out", out), &stderr); rc != 0 {
+			t.Fatalf("exit %d, stderr: %s", rc, stderr.String())
+		}
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cfg, err := png.DecodeConfig(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Width
+	}
+	one, both := width("--k", "3"), width("--k", "3", "--both")
+	if both <= 2*one {
+		t.Errorf("--both width %d, want more than twice %d", both, one)
+	}
+}
+
+func TestRunBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"even k", []string{"--k", "4"}, "kernel size 4"},
+		{"mode X", []string{"--mode", "X"}, `--mode "X"`},
+		{"two colours", []string{"--colors", "2"}, "colour count 2"},
+		{"unknown flag", []string{"--bogus"}, "unknown flag"},
+		{"not a number", []string{"--k", "seven"}, "invalid argument"},
+		{"stray argument", []string{"extra"}, "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "masks.png")
+			var stderr bytes.Buffer
+			if rc := run(append(tt.args, "--out", out), &stderr); rc != 2 {
+				t.Errorf("exit %d, want 2", rc)
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr %q does not contain %q", stderr.String(), tt.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("output written despite bad flags (stat: %v)", err)
+			}
+		})
+	}
+}
+
+func TestRunWriteFailure(t *testing.T) {
+	var stderr bytes.Buffer
+	out := filepath.Join(t.TempDir(), "no-such-dir", "m.png")
+	if rc := run([]string{"--out", out}, &stderr); rc != 1 {
+		t.Errorf("exit %d, want 1", rc)
+	}
+	if !strings.Contains(stderr.String(), out) {
+		t.Errorf("stderr %q does not name %s", stderr.String(), out)
+	}
+}

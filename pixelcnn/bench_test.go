@@ -1,0 +1,81 @@
+package pixelcnn
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"pixelcnn/nn/cpu"
+)
+
+// BenchmarkTrainStep times one full training step (forward, loss, backward, Adam) at batch 16
+// on 28x28x1 images, named as tools/peer/bench.py names its train_step cases.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, preset := range []string{"tiny", "mnist"} {
+		b.Run(preset+"/b16", func(b *testing.B) {
+			c, err := PresetConfig(preset, 1, 28, 28)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(1, 1))
+			split := randomSplit(r, c, 64)
+			m, _ := NewModel(cpu.New(), c, 1)
+			o := DefaultTrainOptions()
+			tr, err := NewTrainer(m, split, o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tr.TrainStep(); err != nil { // warm the buffer pool
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := tr.TrainStep(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(sec*1e3, "ms/op")
+			b.ReportMetric(float64(o.Batch)/sec, "images/s")
+		})
+	}
+}
+
+// TestSlowMemoryFlat trains the mnist preset for a while and checks that the heap does not
+// grow with steps: every per-step buffer comes back to the backend's pool.
+func TestSlowMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: run with -short=false")
+	}
+	c, _ := PresetConfig("mnist", 1, 28, 28)
+	r := rand.New(rand.NewPCG(2, 2))
+	split := randomSplit(r, c, 64)
+	be := cpu.New()
+	m, _ := NewModel(be, c, 1)
+	tr, _ := NewTrainer(m, split, DefaultTrainOptions())
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	for i := 0; i < 3; i++ {
+		tr.TrainStep()
+	}
+	allocs0, _ := be.PoolStats()
+	h0 := heap()
+	for i := 0; i < 20; i++ {
+		if _, err := tr.TrainStep(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs1, reuses := be.PoolStats()
+	h1 := heap()
+	if allocs1 != allocs0 {
+		t.Errorf("backend allocated %d new buffers after warm-up (%d reuses)", allocs1-allocs0, reuses)
+	}
+	if h1 > h0+h0/20+1<<20 {
+		t.Errorf("heap grew from %d to %d bytes over 20 steps", h0, h1)
+	}
+	t.Logf("heap %d -> %d bytes; pool allocs %d, reuses %d", h0, h1, allocs1, reuses)
+}
