@@ -1,0 +1,279 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"pixelcnn/nn"
+)
+
+// Tile sizes of the version 2 conv kernels (kernels/maskedconv.cu: TILE_M, TILE_N, TILE_K).
+const (
+	tileM       = 64
+	tileN       = 64
+	tileK       = 16
+	tileThreads = 256
+	// dW version 2 splits the N*H*W reduction into slices so that the grid has about
+	// dwTargetBlocks blocks, with at least dwMinSlice positions per slice and at most
+	// dwMaxPartialBytes of partial sums. The split depends on the shapes only, so the
+	// summation order (and the result) is the same on every run.
+	dwTargetBlocks    = 1024
+	dwMinSlice        = 256
+	dwMaxPartialBytes = 256 << 20
+	// dB version 2 sums slices of biasSlice positions.
+	biasSlice = 256
+)
+
+// convCall holds the validated geometry of one conv call.
+type convCall struct {
+	spec    nn.ConvSpec
+	n, h, w int
+	m       int // positions N*H*W
+	kw      int // rows of the live weight matrix: (Taps+1)*In
+}
+
+// geom is the CONV_PARAMS argument list: n, h, w, in, out, k, colors, mask_b, relu.
+func (c convCall) geom() []uint64 {
+	maskB, relu := 0, 0
+	if c.spec.Mode == nn.MaskB {
+		maskB = 1
+	}
+	if c.spec.ReLU {
+		relu = 1
+	}
+	s := c.spec
+	return []uint64{argInt(c.n), argInt(c.h), argInt(c.w), argInt(s.In), argInt(s.Out), argInt(s.K),
+		argInt(s.Colors), argInt(maskB), argInt(relu)}
+}
+
+// newConvCall validates the shapes of a conv call. x is required; each other tensor is
+// checked when non-nil: w [K,K,In,Out], b [Out], y (and dy) [N,H,W,Out], dx like x.
+func newConvCall(spec nn.ConvSpec, x, w, b, y *nn.Tensor, outs ...*nn.Tensor) (convCall, error) {
+	if err := spec.Validate(); err != nil {
+		return convCall{}, err
+	}
+	layer := fmt.Sprintf("cuda: layer %q", spec.Name)
+	if _, err := buf(layer+": input", x); err != nil {
+		return convCall{}, err
+	}
+	xs := x.Shape
+	if len(xs) != 4 || xs[3] != spec.In {
+		return convCall{}, fmt.Errorf("%s: input shape %v, want [N,H,W,%d]", layer, xs, spec.In)
+	}
+	c := convCall{spec: spec, n: xs[0], h: xs[1], w: xs[2], kw: (spec.Taps() + 1) * spec.In}
+	c.m = c.n * c.h * c.w
+	yShape := []int{xs[0], xs[1], xs[2], spec.Out}
+	check := func(what string, t *nn.Tensor, want []int) error {
+		if t == nil {
+			return nil
+		}
+		if _, err := buf(layer+": "+what, t); err != nil {
+			return err
+		}
+		return nn.CheckShape(layer+": "+what, t.Shape, want)
+	}
+	if err := check("weight", w, spec.WeightShape()); err != nil {
+		return c, err
+	}
+	if err := check("bias", b, []int{spec.Out}); err != nil {
+		return c, err
+	}
+	if err := check("output", y, yShape); err != nil {
+		return c, err
+	}
+	for _, o := range outs {
+		if err := check("gradient", o, yShape); err != nil {
+			return c, err
+		}
+	}
+	if c.m*max(spec.In, spec.Out) > maxElems || spec.K*spec.K*spec.In*spec.Out > maxElems {
+		return c, fmt.Errorf("%s: too large for 32-bit indexing", layer)
+	}
+	if ceilDiv(spec.Out, tileN) > 65535 || ceilDiv(spec.In, tileN) > 65535 {
+		return c, fmt.Errorf("%s: %d/%d features exceed the launch grid", layer, spec.In, spec.Out)
+	}
+	return c, nil
+}
+
+// MaskedConv computes y = act(conv(x, w) + b), b optional (nil: no bias).
+func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
+	if w == nil || y == nil {
+		return fmt.Errorf("cuda: layer %q: MaskedConv needs y and w", spec.Name)
+	}
+	c, err := newConvCall(spec, x, w, bias, y)
+	if err != nil {
+		return err
+	}
+	exit, err := b.enterOp(fmt.Sprintf("cuda: layer %q", spec.Name))
+	if err != nil {
+		return err
+	}
+	defer exit()
+	if c.m == 0 {
+		return nil
+	}
+	args := append([]uint64{ptrOf(y), ptrOf(x), ptrOf(w), ptrOf(bias)}, c.geom()...)
+	if b.version == 1 {
+		return b.launch("maskedconv_forward_v1", grid1(c.m*spec.Out, 256), 256, args...)
+	}
+	return b.launch("maskedconv_forward_v2", dim3{ceilDiv(c.m, tileM), ceilDiv(spec.Out, tileN), 1}, tileThreads, args...)
+}
+
+// MaskedConvBackward accumulates dx, dw (live entries only) and db; any may be nil. The fused
+// ReLU's mask (y > 0) is applied inside each kernel, so no dz buffer is materialized.
+func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor) error {
+	if dy == nil || y == nil {
+		return fmt.Errorf("cuda: layer %q: MaskedConvBackward needs dy and y", spec.Name)
+	}
+	if dx != nil && w == nil {
+		return fmt.Errorf("cuda: layer %q: dx needs w", spec.Name)
+	}
+	c, err := newConvCall(spec, x, w, db, y, dy)
+	if err != nil {
+		return err
+	}
+	layer := fmt.Sprintf("cuda: layer %q", spec.Name)
+	if dx != nil {
+		if _, err := buf(layer+": dx", dx); err != nil {
+			return err
+		}
+		if err := nn.CheckShape(layer+": dx", dx.Shape, x.Shape); err != nil {
+			return err
+		}
+	}
+	if dw != nil {
+		if _, err := buf(layer+": dw", dw); err != nil {
+			return err
+		}
+		if err := nn.CheckShape(layer+": dw", dw.Shape, spec.WeightShape()); err != nil {
+			return err
+		}
+	}
+	exit, err := b.enterOp(layer)
+	if err != nil {
+		return err
+	}
+	defer exit()
+	if c.m == 0 {
+		return nil
+	}
+	if dx != nil {
+		if err := b.convDX(c, dx, dy, y, w); err != nil {
+			return err
+		}
+	}
+	if dw != nil {
+		if err := b.convDW(c, dw, dy, y, x); err != nil {
+			return err
+		}
+	}
+	if db != nil {
+		if err := b.convDB(c, db, dy, y); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Backend) convDX(c convCall, dx, dy, y, w *nn.Tensor) error {
+	args := append([]uint64{ptrOf(dx), ptrOf(dy), ptrOf(y), ptrOf(w)}, c.geom()...)
+	if b.version == 1 {
+		return b.launch("maskedconv_backward_dx_v1", grid1(c.m*c.spec.In, 256), 256, args...)
+	}
+	return b.launch("maskedconv_backward_dx_v2", dim3{ceilDiv(c.m, tileM), ceilDiv(c.spec.In, tileN), 1}, tileThreads, args...)
+}
+
+// dwSlices picks the dW reduction split: the slice length is a multiple of tileK and the
+// number of slices is ceil(m / sliceLen).
+func (c convCall) dwSlices() (slices, sliceLen int) {
+	tiles := ceilDiv(c.kw, tileM) * ceilDiv(c.spec.Out, tileN)
+	slices = max(1, min(ceilDiv(dwTargetBlocks, tiles), c.m/dwMinSlice))
+	perSlice := int64(c.kw) * int64(c.spec.Out) * 4
+	slices = max(1, min(slices, int(dwMaxPartialBytes/perSlice), 65535))
+	sliceLen = ceilDiv(ceilDiv(c.m, slices), tileK) * tileK
+	return ceilDiv(c.m, sliceLen), sliceLen
+}
+
+func (b *Backend) convDW(c convCall, dw, dy, y, x *nn.Tensor) error {
+	geom := c.geom()
+	if b.version == 1 {
+		args := append([]uint64{ptrOf(dw), ptrOf(dy), ptrOf(y), ptrOf(x)}, geom...)
+		return b.launch("maskedconv_backward_dw_v1", grid1(c.kw*c.spec.Out, 256), 256, args...)
+	}
+	slices, sliceLen := c.dwSlices()
+	if int64(slices)*int64(c.kw)*int64(c.spec.Out) > maxElems {
+		return fmt.Errorf("cuda: layer %q: dW partials too large", c.spec.Name)
+	}
+	partial, err := b.allocBuf(slices * c.kw * c.spec.Out)
+	if err != nil {
+		return fmt.Errorf("cuda: layer %q: dW partials: %w", c.spec.Name, err)
+	}
+	// The launches below are queued on the one stream before any later use of this buffer.
+	defer b.freeBuf(partial)
+	args := append([]uint64{argPtr(partial.ptr), ptrOf(dy), ptrOf(y), ptrOf(x)}, geom...)
+	args = append(args, argInt(sliceLen))
+	grid := dim3{ceilDiv(c.kw, tileM), ceilDiv(c.spec.Out, tileN), slices}
+	if err := b.launch("maskedconv_backward_dw_v2", grid, tileThreads, args...); err != nil {
+		return err
+	}
+	rargs := append([]uint64{ptrOf(dw), argPtr(partial.ptr), argInt(slices)}, geom...)
+	return b.launch("maskedconv_reduce_dw", grid1(c.kw*c.spec.Out, 256), 256, rargs...)
+}
+
+func (b *Backend) convDB(c convCall, db, dy, y *nn.Tensor) error {
+	relu := 0
+	if c.spec.ReLU {
+		relu = 1
+	}
+	out := c.spec.Out
+	if b.version == 1 {
+		return b.launch("bias_backward_v1", grid1(out, 256), 256, ptrOf(db), ptrOf(dy), ptrOf(y), argInt(relu), argInt(c.m), argInt(out))
+	}
+	sliceLen := max(biasSlice, ceilDiv(c.m, 65535))
+	slices := ceilDiv(c.m, sliceLen)
+	partial, err := b.allocBuf(slices * out)
+	if err != nil {
+		return fmt.Errorf("cuda: layer %q: dB partials: %w", c.spec.Name, err)
+	}
+	defer b.freeBuf(partial)
+	if err := b.launch("bias_backward_partial", dim3{ceilDiv(out, 256), slices, 1}, 256,
+		argPtr(partial.ptr), ptrOf(dy), ptrOf(y), argInt(relu), argInt(c.m), argInt(out), argInt(sliceLen)); err != nil {
+		return err
+	}
+	return b.launch("reduce_partials_add", grid1(out, 256), 256, ptrOf(db), argPtr(partial.ptr), argInt(slices), argInt(out))
+}
+
+// MaskedConvAt computes the conv at position (i, j) of every image: y [N,1,1,Out]. It runs
+// maskedconv_at_v1, whose sums are formed exactly as MaskedConv's (either version), so the
+// values agree bit for bit.
+func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j int) error {
+	if w == nil || y == nil {
+		return fmt.Errorf("cuda: layer %q: MaskedConvAt needs y and w", spec.Name)
+	}
+	c, err := newConvCall(spec, x, w, bias, nil)
+	if err != nil {
+		return err
+	}
+	layer := fmt.Sprintf("cuda: layer %q", spec.Name)
+	if _, err := buf(layer+": position output", y); err != nil {
+		return err
+	}
+	if err := nn.CheckShape(layer+": position output", y.Shape, []int{c.n, 1, 1, spec.Out}); err != nil {
+		return err
+	}
+	if i < 0 || i >= c.h || j < 0 || j >= c.w {
+		return fmt.Errorf("%s: position (%d,%d) outside a %dx%d image", layer, i, j, c.h, c.w)
+	}
+	exit, err := b.enterOp(layer)
+	if err != nil {
+		return err
+	}
+	defer exit()
+	if c.n == 0 {
+		return nil
+	}
+	args := append([]uint64{ptrOf(y), ptrOf(x), ptrOf(w), ptrOf(bias)}, c.geom()...)
+	args = append(args, argInt(i), argInt(j))
+	return b.launch("maskedconv_at_v1", grid1(c.n*spec.Out, 128), 128, args...)
+}

@@ -1,0 +1,53 @@
+//go:build cuda
+
+// Package cuda is the GPU backend: nn.Backend on one NVIDIA GPU through the CUDA driver API
+// (gorgonia.org/cu), with the hand-written kernels of pixelcnn/kernels. It exists only in
+// builds tagged cuda and registers itself as "cuda" (nn.Open("cuda")).
+//
+// # Context and threads
+//
+// The backend retains the device's primary context. A CUDA context is current per OS thread
+// and Go moves goroutines between threads, so every method locks the backend's mutex, pins
+// its goroutine to its thread (runtime.LockOSThread) and makes the context current for the
+// duration of the call (Backend.enter). There is no worker goroutine, hence no channel hop
+// per op. The backend is safe for concurrent use; calls are serialized.
+//
+// gorgonia.org/cu calls cuInit in its package init and exits the process when it fails (no
+// driver or no GPU), so a cuda-tagged binary only starts on a machine with a usable GPU;
+// `--device auto` falls back to the CPU only in untagged binaries (or if New itself fails).
+//
+// # Streams, memory, errors
+//
+// All work is queued on the legacy default stream, in issue order; host copies (ToHost, the
+// loss and sum-of-squares partials) wait for it. Tensors hold a *devBuf from a caching pool
+// (pool.go: size classes, free lists, stats); Release returns the buffer to the pool, which
+// is safe at once because later work on the same stream runs after earlier work. Tensors
+// must be Released (there is no finalizer). Every driver call is checked; a launch is checked
+// at once, and a kernel's own failure shows at the next synchronizing call (ToHost, a loss).
+// PIXELCNN_CUDA_DEBUG=1 synchronizes after every launch and names the failing kernel. New
+// cannot return an error, so a failed allocation is returned by the next op instead.
+//
+// # Launch conventions
+//
+//   - Kernels are extern "C" __global__ functions, named <op>_v<version>; the PTX
+//     (compute_80, JIT-compiled by the driver for the actual GPU) is embedded by
+//     pixelcnn/kernels and every .entry is resolved at New, which fails naming any kernel
+//     the backend needs and cannot find.
+//   - gorgonia.org/cu's Function.Launch copies exactly 8 bytes from each parameter pointer,
+//     so every argument is a uint64 slot (argPtr, argInt, argF32, argF64): 32-bit scalars
+//     sit in the low half (little-endian), and no kernel takes a struct by value.
+//   - Index arithmetic in the kernels is 32-bit: tensors are limited to 2^30 elements (so a
+//     grid-stride index plus its stride cannot overflow either) and
+//     the host refuses larger ones before launching.
+//   - Elementwise kernels: 256 threads, grid-stride loops over at most 4096 blocks.
+//   - Masked conv version 2: 64x64 output tiles, 16-deep K chunks, 256 threads with 4x4
+//     register blocks; grid (ceil(M/64), ceil(cols/64)[, slices]), M = N*H*W. Version 1
+//     (PIXELCNN_CUDA_CONV=1 or SetConvVersion(1)) is the one-thread-per-output baseline.
+//   - Reductions are deterministic: dW and dB sum fixed slices of positions into partial
+//     buffers and add the slices in order; the loss, sum of squares and optimizer launches
+//     write one partial per block, which the host adds in order. No atomics anywhere.
+//   - Multi-tensor launches (Scale, SumSquares, Adam, RMSProp) take a device table of
+//     16384-element chunks, cached per op until the tensor list changes: one launch each.
+//
+// Profiling: Range (nn.Ranger) and PushRange/PopRange mark NVTX ranges (header-only NVTX v3).
+package cuda

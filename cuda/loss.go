@@ -1,0 +1,115 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"pixelcnn/nn"
+)
+
+// softmax_xent_v1 launch: 8 warps per block, one warp per subpixel, at most xentMaxBlocks
+// blocks striding over the subpixels. The grid depends on the subpixel count only, so the
+// partial sums, added here in block order, are the same on every run.
+const (
+	xentBlock     = 256
+	xentMaxBlocks = 1024
+)
+
+func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (float64, error) {
+	if _, err := buf("cuda: softmax xent: image", x); err != nil {
+		return 0, err
+	}
+	xs := x.Shape
+	if len(xs) != 4 {
+		return 0, fmt.Errorf("cuda: softmax xent: image shape %v, want [N,H,W,C]", xs)
+	}
+	want := []int{xs[0], xs[1], xs[2], xs[3] * 256}
+	if _, err := buf("cuda: softmax xent: logits", logits); err != nil {
+		return 0, err
+	}
+	if err := nn.CheckShape("cuda: softmax xent: logits", logits.Shape, want); err != nil {
+		return 0, err
+	}
+	if dlogits != nil {
+		if _, err := buf("cuda: softmax xent: dlogits", dlogits); err != nil {
+			return 0, err
+		}
+		if err := nn.CheckShape("cuda: softmax xent: dlogits", dlogits.Shape, want); err != nil {
+			return 0, err
+		}
+	}
+	exit, err := b.enterOp("cuda: softmax xent")
+	if err != nil {
+		return 0, err
+	}
+	defer exit()
+	subpixels := x.Len()
+	if subpixels == 0 {
+		return 0, nil
+	}
+	blocks := min(ceilDiv(subpixels, xentBlock/32), xentMaxBlocks)
+	partial, err := b.allocBuf(blocks * 2) // float64s
+	if err != nil {
+		return 0, fmt.Errorf("cuda: softmax xent: %w", err)
+	}
+	defer b.freeBuf(partial)
+	if err := b.launch("softmax_xent_v1", dim3{blocks, 1, 1}, xentBlock,
+		argPtr(partial.ptr), ptrOf(dlogits), ptrOf(logits), ptrOf(x), argInt(subpixels), argF32(scale)); err != nil {
+		return 0, err
+	}
+	host := make([]float64, blocks)
+	if err := cu.MemcpyDtoH(unsafe.Pointer(&host[0]), partial.ptr, int64(blocks)*8); err != nil {
+		return 0, fmt.Errorf("cuda: softmax xent: reading partials: %w", err)
+	}
+	var total float64
+	for _, v := range host {
+		total += v
+	}
+	return total, nil
+}
+
+// SampleCategorical draws one value per row with sample_categorical_v1 (one thread per row).
+func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, temperature float32, seed, counter uint64) error {
+	rows := len(out)
+	if rows == 0 {
+		return nil
+	}
+	if !(temperature > 0) || math.IsInf(float64(temperature), 0) {
+		return fmt.Errorf("cuda: sample: temperature %v must be > 0", temperature)
+	}
+	d, err := buf("cuda: sample: logits", logits)
+	if err != nil {
+		return err
+	}
+	if d.n%rows != 0 {
+		return fmt.Errorf("cuda: sample: %d logits do not split into %d rows", d.n, rows)
+	}
+	rowLen := d.n / rows
+	if offset < 0 || offset+256 > rowLen {
+		return fmt.Errorf("cuda: sample: offset %d outside a row of %d logits", offset, rowLen)
+	}
+	exit, err := b.enterOp("cuda: sample")
+	if err != nil {
+		return err
+	}
+	defer exit()
+	res, err := b.allocBuf(rows)
+	if err != nil {
+		return fmt.Errorf("cuda: sample: %w", err)
+	}
+	defer b.freeBuf(res)
+	invT := 1 / float64(temperature)
+	if err := b.launch("sample_categorical_v1", grid1(rows, 128), 128, argPtr(res.ptr), argPtr(d.ptr),
+		argInt(rows), argInt(rowLen), argInt(offset), argF64(invT), seed, counter); err != nil {
+		return err
+	}
+	if err := cu.MemcpyDtoH(unsafe.Pointer(&out[0]), res.ptr, int64(rows)*4); err != nil {
+		return fmt.Errorf("cuda: sample: reading draws: %w", err)
+	}
+	return nil
+}

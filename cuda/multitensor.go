@@ -1,0 +1,140 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"slices"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"pixelcnn/nn"
+)
+
+// Multi-tensor launches (kernels/multitensor.cuh): every tensor of a list is cut into chunks
+// of at most chunkElems elements, and a table of TensorChunk entries — four device pointers
+// offset to the chunk's start and the element count, five 64-bit words — is uploaded; block b
+// of the launch handles entry b. The table for each op is cached and re-uploaded only when
+// the list of buffers changes, so an optimizer step is one launch and no copy.
+const (
+	chunkElems  = 16384 // CHUNK_ELEMS in multitensor.cuh
+	chunkWords  = 5
+	chunkThread = 256
+)
+
+type chunkTable struct {
+	key    []uint64 // pointer and length of every buffer the table was built from
+	dev    *devBuf  // the uploaded table
+	chunks int
+}
+
+// table returns the device table over lists (each list one role: a, b, c, d; all the same
+// length, tensor i of every list the same length), building and uploading it when the
+// buffers differ from the cached table for op. Caller holds enter.
+func (b *Backend) table(op string, lists ...[]*nn.Tensor) (*chunkTable, error) {
+	n := len(lists[0])
+	var key []uint64
+	lens := make([]int, n)
+	for li, l := range lists {
+		if len(l) != n {
+			return nil, fmt.Errorf("cuda: %s: %d tensors but %d in list %d", op, n, len(l), li)
+		}
+		for i, t := range l {
+			d, err := buf(fmt.Sprintf("cuda: %s: list %d tensor %d", op, li, i), t)
+			if err != nil {
+				return nil, err
+			}
+			if li == 0 {
+				lens[i] = d.n
+			} else if d.n != lens[i] {
+				return nil, fmt.Errorf("cuda: %s: tensor %d shape %v, list %d has %v", op, i, lists[0][i].Shape, li, t.Shape)
+			}
+			key = append(key, uint64(d.ptr), uint64(d.n))
+		}
+	}
+	if c := b.tables[op]; c != nil && slices.Equal(c.key, key) {
+		return c, nil
+	}
+	var words []uint64
+	for i := 0; i < n; i++ {
+		for off := 0; off < lens[i]; off += chunkElems {
+			var ptrs [4]uint64
+			for li, l := range lists {
+				ptrs[li] = uint64(l[i].Device.(*devBuf).ptr) + uint64(off)*4
+			}
+			words = append(words, ptrs[0], ptrs[1], ptrs[2], ptrs[3], uint64(min(chunkElems, lens[i]-off)))
+		}
+	}
+	if old := b.tables[op]; old != nil {
+		b.freeBuf(old.dev)
+		delete(b.tables, op)
+	}
+	c := &chunkTable{key: key, chunks: len(words) / chunkWords}
+	if c.chunks == 0 {
+		return c, nil
+	}
+	// The table is 64-bit words; allocate it as twice as many 32-bit elements.
+	d, err := b.allocBuf(len(words) * 2)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %s: chunk table: %w", op, err)
+	}
+	if err := cu.MemcpyHtoD(d.ptr, unsafe.Pointer(&words[0]), int64(len(words))*8); err != nil {
+		b.freeBuf(d)
+		return nil, fmt.Errorf("cuda: %s: uploading chunk table: %w", op, err)
+	}
+	c.dev = d
+	b.tables[op] = c
+	return c, nil
+}
+
+// SumSquares returns the sum of squares over ts: one launch, one float64 partial per chunk,
+// added here in chunk order (deterministic).
+func (b *Backend) SumSquares(ts []*nn.Tensor) (float64, error) {
+	exit, err := b.enterOp("cuda: sum squares")
+	if err != nil {
+		return 0, err
+	}
+	defer exit()
+	if len(ts) == 0 {
+		return 0, nil
+	}
+	tab, err := b.table("sumsq", ts)
+	if err != nil || tab.chunks == 0 {
+		return 0, err
+	}
+	partial, err := b.allocBuf(tab.chunks * 2) // float64s
+	if err != nil {
+		return 0, fmt.Errorf("cuda: sum squares: %w", err)
+	}
+	defer b.freeBuf(partial)
+	if err := b.launch("sum_squares_multi_v1", dim3{tab.chunks, 1, 1}, chunkThread, argPtr(partial.ptr), argPtr(tab.dev.ptr)); err != nil {
+		return 0, err
+	}
+	host := make([]float64, tab.chunks)
+	if err := cu.MemcpyDtoH(unsafe.Pointer(&host[0]), partial.ptr, int64(len(host))*8); err != nil {
+		return 0, fmt.Errorf("cuda: sum squares: reading partials: %w", err)
+	}
+	var s float64
+	for _, v := range host {
+		s += v
+	}
+	return s, nil
+}
+
+// Scale multiplies every element of every tensor of ts by s in one launch.
+func (b *Backend) Scale(ts []*nn.Tensor, s float32) error {
+	exit, err := b.enterOp("cuda: scale")
+	if err != nil {
+		return err
+	}
+	defer exit()
+	if len(ts) == 0 {
+		return nil
+	}
+	tab, err := b.table("scale", ts)
+	if err != nil || tab.chunks == 0 {
+		return err
+	}
+	return b.launch("scale_multi_v1", dim3{tab.chunks, 1, 1}, chunkThread, argPtr(tab.dev.ptr), argF32(s))
+}

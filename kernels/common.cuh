@@ -1,0 +1,154 @@
+// common.cuh — helpers shared by every kernel file: the conv geometry, warp/block reductions
+// and the Philox4x32-10 generator (a bit-exact port of nn/philox.go).
+//
+// Conventions (see cuda/doc.go): every tensor is float32, NHWC for activations, [K,K,In,Out]
+// for conv weights. Every kernel parameter is a pointer or a scalar of at most 8 bytes (int,
+// float, unsigned long long): gorgonia.org/cu's Launch copies exactly 8 bytes per parameter,
+// so a struct parameter would be read past its slot. Index arithmetic is 32-bit: the host
+// refuses tensors of more than 2^30 elements before launching.
+#pragma once
+
+#include <stdint.h>
+
+#define WARP_SIZE 32
+#define FULL_MASK 0xffffffffu
+
+// ConvGeom is the geometry of one masked convolution, built inside each conv kernel from its
+// scalar parameters (CONV_PARAMS / CONV_GEOM).
+// The live weights are the matrix W[0 : (taps+1)*in, 0 : out] (row kk = tap*in + ci);
+// row kk < taps*in is a fully unmasked tap, the rest is the centre tap whose rows
+// [taps*in, taps*in + centre_limit(j)) are live for output colour group j.
+struct ConvGeom {
+    int n, h, w;     // batch, height, width
+    int in, out;     // features
+    int k;           // kernel size (odd)
+    int taps;        // fully unmasked taps before the centre: (k*k-1)/2
+    int colors;      // colour groups
+    int mask_b;      // 1 for mask B (i <= j), 0 for mask A (i < j)
+    int relu;        // 1 when the conv has a fused ReLU epilogue
+};
+
+#define CONV_PARAMS int n, int h, int w, int in, int out, int k, int colors, int mask_b, int relu
+#define CONV_GEOM ConvGeom g = make_geom(n, h, w, in, out, k, colors, mask_b, relu)
+
+__device__ __forceinline__ ConvGeom make_geom(int n, int h, int w, int in, int out, int k,
+                                              int colors, int mask_b, int relu) {
+    ConvGeom g;
+    g.n = n; g.h = h; g.w = w; g.in = in; g.out = out; g.k = k;
+    g.taps = (k * k - 1) / 2;
+    g.colors = colors; g.mask_b = mask_b; g.relu = relu;
+    return g;
+}
+
+__device__ __forceinline__ int conv_positions(const ConvGeom& g) { return g.n * g.h * g.w; }
+
+// centre_limit is CentreInLimit(j): the prefix of centre inputs output colour j may read.
+__device__ __forceinline__ int centre_limit(const ConvGeom& g, int j) {
+    int grp = g.in / g.colors;
+    return g.mask_b ? (j + 1) * grp : j * grp;
+}
+
+// live_rows(o) is the live inner dimension of output feature o: taps*in + centre_limit(o's colour).
+__device__ __forceinline__ int live_rows(const ConvGeom& g, int o) {
+    int j = o / (g.out / g.colors);
+    return g.taps * g.in + centre_limit(g, j);
+}
+
+// first_live_out returns the first output feature whose centre reads input feature ci
+// (output colours form a suffix: j >= ci/grp for mask B, j > ci/grp for mask A); it returns
+// g.out when no output reads ci through the centre.
+__device__ __forceinline__ int first_live_out(const ConvGeom& g, int ci) {
+    int j = ci / (g.in / g.colors) + (g.mask_b ? 0 : 1);
+    return j >= g.colors ? g.out : j * (g.out / g.colors);
+}
+
+// tap_offset gives the (dy, dx) shift of tap t (t <= taps; t == taps is the centre, (0, 0)).
+__device__ __forceinline__ void tap_offset(const ConvGeom& g, int t, int& dy, int& dx) {
+    int r = g.k / 2;
+    dy = t / g.k - r;
+    dx = t % g.k - r;
+}
+
+// shift_pos returns the flattened position of m shifted by (dy, dx) inside the same image, or
+// -1 when the shifted pixel is outside it ("same" zero padding).
+__device__ __forceinline__ int shift_pos(const ConvGeom& g, int m, int dy, int dx) {
+    int wpos = m % g.w;
+    int hpos = (m / g.w) % g.h;
+    int hh = hpos + dy, ww = wpos + dx;
+    if (hh < 0 || hh >= g.h || ww < 0 || ww >= g.w) return -1;
+    return m + dy * g.w + dx;
+}
+
+// im2col_load returns the im2col entry (m, kk): x at position m shifted by tap kk/in, feature
+// kk%in, or 0 outside the image. kk must be < (taps+1)*in.
+__device__ __forceinline__ float im2col_load(const float* __restrict__ x, const ConvGeom& g,
+                                             int m, int kk) {
+    int t = kk / g.in, ci = kk - t * g.in;
+    int dy, dx;
+    tap_offset(g, t, dy, dx);
+    int q = shift_pos(g, m, dy, dx);
+    return q < 0 ? 0.0f : x[q * g.in + ci];
+}
+
+// relu_grad is dy masked by the fused ReLU: dz = dy * (y > 0) when relu, else dy.
+__device__ __forceinline__ float relu_grad(const float* __restrict__ dy, const float* __restrict__ y,
+                                           int relu, int i) {
+    float d = dy[i];
+    return (relu && !(y[i] > 0.0f)) ? 0.0f : d;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    return v;
+}
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, o));
+    return v;
+}
+
+// block_sum_d sums one double per thread over the block (blockDim.x a multiple of 32, at most
+// 1024) in a fixed order; the result is valid in thread 0. The butterfly and the final
+// per-warp loop are fixed by the launch shape, so the sum is deterministic.
+__device__ __forceinline__ double block_sum_d(double v) {
+    __shared__ double warp_part[32];
+    int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
+    v = warp_sum_d(v);
+    if (lane == 0) warp_part[warp] = v;
+    __syncthreads();
+    double s = 0.0;
+    if (threadIdx.x == 0) {
+        int warps = blockDim.x / WARP_SIZE;
+        for (int i = 0; i < warps; i++) s += warp_part[i];
+    }
+    return s;
+}
+
+// philox4x32_10 is nn.Philox4x32: 10 rounds of the Philox bijection on ctr under key.
+__device__ __forceinline__ uint4 philox4x32_10(uint2 key, uint4 ctr) {
+    const uint32_t m0 = 0xD2511F53u, m1 = 0xCD9E8D57u;
+    const uint32_t w0 = 0x9E3779B9u, w1 = 0xBB67AE85u;
+#pragma unroll
+    for (int r = 0; r < 10; r++) {
+        uint32_t hi0 = __umulhi(m0, ctr.x), lo0 = m0 * ctr.x;
+        uint32_t hi1 = __umulhi(m1, ctr.z), lo1 = m1 * ctr.z;
+        ctr = make_uint4(hi1 ^ ctr.y ^ key.x, lo1, hi0 ^ ctr.w ^ key.y, lo0);
+        key.x += w0;
+        key.y += w1;
+    }
+    return ctr;
+}
+
+// philox_uniform is nn.Uniform(seed, counter, row): 24 random bits as a float in [0, 1).
+__device__ __forceinline__ float philox_uniform(unsigned long long seed, unsigned long long counter,
+                                                int row) {
+    uint2 key = make_uint2((uint32_t)seed, (uint32_t)(seed >> 32));
+    uint4 ctr = make_uint4((uint32_t)counter, (uint32_t)(counter >> 32), (uint32_t)row, 0u);
+    uint4 out = philox4x32_10(key, ctr);
+    return (float)(out.x >> 8) * (1.0f / 16777216.0f);
+}
