@@ -32,6 +32,14 @@ type Backend interface {
 	// only), db += dL/db. Any of dx, dw, db may be nil when not needed.
 	MaskedConvBackward(spec ConvSpec, dx, dw, db, dy, x, w, y *Tensor) error
 
+	// MaskedConvAt computes the op at one position only: y [N,1,1,Out] = act(conv(x, w) + b)
+	// at (i, j) of x [N,H,W,In], reading x only at (i, j) and its unmasked taps. It is the
+	// cached sampler's step and must give the same values MaskedConv gives at (i, j).
+	// (A 1x1 conv of a [N,1,1,In] vector is MaskedConvAt at (0, 0).)
+	MaskedConvAt(spec ConvSpec, y, x, w, b *Tensor, i, j int) error
+	// SetPosition writes src [N,1,1,F] into dst [N,H,W,F] at (i, j).
+	SetPosition(dst, src *Tensor, i, j int) error
+
 	// ReLU computes y = max(x, 0); ReLUBackward accumulates dx += dy * (y > 0).
 	ReLU(y, x *Tensor) error
 	ReLUBackward(dx, dy, y *Tensor) error

@@ -30,6 +30,7 @@ func Run(t *testing.T, b nn.Backend) {
 	t.Run("SoftmaxXent", func(t *testing.T) { testSoftmaxXent(t, b) })
 	t.Run("Optimizers", func(t *testing.T) { testOptimizers(t, b) })
 	t.Run("SampleCategorical", func(t *testing.T) { testSample(t, b) })
+	t.Run("Position", func(t *testing.T) { testPosition(t, b) })
 }
 
 func randSlice(r *rand.Rand, n int, scale float64) []float64 {

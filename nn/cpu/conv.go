@@ -37,18 +37,16 @@ func newConvShape(spec nn.ConvSpec, x, w, b, y *nn.Tensor) (convShape, error) {
 	if len(xs) != 4 || xs[3] != spec.In {
 		return convShape{}, fmt.Errorf("layer %q: input shape %v, want [N,H,W,%d]", spec.Name, xs, spec.In)
 	}
-	if err := nn.CheckShape(fmt.Sprintf("layer %q: weight", spec.Name), w.Shape, spec.WeightShape()); err != nil {
-		return convShape{}, err
+	// The error messages are formatted only on failure: the cached sampler calls this per
+	// pixel and layer.
+	if ws := [4]int{spec.K, spec.K, spec.In, spec.Out}; !nn.SameShape(w.Shape, ws[:]) {
+		return convShape{}, nn.CheckShape(fmt.Sprintf("layer %q: weight", spec.Name), w.Shape, ws[:])
 	}
-	if b != nil {
-		if err := nn.CheckShape(fmt.Sprintf("layer %q: bias", spec.Name), b.Shape, []int{spec.Out}); err != nil {
-			return convShape{}, err
-		}
+	if b != nil && (len(b.Shape) != 1 || b.Shape[0] != spec.Out) {
+		return convShape{}, nn.CheckShape(fmt.Sprintf("layer %q: bias", spec.Name), b.Shape, []int{spec.Out})
 	}
-	if y != nil {
-		if err := nn.CheckShape(fmt.Sprintf("layer %q: output", spec.Name), y.Shape, []int{xs[0], xs[1], xs[2], spec.Out}); err != nil {
-			return convShape{}, err
-		}
+	if ys := [4]int{xs[0], xs[1], xs[2], spec.Out}; y != nil && !nn.SameShape(y.Shape, ys[:]) {
+		return convShape{}, nn.CheckShape(fmt.Sprintf("layer %q: output", spec.Name), y.Shape, ys[:])
 	}
 	s := convShape{spec: spec, n: xs[0], h: xs[1], w: xs[2], taps: spec.Taps()}
 	s.m = s.n * s.h * s.w
@@ -119,36 +117,47 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 			s.im2col(cols[worker], x.Host, p0, rows)
 			a, lda = cols[worker], s.kLive
 		}
-		yc := y.Host[p0*out:]
-		if s.uniformCentre() {
-			gemm.Sgemm(false, false, rows, out, s.tapsWidth+spec.CentreInLimit(0), 1, a, lda, W, out, 0, yc, out)
-		} else {
-			gemm.Sgemm(false, false, rows, out, s.tapsWidth, 1, a, lda, W, out, 0, yc, out)
-			for j := 0; j < spec.Colors; j++ {
-				if lim := spec.CentreInLimit(j); lim > 0 {
-					gemm.Sgemm(false, false, rows, s.og, lim, 1, a[s.tapsWidth:], lda,
-						W[s.tapsWidth*out+j*s.og:], out, 1, yc[j*s.og:], out)
-				}
-			}
-		}
-		bh := bias.Host
-		for i := 0; i < rows; i++ {
-			row := yc[i*out : (i+1)*out]
-			if spec.ReLU {
-				for o := range row {
-					row[o] = max(row[o]+bh[o], 0)
-				}
-			} else {
-				for o := range row {
-					row[o] += bh[o]
-				}
-			}
-		}
+		s.gemmCols(rows, a, lda, W, bias.Host, y.Host[p0*out:], 0, out)
 	})
 	for _, c := range cols {
 		b.putBuffer(c)
 	}
 	return nil
+}
+
+// gemmCols computes output columns [o0, o1) of rows positions whose im2col rows are a (row
+// stride lda): y[:, o0:o1] = act(a W_live + bias), y with row stride Out. The unmasked taps
+// are one GEMM; the centre is one GEMM when all colour groups read the same prefix, else one
+// per group over its prefix. Sgemm forms each element's sum independently of how many rows
+// and columns the call covers, so MaskedConv and MaskedConvAt (the same calls on fewer rows
+// or a column range) agree bit for bit; pixelcnn's TestCachedLogits checks it.
+func (s convShape) gemmCols(rows int, a []float32, lda int, W, bh, yc []float32, o0, o1 int) {
+	spec, out := s.spec, s.spec.Out
+	if s.uniformCentre() {
+		gemm.Sgemm(false, false, rows, o1-o0, s.tapsWidth+spec.CentreInLimit(0), 1, a, lda, W[o0:], out, 0, yc[o0:], out)
+	} else {
+		gemm.Sgemm(false, false, rows, o1-o0, s.tapsWidth, 1, a, lda, W[o0:], out, 0, yc[o0:], out)
+		for j := 0; j < spec.Colors; j++ {
+			lo, hi := max(o0, j*s.og), min(o1, (j+1)*s.og)
+			if lim := spec.CentreInLimit(j); lim > 0 && lo < hi {
+				gemm.Sgemm(false, false, rows, hi-lo, lim, 1, a[s.tapsWidth:], lda,
+					W[s.tapsWidth*out+lo:], out, 1, yc[lo:], out)
+			}
+		}
+	}
+	bh = bh[o0:o1]
+	for i := 0; i < rows; i++ {
+		row := yc[i*out+o0 : i*out+o1]
+		if spec.ReLU {
+			for o := range row {
+				row[o] = max(row[o]+bh[o], 0)
+			}
+		} else {
+			for o := range row {
+				row[o] += bh[o]
+			}
+		}
+	}
 }
 
 // MaskedConvBackward implements nn.Backend. Per chunk of positions it forms dz (dy through

@@ -1,0 +1,102 @@
+package cpu
+
+import (
+	"fmt"
+
+	"pixelcnn/nn"
+)
+
+// The cached sampler's ops. One step of cached generation evaluates each layer at a single
+// position of N images: an [N, kLive] x [kLive, Out] GEMM with only N (often 16) rows. That
+// is far too little work to split by rows, and the per-call overhead matters, so the work is
+// done on the caller's goroutine unless the product is big enough to pay for splitting the
+// output columns over the workers.
+
+// positionParallelMACs is the multiply-add count above which MaskedConvAt splits its output
+// columns over the workers. Waking a goroutine costs several microseconds, about as long as
+// 10^5 MACs of this small-row GEMM, so only the wide layers (the cifar10 head) are split.
+const positionParallelMACs = 1 << 18
+
+// newPositionShape validates a MaskedConvAt call: x [N,H,W,In], y [N,1,1,Out], (i,j) inside.
+func newPositionShape(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j int) (convShape, error) {
+	s, err := newConvShape(spec, x, w, bias, nil)
+	if err != nil {
+		return convShape{}, err
+	}
+	if bias == nil {
+		return convShape{}, fmt.Errorf("layer %q: nil bias", spec.Name)
+	}
+	if ys := [4]int{s.n, 1, 1, spec.Out}; !nn.SameShape(y.Shape, ys[:]) {
+		return convShape{}, nn.CheckShape(fmt.Sprintf("layer %q: position output", spec.Name), y.Shape, ys[:])
+	}
+	if i < 0 || i >= s.h || j < 0 || j >= s.w {
+		return convShape{}, fmt.Errorf("layer %q: position (%d,%d) outside a %dx%d image", spec.Name, i, j, s.h, s.w)
+	}
+	return s, nil
+}
+
+// MaskedConvAt implements nn.Backend. It runs exactly MaskedConv's GEMMs (gemmCols, same
+// operand layout, same inner dimensions) on the im2col rows of position (i, j) of every
+// image, so each output is summed the same way and the values are MaskedConv's bit for bit
+// (the cached sampler relies on this to draw exactly SampleNaive's images). A 1x1 conv needs
+// no im2col: the N input rows are read in place, H*W*In apart.
+//
+// (Computing the transpose, W^T a^T, would avoid packing the whole weight matrix on every
+// call, but the GEMM blocks the inner dimension differently for a transposed A, so the sums
+// would differ in the last bits and a draw could flip at a CDF boundary.)
+func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j int) error {
+	s, err := newPositionShape(spec, y, x, w, bias, i, j)
+	if err != nil {
+		return err
+	}
+	in, out := spec.In, spec.Out
+	pos := i*s.w + j // position of (i, j) inside one image
+	a, lda := x.Host[pos*in:], s.h*s.w*in
+	var col []float32
+	if spec.K > 1 {
+		col = b.buffer(s.n * s.kLive)
+		for n := 0; n < s.n; n++ {
+			s.im2col(col[n*s.kLive:], x.Host, n*s.h*s.w+pos, 1)
+		}
+		a, lda = col, s.kLive
+	}
+	macs := s.n * out * (s.tapsWidth + in)
+	// Column chunks: a multiple of 16 (the GEMM's register tile width), one per worker.
+	chunks := min(b.workers, out/64)
+	if macs < positionParallelMACs || chunks <= 1 {
+		s.gemmCols(s.n, a, lda, w.Host, bias.Host, y.Host, 0, out)
+	} else {
+		step := (out/chunks + 15) / 16 * 16
+		b.parallel(chunks, func(_, c int) {
+			o0, o1 := c*step, min(out, (c+1)*step)
+			if c == chunks-1 {
+				o1 = out
+			}
+			if o0 < o1 {
+				s.gemmCols(s.n, a, lda, w.Host, bias.Host, y.Host, o0, o1)
+			}
+		})
+	}
+	b.putBuffer(col)
+	return nil
+}
+
+// SetPosition implements nn.Backend.
+func (b *Backend) SetPosition(dst, src *nn.Tensor, i, j int) error {
+	ds := dst.Shape
+	if len(ds) != 4 {
+		return fmt.Errorf("cpu: SetPosition: destination shape %v, want [N,H,W,F]", ds)
+	}
+	n, h, w, f := ds[0], ds[1], ds[2], ds[3]
+	if ss := [4]int{n, 1, 1, f}; !nn.SameShape(src.Shape, ss[:]) {
+		return nn.CheckShape("cpu: SetPosition: source", src.Shape, ss[:])
+	}
+	if i < 0 || i >= h || j < 0 || j >= w {
+		return fmt.Errorf("cpu: SetPosition: position (%d,%d) outside a %dx%d image", i, j, h, w)
+	}
+	for q := 0; q < n; q++ {
+		off := ((q*h+i)*w + j) * f
+		copy(dst.Host[off:off+f], src.Host[q*f:(q+1)*f])
+	}
+	return nil
+}

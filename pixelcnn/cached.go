@@ -1,0 +1,236 @@
+package pixelcnn
+
+import (
+	"fmt"
+
+	"pixelcnn/nn"
+)
+
+// Cached (incremental) sampling.
+//
+// SampleNaive runs the whole network for every subpixel. But the logits of subpixel (i,j,c)
+// depend on each layer's output at (i,j) only, and in this model only two kinds of layer look
+// at neighbours: the 7x7 input_conv (which reads the image) and each block's 3x3 conv_mid
+// (which reads its conv_in's output). Every other layer is 1x1 and needs only the vector at
+// (i,j). So the sampler keeps two kinds of cache, the image [N,H,W,C] and each block's conv_in
+// output [N,H,W,Hidden], and per step evaluates every layer at (i,j) only: the two
+// neighbour-reading convs with MaskedConvAt on the caches, the 1x1 ones as MaskedConvAt on
+// [N,1,1,F] vectors (a 1x1 conv of a 1x1 image is exactly the per-position computation), and
+// each new conv_in vector is written into its cache with SetPosition.
+//
+// Why the cached values are final when they are read. Generation is in raster order, colours
+// in order within a pixel. The mask-A 7x7 input_conv at (i,j) reads image positions above
+// (i,j) and left of it in row i, all generated (or kept) earlier, and at the centre only
+// colours < c for output colour group c. A 3x3 mask-B conv_mid at (i,j) reads the up-left,
+// up, up-right and left positions, all generated earlier, so their cached conv_in outputs
+// were computed after their pixel was complete and are final; at the centre, output group c
+// reads only conv_in features of colours <= c at (i,j), which were computed in this pixel's
+// pass for colour c from final inputs (see below). Every other layer is 1x1 and mask B: group
+// c of its output depends on groups <= c of its input at (i,j).
+//
+// Colour passes (C = 3). Pixel (i,j) takes one pass per colour: pass c evaluates the whole
+// net at (i,j), the logits of colour c are drawn from, the draw is written into the image,
+// and the next pass follows. In pass c, by induction over the layers, feature groups <= c at
+// (i,j) are exactly what the full forward pass computes on the finished image: input_conv's
+// group g reads image colours < g <= c at the centre, all drawn already; each later layer's
+// group g reads groups <= g of its input. Groups > c may read colours not drawn yet and are
+// garbage, but nothing in groups <= c reads them, and the logits of colour c are group c of
+// final_conv. The cache entries at (i,j) are rewritten by each pass, so the entry left behind
+// is the one from pass C-1, in which every group is final: groups < C-1 are the same values
+// as before, and group C-1 reads image colours < C-1 only. Later positions read only that.
+//
+// Equality with SampleNaive. The draw for subpixel s = (i*W+j)*C+c of image r uses
+// nn.Uniform(Seed, s, r) (SampleCategorical with counter s, row r), as SampleNaive's does.
+// The logits are the same numbers up to fp32 rounding in general; on the CPU backend
+// MaskedConvAt runs the very GEMMs MaskedConv runs, so they are bit-identical and so are the
+// images.
+//
+// Known rows (completion): the kept pixels still have to pass through the caches. Each kept
+// pixel, complete from the start, takes one pass through input_conv and the blocks (no head,
+// nothing drawn), which leaves every group of its cache entries final.
+
+// cachedSampler holds the caches and the per-position tensors of one run; nothing is
+// allocated per pixel but the one-pixel upload of each draw.
+type cachedSampler struct {
+	m    *Model
+	n    int
+	img  *nn.Tensor   // [N,H,W,C] image so far, values v/255
+	mid  []*nn.Tensor // per block: conv_in output [N,H,W,Hidden]
+	y    *nn.Tensor   // residual stream at (i,j) [N,1,1,2H]
+	a    *nn.Tensor   // conv_in output [N,1,1,H]
+	h    *nn.Tensor   // conv_mid output [N,1,1,H]
+	o    *nn.Tensor   // conv_out output [N,1,1,2H]
+	r    *nn.Tensor   // relu(y) [N,1,1,2H]
+	o1   *nn.Tensor   // output_conv1 [N,1,1,O]
+	o2   *nn.Tensor   // output_conv2 [N,1,1,O]
+	lgt  *nn.Tensor   // final_conv, the logits [N,1,1,256*C]
+	pix  []float32    // host staging of one pixel [N,C]
+	all  []*nn.Tensor // for release
+	head []*Layer     // output_conv1, output_conv2, final_conv
+}
+
+func newCachedSampler(m *Model, n int, img []float32) (*cachedSampler, error) {
+	c, b := m.Config, m.B
+	if len(m.Layers) != 4+3*c.Blocks {
+		return nil, fmt.Errorf("sample: model has %d layers, want %d", len(m.Layers), 4+3*c.Blocks)
+	}
+	s := &cachedSampler{m: m, n: n, pix: make([]float32, n*c.Colors), head: m.Layers[len(m.Layers)-3:]}
+	var err error
+	if s.img, err = b.FromHost(img, n, c.Height, c.Width, c.Colors); err != nil {
+		return nil, err
+	}
+	s.all = append(s.all, s.img)
+	vec := func(f int) *nn.Tensor {
+		t := b.New(n, 1, 1, f)
+		s.all = append(s.all, t)
+		return t
+	}
+	for i := 0; i < c.Blocks; i++ {
+		t := b.New(n, c.Height, c.Width, c.Hidden)
+		s.mid = append(s.mid, t)
+		s.all = append(s.all, t)
+	}
+	r, h, o := 2*c.Hidden, c.Hidden, c.OutDim
+	s.y, s.a, s.h, s.o, s.r = vec(r), vec(h), vec(h), vec(r), vec(r)
+	s.o1, s.o2, s.lgt = vec(o), vec(o), vec(256*c.Colors)
+	return s, nil
+}
+
+func (s *cachedSampler) release() {
+	for _, t := range s.all {
+		s.m.B.Release(t)
+	}
+	s.all = nil
+}
+
+// vec evaluates layer l at (0,0) of a [N,1,1,In] vector.
+func (s *cachedSampler) vec(l *Layer, y, x *nn.Tensor) error {
+	return s.m.B.MaskedConvAt(l.Spec, y, x, l.W.Value, l.B.Value, 0, 0)
+}
+
+// trunk runs input_conv and the residual blocks at (i,j), updating the conv_in caches; the
+// residual stream ends in s.y.
+func (s *cachedSampler) trunk(i, j int) error {
+	b, L := s.m.B, s.m.Layers
+	l := L[0]
+	if err := b.MaskedConvAt(l.Spec, s.y, s.img, l.W.Value, l.B.Value, i, j); err != nil {
+		return err
+	}
+	for blk := range s.mid {
+		in, mid, out := L[1+3*blk], L[2+3*blk], L[3+3*blk]
+		if err := s.vec(in, s.a, s.y); err != nil {
+			return err
+		}
+		if err := b.SetPosition(s.mid[blk], s.a, i, j); err != nil {
+			return err
+		}
+		if err := b.MaskedConvAt(mid.Spec, s.h, s.mid[blk], mid.W.Value, mid.B.Value, i, j); err != nil {
+			return err
+		}
+		if err := s.vec(out, s.o, s.h); err != nil {
+			return err
+		}
+		if err := b.AddInto(s.y, s.o); err != nil { // y + o, as the graph's Add
+			return err
+		}
+	}
+	return nil
+}
+
+// step runs the whole net at (i,j) and returns the logits [N,1,1,256*C].
+func (s *cachedSampler) step(i, j int) (*nn.Tensor, error) {
+	if err := s.trunk(i, j); err != nil {
+		return nil, err
+	}
+	if err := s.m.B.ReLU(s.r, s.y); err != nil {
+		return nil, err
+	}
+	if err := s.vec(s.head[0], s.o1, s.r); err != nil {
+		return nil, err
+	}
+	if err := s.vec(s.head[1], s.o2, s.o1); err != nil {
+		return nil, err
+	}
+	if err := s.vec(s.head[2], s.lgt, s.o2); err != nil {
+		return nil, err
+	}
+	return s.lgt, nil
+}
+
+// setPixel writes s.pix into the image at (i,j).
+func (s *cachedSampler) setPixel(i, j int) error {
+	b := s.m.B
+	t, err := b.FromHost(s.pix, s.n, 1, 1, s.m.Config.Colors)
+	if err != nil {
+		return err
+	}
+	err = b.SetPosition(s.img, t, i, j)
+	b.Release(t)
+	return err
+}
+
+// SampleCached generates images like SampleNaive (same options, same random stream, the same
+// images) but evaluates each layer only at the current position, reading already-final
+// neighbours from caches: one pass through the net per subpixel at a single position, instead
+// of one pass over all rows so far.
+func SampleCached(m *Model, o SampleOptions) ([]uint8, error) {
+	c := m.Config
+	if err := o.validate(c); err != nil {
+		return nil, err
+	}
+	imgLen := c.Subpixels()
+	out := make([]uint8, o.N*imgLen)
+	if o.KeepRows > 0 {
+		copy(out, o.Known)
+	}
+	// The image cache starts with the kept rows; the rest is zero until drawn.
+	x := make([]float32, len(out))
+	keep := o.KeepRows * c.Width * c.Colors
+	for n := 0; n < o.N; n++ {
+		for k := 0; k < keep; k++ {
+			x[n*imgLen+k] = float32(out[n*imgLen+k]) / 255
+		}
+	}
+	s, err := newCachedSampler(m, o.N, x)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	for i := 0; i < o.KeepRows; i++ {
+		for j := 0; j < c.Width; j++ {
+			if err := s.trunk(i, j); err != nil {
+				return nil, fmt.Errorf("sample: kept pixel (%d,%d): %w", i, j, err)
+			}
+		}
+	}
+	draws := make([]int32, o.N)
+	total, done := (c.Height-o.KeepRows)*c.Width, 0
+	for i := o.KeepRows; i < c.Height; i++ {
+		for j := 0; j < c.Width; j++ {
+			clear(s.pix)
+			for col := 0; col < c.Colors; col++ {
+				logits, err := s.step(i, j)
+				if err != nil {
+					return nil, fmt.Errorf("sample: pixel (%d,%d) colour %d: %w", i, j, col, err)
+				}
+				sub := (i*c.Width+j)*c.Colors + col
+				if err := m.B.SampleCategorical(draws, logits, col*256, o.Temperature, o.Seed, uint64(sub)); err != nil {
+					return nil, err
+				}
+				for n, v := range draws {
+					out[n*imgLen+sub] = uint8(v)
+					s.pix[n*c.Colors+col] = float32(v) / 255
+				}
+				// The last colour feeds nothing at this pixel; later pixels read it.
+				if err := s.setPixel(i, j); err != nil {
+					return nil, err
+				}
+			}
+			done++
+			if o.Progress != nil {
+				o.Progress(done, total)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,102 @@
+package pixelcnn
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"pixelcnn/nn/cpu"
+)
+
+type sampler func(*Model, SampleOptions) ([]uint8, error)
+
+func benchModel(tb testing.TB, preset string, colors, size int) *Model {
+	tb.Helper()
+	c, err := PresetConfig(preset, colors, size, size)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := NewModel(cpu.New(), c, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkSample compares the samplers on random models (speed does not depend on
+// training) at 28x28x1. The naive sampler at the mnist preset runs 784 forward passes per
+// batch and takes tens of seconds for b16: run it with -benchtime=1x.
+func BenchmarkSample(b *testing.B) {
+	for _, s := range []struct {
+		name string
+		fn   sampler
+	}{{"naive", SampleNaive}, {"cached", SampleCached}} {
+		for _, preset := range []string{"tiny", "mnist"} {
+			for _, n := range []int{1, 16} {
+				b.Run(fmt.Sprintf("%s/%s/b%d", s.name, preset, n), func(b *testing.B) {
+					m := benchModel(b, preset, 1, 28)
+					o := SampleOptions{N: n, Seed: 1, Temperature: 1}
+					b.ResetTimer()
+					for it := 0; it < b.N; it++ {
+						if _, err := s.fn(m, o); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkSampleCIFAR times the cached sampler on 16 images at the cifar10 preset, 32x32x3.
+func BenchmarkSampleCIFAR(b *testing.B) {
+	m := benchModel(b, "cifar10", 3, 32)
+	o := SampleOptions{N: 16, Seed: 1, Temperature: 1}
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		if _, err := SampleCached(m, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/16images")
+}
+
+// TestSlowCachedSpeedup measures naive against cached sampling of 16 images at the mnist
+// preset in the same run (the target is 100x) and checks that they draw the same images.
+func TestSlowCachedSpeedup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: the naive sampler takes tens of seconds at the mnist preset")
+	}
+	m := benchModel(t, "mnist", 1, 28)
+	o := SampleOptions{N: 16, Seed: 3, Temperature: 1}
+	// The cached run is short, so take the best of three against load spikes on the machine.
+	var cached []uint8
+	tc := time.Duration(math.MaxInt64)
+	for range 3 {
+		start := time.Now()
+		var err error
+		if cached, err = SampleCached(m, o); err != nil {
+			t.Fatal(err)
+		}
+		tc = min(tc, time.Since(start))
+	}
+	start := time.Now()
+	naive, err := SampleNaive(m, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := time.Since(start)
+	for i := range naive {
+		if naive[i] != cached[i] {
+			t.Fatalf("subpixel %d: cached %d, naive %d", i, cached[i], naive[i])
+		}
+	}
+	ratio := tn.Seconds() / tc.Seconds()
+	t.Logf("mnist b16: naive %v (%.3g images/s), cached %v (%.3g images/s), speedup %.0fx",
+		tn, 16/tn.Seconds(), tc, 16/tc.Seconds(), ratio)
+	if ratio < 100 {
+		t.Errorf("speedup %.0fx, want >= 100x", ratio)
+	}
+}
