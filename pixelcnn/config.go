@@ -41,11 +41,13 @@ func Presets() []string {
 	return names
 }
 
-// PresetConfig returns the named preset for images of the given size and colour count.
+// PresetConfig returns the named preset for images of the given size and colour count. When
+// the preset does not fit (e.g. widths not divisible by 3 colours) it returns the config and
+// the validation error, so that a caller may override widths and validate again.
 func PresetConfig(name string, colors, height, width int) (Config, error) {
 	p, ok := presets[name]
 	if !ok {
-		return Config{}, fmt.Errorf("preset %q: unknown (have %v)", name, Presets())
+		return Config{Preset: name}, fmt.Errorf("preset %q: unknown (have %v)", name, Presets())
 	}
 	p.Preset, p.Colors, p.Height, p.Width = name, colors, height, width
 	return p, p.Validate()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,21 @@ type flags struct {
 }
 
 func main() {
+	f, fs, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "train:", err)
+		os.Exit(2)
+	}
+	if err := run(f, fs); err != nil {
+		fmt.Fprintln(os.Stderr, "\ntrain:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
 	var f flags
 	fs := pflag.NewFlagSet("train", pflag.ContinueOnError)
 	fs.StringVar(&f.dataset, "dataset", "mnist", "mnist | fashion-mnist | cifar10")
@@ -62,17 +78,8 @@ func main() {
 	fs.StringVar(&f.resume, "resume", "", "checkpoint file or run directory to continue from")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed for the initial weights, the data order and samples")
 	fs.StringVar(&f.device, "device", "auto", "cpu | cuda | auto")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "train:", err)
-		os.Exit(2)
-	}
-	if err := run(f, fs); err != nil {
-		fmt.Fprintln(os.Stderr, "\ntrain:", err)
-		os.Exit(1)
-	}
+	err := fs.Parse(args)
+	return f, fs, err
 }
 
 type metric struct {
@@ -140,6 +147,10 @@ func run(f flags, fs *pflag.FlagSet) error {
 			}
 		}
 		cfg, err := pixelcnn.PresetConfig(preset, ds.C, ds.H, ds.W)
+		overridden := fs.Changed("hidden") || fs.Changed("blocks") || fs.Changed("out-dim")
+		if err != nil && (!overridden || !slices.Contains(pixelcnn.Presets(), preset)) {
+			return err // an unknown preset, or one that does not fit the data (no override to fix it)
+		}
 		if f.hidden > 0 {
 			cfg.Hidden = f.hidden
 		}
