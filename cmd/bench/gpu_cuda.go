@@ -10,6 +10,6 @@ func openGPU() (*gpuDevice, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gpuDevice{backend: b, time: b.Time, versions: []int{1, 2}, setConv: b.SetConvVersion,
+	return &gpuDevice{name: b.Name(), backend: b, time: b.Time, versions: []int{1, 2}, setConv: b.SetConvVersion,
 		close: func() { _ = b.Close() }}, nil
 }

@@ -4,7 +4,16 @@
 // GPU, wall clock on the CPU), GFLOP/s and GB/s, and the speedup. Without -tags cuda it says
 // so and times the CPU only.
 //
+// With --train (the default) it then times full training steps (forward, loss, backward,
+// Adam) of whole presets on random 8-bit images: --train-presets (mnist at 28x28x1, cifar10 at
+// 32x32x3) at each of --train-batches, the median of --train-steps steps after
+// --train-warmup on the GPU and of --cpu-train-steps after --cpu-train-warmup on the CPU,
+// as ms/step, images/s and achieved GFLOP/s (3 x the forward pass's masked-conv FLOPs).
+// The CPU side is slow (a cifar10 step at batch 64 takes minutes on two cores):
+// --cpu-train=false skips it. --train-only skips the kernel table.
+//
 //	go build -tags cuda -o bin/bench ./cmd/bench && bin/bench --json
+//	go run ./cmd/bench --train-only --train-presets mnist --train-batches 16
 package main
 
 import (
@@ -13,10 +22,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -27,6 +36,7 @@ import (
 // gpuDevice is what a cuda build provides (gpu_cuda.go): the backend, an event timer, and
 // a switch between its kernel versions.
 type gpuDevice struct {
+	name     string
 	backend  nn.Backend
 	time     func(fn func() error) (float64, error)
 	versions []int
@@ -39,6 +49,16 @@ type config struct {
 	runs, warmup, cpuRuns             int
 	tol                               float64
 	only                              string
+	kernels, train                    bool
+	tc                                trainConfig
+}
+
+// report is the --json output.
+type report struct {
+	Device     string     `json:"device"`
+	CPUThreads int        `json:"cpu_threads"`
+	Kernels    []row      `json:"kernels,omitempty"`
+	Train      []trainRow `json:"train_steps,omitempty"`
 }
 
 // row is one line of the report.
@@ -83,7 +103,28 @@ func main() {
 	pflag.StringVar(&c.only, "only", "", "run only ops whose name contains this")
 	pflag.BoolVar(&jsonOut, "json", false, "print JSON instead of a table")
 	pflag.StringVar(&jsonFile, "json-out", "", "also write the JSON report to this file")
+	var trainOnly bool
+	var presets, batches string
+	pflag.BoolVar(&c.train, "train", true, "also time full training steps of whole presets")
+	pflag.BoolVar(&trainOnly, "train-only", false, "time only the training steps (no kernel table)")
+	pflag.StringVar(&presets, "train-presets", "mnist,cifar10", "presets whose train step is timed (cifar10 and seed at 32x32x3, others at 28x28x1)")
+	pflag.StringVar(&batches, "train-batches", "16,64", "batch sizes of the train steps")
+	pflag.IntVar(&c.tc.steps, "train-steps", 20, "timed GPU train steps per case (the median is reported)")
+	pflag.IntVar(&c.tc.warmup, "train-warmup", 3, "untimed GPU train steps before timing")
+	pflag.BoolVar(&c.tc.cpu, "cpu-train", true, "also time the train steps on the CPU backend (slow)")
+	pflag.IntVar(&c.tc.cpuSteps, "cpu-train-steps", 2, "timed CPU train steps per case")
+	pflag.IntVar(&c.tc.cpuWarmup, "cpu-train-warmup", 1, "untimed CPU train steps before timing (fills the buffer pool)")
 	pflag.Parse()
+	c.kernels = !trainOnly
+	if trainOnly {
+		c.train = true
+	}
+	c.tc.presets = parseList(presets)
+	var err error
+	if c.tc.batches, err = parseInts(batches); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: --train-batches:", err)
+		os.Exit(2)
+	}
 	if err := run(c, jsonOut, jsonFile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -94,6 +135,9 @@ func run(c config, jsonOut bool, jsonFile string) error {
 	if c.hidden%c.colors != 0 || c.head%c.colors != 0 || c.batch < 1 || c.size < 1 || c.runs < 1 || c.cpuRuns < 1 {
 		return fmt.Errorf("bad sizes: batch %d size %d hidden %d head %d colors %d runs %d", c.batch, c.size, c.hidden, c.head, c.colors, c.runs)
 	}
+	if c.train && (len(c.tc.presets) == 0 || len(c.tc.batches) == 0 || c.tc.steps < 1 || c.tc.cpuSteps < 1 || c.tc.warmup < 0 || c.tc.cpuWarmup < 0) {
+		return fmt.Errorf("bad train settings: presets %v batches %v steps %d/%d warmup %d/%d", c.tc.presets, c.tc.batches, c.tc.steps, c.tc.cpuSteps, c.tc.warmup, c.tc.cpuWarmup)
+	}
 	gpu, err := openGPU()
 	if err != nil {
 		return err
@@ -103,16 +147,64 @@ func run(c config, jsonOut bool, jsonFile string) error {
 	} else {
 		defer gpu.close()
 	}
-	ref := cpu.New()
-	var rows []row
+	rep := report{Device: "cpu only", CPUThreads: runtime.GOMAXPROCS(0)}
+	if gpu != nil {
+		rep.Device = gpu.name
+	}
 	failed := false
+	if c.kernels {
+		if rep.Kernels, failed, err = runKernels(c, gpu); err != nil {
+			return err
+		}
+	}
+	if c.train {
+		if gpu == nil && !c.tc.cpu {
+			return fmt.Errorf("--cpu-train=false and no GPU: no train step to time")
+		}
+		if rep.Train, err = runTrain(c.tc, gpu); err != nil {
+			return err
+		}
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if jsonFile != "" {
+		if err := os.WriteFile(jsonFile, append(js, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if jsonOut {
+		fmt.Println(string(js))
+	} else {
+		fmt.Printf("device: %s; cpu backend: %d threads\n", rep.Device, rep.CPUThreads)
+		if c.kernels {
+			printTable(rep.Kernels, gpu != nil)
+		}
+		if c.train {
+			if c.kernels {
+				fmt.Println()
+			}
+			printTrainTable(rep.Train, c.tc.cpu, gpu != nil)
+		}
+	}
+	if failed {
+		return fmt.Errorf("some GPU results differ from the CPU reference beyond --tol %g", c.tol)
+	}
+	return nil
+}
+
+// runKernels times every op case (those matching --only); failed reports a GPU result that
+// differs from the CPU reference.
+func runKernels(c config, gpu *gpuDevice) (rows []row, failed bool, err error) {
+	ref := cpu.New()
 	for _, bc := range cases(c) {
 		if c.only != "" && !strings.Contains(bc.op, c.only) {
 			continue
 		}
 		cpuMs, refVals, err := measure(ref, bc, c.cpuRuns, 1, wallTime)
 		if err != nil {
-			return fmt.Errorf("%s on cpu: %w", bc.op, err)
+			return nil, false, fmt.Errorf("%s on cpu: %w", bc.op, err)
 		}
 		if gpu == nil {
 			rows = append(rows, finish(row{Op: bc.op, Version: "-", Shape: bc.shape, CPUms: cpuMs, OK: true}, bc, cpuMs))
@@ -127,12 +219,12 @@ func run(c config, jsonOut bool, jsonFile string) error {
 			if v != 0 {
 				name = fmt.Sprintf("v%d", v)
 				if err := gpu.setConv(v); err != nil {
-					return err
+					return nil, false, err
 				}
 			}
 			ms, vals, err := measure(gpu.backend, bc, c.runs, c.warmup, gpu.time)
 			if err != nil {
-				return fmt.Errorf("%s %s on gpu: %w", bc.op, name, err)
+				return nil, false, fmt.Errorf("%s %s on gpu: %w", bc.op, name, err)
 			}
 			r := row{Op: bc.op, Version: name, Shape: bc.shape, CPUms: cpuMs, GPUms: ms}
 			r.MaxAbs, r.MaxRel, r.Mismatch = errors(vals, refVals, c.tol)
@@ -142,28 +234,11 @@ func run(c config, jsonOut bool, jsonFile string) error {
 		}
 		if bc.conv {
 			if err := gpu.setConv(gpu.versions[len(gpu.versions)-1]); err != nil {
-				return err
+				return nil, false, err
 			}
 		}
 	}
-	js, err := json.MarshalIndent(rows, "", "  ")
-	if err != nil {
-		return err
-	}
-	if jsonFile != "" {
-		if err := os.WriteFile(jsonFile, append(js, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	if jsonOut {
-		fmt.Println(string(js))
-	} else {
-		printTable(rows, gpu != nil)
-	}
-	if failed {
-		return fmt.Errorf("some GPU results differ from the CPU reference beyond --tol %g", c.tol)
-	}
-	return nil
+	return rows, failed, nil
 }
 
 // finish fills the rates from the time ms of the backend being reported.
@@ -176,12 +251,6 @@ func finish(r row, bc benchCase, ms float64) row {
 		r.Speedup = r.CPUms / r.GPUms
 	}
 	return r
-}
-
-func wallTime(fn func() error) (float64, error) {
-	t0 := time.Now()
-	err := fn()
-	return float64(time.Since(t0).Nanoseconds()) / 1e6, err
 }
 
 // measure prepares bc on b, runs it once for the result, then warmup untimed and runs timed

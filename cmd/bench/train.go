@@ -1,0 +1,237 @@
+package main
+
+// Full training steps (forward, loss, backward, Adam) of whole presets, timed on the CPU
+// backend and, in a cuda build, on the GPU.
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"pixelcnn/nn"
+	"pixelcnn/nn/cpu"
+	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/data"
+)
+
+// trainConfig selects the train-step cases and how many steps each backend times.
+type trainConfig struct {
+	presets             []string
+	batches             []int
+	steps, warmup       int // GPU
+	cpu                 bool
+	cpuSteps, cpuWarmup int
+}
+
+// trainRow is one preset at one batch size. The FLOP count is the masked convolutions'
+// multiply-adds (times 2) of the forward pass, times 3 for forward + backward (dX and dW each
+// cost about a forward); softmax, ReLU, adds and the optimizer are not counted, so the
+// achieved rate slightly understates the work done.
+type trainRow struct {
+	Preset    string  `json:"preset"`
+	Shape     string  `json:"shape"` // HxWxC
+	Batch     int     `json:"batch"`
+	Params    int     `json:"params"`
+	StepGFLOP float64 `json:"step_gflop"` // 3 x forward conv FLOPs of one step
+
+	CPUSteps  int     `json:"cpu_steps,omitempty"`
+	CPUms     float64 `json:"cpu_ms,omitempty"` // median ms/step
+	CPUMinMs  float64 `json:"cpu_min_ms,omitempty"`
+	CPUImgs   float64 `json:"cpu_images_per_s,omitempty"`
+	CPUGFLOPs float64 `json:"cpu_gflops,omitempty"`
+	CPUBPD    float64 `json:"cpu_last_bits_per_dim,omitempty"`
+
+	GPUSteps  int     `json:"gpu_steps,omitempty"`
+	GPUms     float64 `json:"gpu_ms,omitempty"`
+	GPUMinMs  float64 `json:"gpu_min_ms,omitempty"`
+	GPUImgs   float64 `json:"gpu_images_per_s,omitempty"`
+	GPUGFLOPs float64 `json:"gpu_gflops,omitempty"`
+	GPUBPD    float64 `json:"gpu_last_bits_per_dim,omitempty"`
+
+	Speedup float64 `json:"speedup,omitempty"` // cpu_ms / gpu_ms
+}
+
+// presetShape is the image size a preset is benchmarked at: the dataset it is meant for.
+func presetShape(name string) (h, w, c int) {
+	switch name {
+	case "cifar10", "seed":
+		return 32, 32, 3
+	}
+	return 28, 28, 1
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("bad batch size %q", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func parseList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// randomSplit is n random 8-bit images of h*w*c subpixels.
+func randomSplit(n, sub int, seed uint64) data.Split {
+	r := rand.New(rand.NewPCG(seed, 17))
+	pix := make([]uint8, n*sub)
+	for i := range pix {
+		pix[i] = uint8(r.IntN(256))
+	}
+	return data.Split{N: n, Pixels: pix}
+}
+
+// forwardFLOPs sums MaskedFLOPs over every layer of m for a batch of n images.
+func forwardFLOPs(m *pixelcnn.Model, n int) float64 {
+	var f float64
+	for _, l := range m.Layers {
+		f += l.Spec.MaskedFLOPs(n, m.Config.Height, m.Config.Width)
+	}
+	return f
+}
+
+// timeTrain builds the preset on b, runs warmup untimed steps then steps timed ones, and
+// returns the median and fastest ms/step, the last step's bits/dim, and the model's size and
+// forward FLOPs.
+func timeTrain(b nn.Backend, c pixelcnn.Config, batch, warmup, steps int, timer func(func() error) (float64, error)) (med, fastest, bpd float64, params int, fwd float64, err error) {
+	m, err := pixelcnn.NewModel(b, c, 1)
+	if err != nil {
+		return 0, 0, 0, 0, 0, err
+	}
+	defer m.Release()
+	_, vars := m.Params()
+	for _, v := range vars {
+		params += v.Value.Len()
+	}
+	fwd = forwardFLOPs(m, batch)
+	opt := pixelcnn.DefaultTrainOptions()
+	opt.Batch = batch
+	tr, err := pixelcnn.NewTrainer(m, randomSplit(2*batch, c.Subpixels(), 5), opt)
+	if err != nil {
+		return 0, 0, 0, 0, 0, err
+	}
+	defer tr.Release()
+	step := func() error {
+		var err error
+		bpd, err = tr.TrainStep()
+		return err
+	}
+	for i := 0; i < warmup; i++ {
+		if err := step(); err != nil {
+			return 0, 0, 0, 0, 0, err
+		}
+	}
+	times := make([]float64, steps)
+	for i := range times {
+		if times[i], err = timer(step); err != nil {
+			return 0, 0, 0, 0, 0, err
+		}
+	}
+	sort.Float64s(times)
+	return times[len(times)/2], times[0], bpd, params, fwd, nil
+}
+
+// runTrain times every selected preset and batch size. On the GPU, TrainStep ends with a host
+// read of the loss and the timer waits for a stop event recorded after the optimizer, so a
+// step's time covers all of its work (and the host gaps between its launches).
+func runTrain(tc trainConfig, gpu *gpuDevice) ([]trainRow, error) {
+	var rows []trainRow
+	for _, preset := range tc.presets {
+		h, w, col := presetShape(preset)
+		c, err := pixelcnn.PresetConfig(preset, col, h, w)
+		if err != nil {
+			return nil, err
+		}
+		for _, batch := range tc.batches {
+			r := trainRow{Preset: preset, Shape: fmt.Sprintf("%dx%dx%d", h, w, col), Batch: batch}
+			var fwd float64
+			if tc.cpu {
+				fmt.Fprintf(os.Stderr, "bench: train %s b%d on cpu (%d+%d steps)...\n", preset, batch, tc.cpuWarmup, tc.cpuSteps)
+				med, fastest, bpd, params, f, err := timeTrain(cpu.New(), c, batch, tc.cpuWarmup, tc.cpuSteps, wallTime)
+				if err != nil {
+					return nil, fmt.Errorf("train %s b%d on cpu: %w", preset, batch, err)
+				}
+				r.Params, fwd = params, f
+				r.CPUSteps, r.CPUms, r.CPUMinMs, r.CPUBPD = tc.cpuSteps, med, fastest, bpd
+			}
+			if gpu != nil {
+				fmt.Fprintf(os.Stderr, "bench: train %s b%d on gpu (%d+%d steps)...\n", preset, batch, tc.warmup, tc.steps)
+				med, fastest, bpd, params, f, err := timeTrain(gpu.backend, c, batch, tc.warmup, tc.steps, gpu.time)
+				if err != nil {
+					return nil, fmt.Errorf("train %s b%d on gpu: %w", preset, batch, err)
+				}
+				r.Params, fwd = params, f
+				r.GPUSteps, r.GPUms, r.GPUMinMs, r.GPUBPD = tc.steps, med, fastest, bpd
+			}
+			r.StepGFLOP = 3 * fwd / 1e9
+			if r.CPUms > 0 {
+				r.CPUImgs = float64(batch) / (r.CPUms / 1e3)
+				r.CPUGFLOPs = r.StepGFLOP / (r.CPUms / 1e3)
+			}
+			if r.GPUms > 0 {
+				r.GPUImgs = float64(batch) / (r.GPUms / 1e3)
+				r.GPUGFLOPs = r.StepGFLOP / (r.GPUms / 1e3)
+			}
+			if r.CPUms > 0 && r.GPUms > 0 {
+				r.Speedup = r.CPUms / r.GPUms
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
+}
+
+func printTrainTable(rows []trainRow, cpuOn, gpuOn bool) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "train step\tshape\tbatch\tparams\tGFLOP/step\t"
+	if cpuOn {
+		head += "cpu ms\tcpu img/s\tcpu GFLOP/s\t"
+	}
+	if gpuOn {
+		head += "gpu ms\tgpu img/s\tgpu GFLOP/s\t"
+	}
+	if cpuOn && gpuOn {
+		head += "speedup\t"
+	}
+	fmt.Fprintln(w, head)
+	for _, r := range rows {
+		line := fmt.Sprintf("%s\t%s\t%d\t%d\t%.2f\t", r.Preset, r.Shape, r.Batch, r.Params, r.StepGFLOP)
+		if cpuOn {
+			line += fmt.Sprintf("%.1f\t%.1f\t%.1f\t", r.CPUms, r.CPUImgs, r.CPUGFLOPs)
+		}
+		if gpuOn {
+			line += fmt.Sprintf("%.3f\t%.0f\t%.0f\t", r.GPUms, r.GPUImgs, r.GPUGFLOPs)
+		}
+		if cpuOn && gpuOn {
+			line += fmt.Sprintf("%.1fx\t", r.Speedup)
+		}
+		fmt.Fprintln(w, line)
+	}
+	w.Flush()
+}
+
+// wallTime is the CPU timer: milliseconds of host wall clock around fn.
+func wallTime(fn func() error) (float64, error) {
+	t0 := time.Now()
+	err := fn()
+	return float64(time.Since(t0).Nanoseconds()) / 1e6, err
+}
