@@ -67,8 +67,21 @@ func (g *Graph) newTemp(shape ...int) *Tensor {
 	return t
 }
 
+// UninitAllocator is implemented by backends that can hand out a tensor without clearing it.
+// The graph uses it for op outputs, which every op overwrites in full.
+type UninitAllocator interface {
+	NewUninit(shape ...int) *Tensor
+}
+
 func (g *Graph) newVar(needsGrad bool, shape ...int) *Var {
-	return &Var{Value: g.newTemp(shape...), NeedsGrad: needsGrad && !g.NoGrad}
+	var t *Tensor
+	if u, ok := g.B.(UninitAllocator); ok {
+		t = u.NewUninit(shape...)
+		g.temps = append(g.temps, t)
+	} else {
+		t = g.newTemp(shape...)
+	}
+	return &Var{Value: t, NeedsGrad: needsGrad && !g.NoGrad}
 }
 
 // grad returns v's gradient tensor, allocating a zeroed temporary on first use.
@@ -144,12 +157,25 @@ func (g *Graph) Add(a, b *Var) (*Var, error) {
 			if y.Grad == nil {
 				return nil
 			}
+			// y.Grad is final here (every consumer of y was recorded after this op, so its
+			// backward already ran) and nothing reads it afterwards. So the first input with no
+			// gradient yet can take y.Grad itself instead of a zeroed copy plus an add; the
+			// other input is accumulated into first, while y.Grad is still unchanged.
+			var alias *Var
 			for _, v := range []*Var{a, b} {
-				if v.NeedsGrad {
-					if err := g.B.AddInto(g.grad(v), y.Grad); err != nil {
-						return err
-					}
+				if !v.NeedsGrad {
+					continue
 				}
+				if alias == nil && v.Grad == nil && a != b {
+					alias = v
+					continue
+				}
+				if err := g.B.AddInto(g.grad(v), y.Grad); err != nil {
+					return err
+				}
+			}
+			if alias != nil {
+				alias.Grad = y.Grad
 			}
 			return nil
 		})

@@ -52,18 +52,26 @@ func (b *Backend) PoolStats() (allocs, reuses int) {
 
 // buffer returns a zeroed slice of length n, reusing a released one when possible.
 func (b *Backend) buffer(n int) []float32 {
+	buf, reused := b.take(n)
+	if reused {
+		clear(buf)
+	}
+	return buf
+}
+
+// take returns a slice of length n with arbitrary contents: a released one when possible.
+func (b *Backend) take(n int) (buf []float32, reused bool) {
 	b.mu.Lock()
 	if list := b.pool[n]; len(list) > 0 {
 		buf := list[len(list)-1]
 		b.pool[n] = list[:len(list)-1]
 		b.reuses++
 		b.mu.Unlock()
-		clear(buf)
-		return buf
+		return buf, true
 	}
 	b.allocs++
 	b.mu.Unlock()
-	return make([]float32, n)
+	return make([]float32, n), false
 }
 
 func (b *Backend) putBuffer(buf []float32) {
@@ -77,6 +85,13 @@ func (b *Backend) putBuffer(buf []float32) {
 
 func (b *Backend) New(shape ...int) *nn.Tensor {
 	return &nn.Tensor{Shape: append([]int(nil), shape...), Host: b.buffer(nn.ShapeLen(shape))}
+}
+
+// NewUninit returns a tensor whose contents are arbitrary (nn.UninitAllocator): for outputs
+// that are overwritten in full.
+func (b *Backend) NewUninit(shape ...int) *nn.Tensor {
+	buf, _ := b.take(nn.ShapeLen(shape))
+	return &nn.Tensor{Shape: append([]int(nil), shape...), Host: buf}
 }
 
 func (b *Backend) FromHost(data []float32, shape ...int) (*nn.Tensor, error) {
@@ -184,8 +199,10 @@ func (b *Backend) Add(y, a, c *nn.Tensor) error {
 		return err
 	}
 	b.elementwise(len(y.Host), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			y.Host[i] = a.Host[i] + c.Host[i]
+		ys := y.Host[lo:hi]
+		as, cs := a.Host[lo:hi][:len(ys)], c.Host[lo:hi][:len(ys)]
+		for i := range ys {
+			ys[i] = as[i] + cs[i]
 		}
 	})
 	return nil
@@ -195,11 +212,7 @@ func (b *Backend) AddInto(dst, src *nn.Tensor) error {
 	if err := sameLen("add into", dst, src); err != nil {
 		return err
 	}
-	b.elementwise(len(dst.Host), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			dst.Host[i] += src.Host[i]
-		}
-	})
+	b.elementwise(len(dst.Host), func(lo, hi int) { addTo(dst.Host[lo:hi], src.Host[lo:hi]) })
 	return nil
 }
 
@@ -220,4 +233,13 @@ func (b *Backend) Scale(ts []*nn.Tensor, s float32) error {
 		}
 	}
 	return nil
+}
+
+// addTo accumulates d += s (len(s) >= len(d)); the re-slice lets the compiler drop the
+// per-element bounds checks.
+func addTo(d, s []float32) {
+	s = s[:len(d)]
+	for i, v := range s {
+		d[i] += v
+	}
 }

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 
 	"pixelcnn/nn"
 	"pixelcnn/nn/cpu/gemm"
@@ -209,26 +210,14 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 		}
 		p0 := c * s.rows
 		rows := min(s.rows, s.m-p0)
-		dz := sc.dz
-		dyc, yc := dy.Host[p0*out:(p0+rows)*out], y.Host[p0*out:(p0+rows)*out]
+		dyc := dy.Host[p0*out : (p0+rows)*out]
+		dz := dyc // without a ReLU, dz is dy itself
 		if spec.ReLU {
-			for i, v := range yc {
-				if v > 0 {
-					dz[i] = dyc[i]
-				} else {
-					dz[i] = 0
-				}
-			}
-		} else {
-			copy(dz, dyc)
+			dz = sc.dz[:len(dyc)]
+			reluMask(dz, dyc, y.Host[p0*out:(p0+rows)*out])
 		}
 		if db != nil {
-			for i := 0; i < rows; i++ {
-				row := dz[i*out : (i+1)*out]
-				for o, v := range row {
-					sc.dbPart[o] += v
-				}
-			}
+			columnSums(sc.dbPart[:out], dz, rows, out)
 		}
 		a, lda := x.Host[p0*in:], in
 		if spec.K > 1 {
@@ -313,10 +302,7 @@ func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
 			hq := (p / s.w) % s.h
 			img := p - hq*s.w - wq
 			d := dx[p*in : (p+1)*in]
-			src := dcol[p*s.kLive+s.tapsWidth : (p+1)*s.kLive]
-			for i, v := range src {
-				d[i] += v
-			}
+			addTo(d, dcol[p*s.kLive+s.tapsWidth:(p+1)*s.kLive])
 			// Position q = p - (dy, dx) read p through tap t; q must be inside the image.
 			for t := 0; t < s.taps; t++ {
 				dy, dxo := t/s.spec.K-r, t%s.spec.K-r
@@ -325,11 +311,42 @@ func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
 					continue
 				}
 				q := img + hh*s.w + ww
-				src := dcol[q*s.kLive+t*in : q*s.kLive+(t+1)*in]
-				for i, v := range src {
-					d[i] += v
-				}
+				addTo(d, dcol[q*s.kLive+t*in:])
 			}
 		}
 	})
+}
+
+// reluMask sets dz = dy where y > 0 and 0 elsewhere, without branches: y is a ReLU output
+// (never negative), so y > 0 exactly when its bits are non-zero, and a data-dependent branch
+// here mispredicts about half the time.
+func reluMask(dz, dy, y []float32) {
+	dy = dy[:len(dz)]
+	y = y[:len(dz)]
+	for i, v := range y {
+		b := math.Float32bits(v)
+		keep := -((b | -b) >> 31) // all ones when b != 0
+		dz[i] = math.Float32frombits(math.Float32bits(dy[i]) & keep)
+	}
+}
+
+// columnSums accumulates sums[o] += sum over rows of m[r*cols+o], four rows per pass to
+// quarter the loads and stores of sums.
+func columnSums(sums, m []float32, rows, cols int) {
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		r0 := m[r*cols : r*cols+cols]
+		r1 := m[(r+1)*cols : (r+1)*cols+cols]
+		r2 := m[(r+2)*cols : (r+2)*cols+cols]
+		r3 := m[(r+3)*cols : (r+3)*cols+cols]
+		for o := range sums[:cols] {
+			sums[o] += (r0[o] + r1[o]) + (r2[o] + r3[o])
+		}
+	}
+	for ; r < rows; r++ {
+		row := m[r*cols : r*cols+cols]
+		for o, v := range row {
+			sums[o] += v
+		}
+	}
 }

@@ -36,6 +36,7 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 	partial := make([]float64, chunks)
 	b.parallel(chunks, func(_, c int) {
 		var sum float64
+		var row [256]float32
 		for s := c * grain; s < min(n, (c+1)*grain); s++ {
 			l := logits.Host[s*256 : (s+1)*256]
 			t := Target(x.Host[s])
@@ -43,17 +44,23 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 			for _, v := range l[1:] {
 				m = max(m, v)
 			}
+			// One exp per logit: exp(l-m) goes into d (or a scratch row), then gets scaled.
+			d := row[:]
+			if dlogits != nil {
+				d = dlogits.Host[s*256 : (s+1)*256]
+			}
 			var z float64
-			for _, v := range l {
-				z += math.Exp(float64(v - m))
+			for k, v := range l {
+				e := expNeg(v - m)
+				d[k] = e
+				z += float64(e)
 			}
 			lse := float64(m) + math.Log(z)
 			sum += lse - float64(l[t])
 			if dlogits != nil {
-				d := dlogits.Host[s*256 : (s+1)*256]
-				inv := 1 / z
-				for k, v := range l {
-					d[k] = scale * float32(math.Exp(float64(v-m))*inv)
+				sc := scale * float32(1/z)
+				for k := range d {
+					d[k] *= sc
 				}
 				d[t] -= scale
 			}
@@ -85,7 +92,7 @@ func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, 
 	if offset < 0 || offset+256 > rowLen {
 		return fmt.Errorf("sample: offset %d outside a row of %d logits", offset, rowLen)
 	}
-	invT := 1 / float64(temperature)
+	invT := 1 / temperature
 	for r := range out {
 		l := logits.Host[r*rowLen+offset : r*rowLen+offset+256]
 		m := l[0]
@@ -95,7 +102,7 @@ func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, 
 		var p [256]float64
 		var z float64
 		for k, v := range l {
-			p[k] = math.Exp(float64(v-m) * invT)
+			p[k] = float64(expNeg((v - m) * invT))
 			z += p[k]
 		}
 		target := float64(nn.Uniform(seed, counter, r)) * z
