@@ -234,8 +234,10 @@ func run(f flags, fs *pflag.FlagSet) error {
 		return imageio.WriteGrid(filepath.Join(f.runDir, fmt.Sprintf("samples-%07d.png", tr.Step)), imgs, f.samples, ds.H, ds.W, ds.C, 0, 0)
 	}
 
+	// Throughput counts training steps only (not evaluation, checkpoints or sampling).
 	start := time.Now()
-	lastLog, lastLogTime := tr.Step, start
+	var trainTime, trainTimeAtLog time.Duration
+	lastLog := tr.Step
 	smooth := math.NaN()
 	startStep := tr.Step
 	for {
@@ -250,7 +252,9 @@ func run(f flags, fs *pflag.FlagSet) error {
 			fmt.Printf("checkpoint %s (resume with --resume %s)\n", ckPath, f.runDir)
 			return nil
 		}
+		stepStart := time.Now()
 		bpd, err := tr.TrainStep()
+		trainTime += time.Since(stepStart)
 		if err != nil {
 			if errors.Is(err, pixelcnn.ErrNonFinite) {
 				return fmt.Errorf("%w; stopped. The last good checkpoint is %s (written at the last --checkpoint-every step); try a lower --lr or --clip", err, ckPath)
@@ -263,7 +267,7 @@ func run(f flags, fs *pflag.FlagSet) error {
 		smooth = 0.98*smooth + 0.02*bpd
 
 		elapsed := time.Since(start).Seconds()
-		ips := float64((tr.Step-startStep)*f.batch) / elapsed
+		ips := float64((tr.Step-startStep)*f.batch) / trainTime.Seconds()
 		eta := "?"
 		if target > 0 && tr.Step > startStep {
 			eta = (time.Duration(float64(target-tr.Step)/float64(tr.Step-startStep)*elapsed) * time.Second).Round(time.Second).String()
@@ -284,8 +288,8 @@ func run(f flags, fs *pflag.FlagSet) error {
 			fmt.Printf("\nstep %d: test %.5f bits/dim (%d images)\n", tr.Step, test, min(ds.Test.N, limitOr(f.evalLimit, ds.Test.N)))
 		}
 		if logNow {
-			m.ImagesSec = float64((tr.Step-lastLog)*f.batch) / time.Since(lastLogTime).Seconds()
-			lastLog, lastLogTime = tr.Step, time.Now()
+			m.ImagesSec = float64((tr.Step-lastLog)*f.batch) / (trainTime - trainTimeAtLog).Seconds()
+			lastLog, trainTimeAtLog = tr.Step, trainTime
 			if err := lg.write(m, f.runDir); err != nil {
 				return err
 			}
