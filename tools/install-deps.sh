@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs on a fresh Debian machine that has Go: Go modules (through
 # the module proxy), the MNIST module, Debian's python3-torch and python3-numpy (the PyTorch
-# interop check and peer benchmarks). The CUDA toolkit has its own script
+# interop check and peer benchmarks) and dataset-fashion-mnist. The CUDA toolkit has its own script
 # (tools/install-cuda-toolkit.sh), called by the cuda compile checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ go mod download
 need=()
 /usr/bin/python3 -c 'import torch' 2>/dev/null || need+=(python3-torch)
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy)
+# Fashion-MNIST's idx files, read by TestSlowFashionMNIST and --dataset fashion-mnist.
+[ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need ${need[*]} and not root; install them with apt-get" >&2
