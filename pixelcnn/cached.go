@@ -175,22 +175,12 @@ func (s *cachedSampler) setPixel(i, j int) error {
 // of one pass over all rows so far.
 func SampleCached(m *Model, o SampleOptions) ([]uint8, error) {
 	c := m.Config
-	if err := o.validate(c); err != nil {
+	// The image cache starts with the kept rows; the rest is zero until drawn.
+	out, x, err := o.start(c)
+	if err != nil {
 		return nil, err
 	}
 	imgLen := c.Subpixels()
-	out := make([]uint8, o.N*imgLen)
-	if o.KeepRows > 0 {
-		copy(out, o.Known)
-	}
-	// The image cache starts with the kept rows; the rest is zero until drawn.
-	x := make([]float32, len(out))
-	keep := o.KeepRows * c.Width * c.Colors
-	for n := 0; n < o.N; n++ {
-		for k := 0; k < keep; k++ {
-			x[n*imgLen+k] = float32(out[n*imgLen+k]) / 255
-		}
-	}
 	s, err := newCachedSampler(m, o.N, x)
 	if err != nil {
 		return nil, err

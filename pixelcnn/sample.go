@@ -36,23 +36,33 @@ func (o SampleOptions) validate(c Config) error {
 	return nil
 }
 
+// start validates o and returns the output images (kept rows copied in, the rest 0) and the
+// same values as network input, v/255.
+func (o SampleOptions) start(c Config) (out []uint8, x []float32, err error) {
+	if err := o.validate(c); err != nil {
+		return nil, nil, err
+	}
+	out = make([]uint8, o.N*c.Subpixels())
+	if o.KeepRows > 0 {
+		copy(out, o.Known)
+	}
+	x = make([]float32, len(out))
+	for i, v := range out {
+		x[i] = float32(v) / 255
+	}
+	return out, x, nil
+}
+
 // SampleNaive generates images the way the seed does: for every subpixel it runs the whole
 // network, on the rows up to the current one only (rows below cannot influence it), and draws
 // the subpixel from its softmax. It is the reference the cached sampler must reproduce.
 func SampleNaive(m *Model, o SampleOptions) ([]uint8, error) {
 	c := m.Config
-	if err := o.validate(c); err != nil {
+	out, x, err := o.start(c)
+	if err != nil {
 		return nil, err
 	}
 	imgLen := c.Subpixels()
-	out := make([]uint8, o.N*imgLen)
-	if o.KeepRows > 0 {
-		copy(out, o.Known)
-	}
-	x := make([]float32, len(out))
-	for i, v := range out {
-		x[i] = float32(v) / 255
-	}
 	g := nn.NewGraph(m.B)
 	g.NoGrad = true
 	draws := make([]int32, o.N)
