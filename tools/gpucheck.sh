@@ -14,6 +14,7 @@
 #   tests        every cuda test but the slow training comparison       GPUCHECK_TEST_S (150)
 #   trainmatch   TestTrainMatchesCPU: 200 mnist steps, GPU vs CPU       GPUCHECK_TRAINMATCH_S (150)
 #   trainbench   bin/bench --train-only --cpu-train=false               GPUCHECK_TRAINBENCH_S (120)
+#   sample       cached sampler, 16 cifar10-preset images on the GPU    GPUCHECK_SAMPLE_S (90)
 #   peer         tools/peer/bench.py --device cuda (eager)              GPUCHECK_PEER_S (120)
 #   bench        bin/bench --train=false (kernels, CPU vs GPU)          GPUCHECK_BENCH_S (90)
 #   memcheck     compute-sanitizer memcheck on the conformance tests    GPUCHECK_MEMCHECK_S (120)
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.gpu/out}
 mkdir -p "$OUT"
 BIN=${BIN:-bin}
-STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainbench,peer,bench,memcheck,racecheck,peercompile},"
+STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainbench,sample,peer,bench,memcheck,racecheck,peercompile},"
 TOTAL=${GPUCHECK_TOTAL_S:-540}
 summary=()
 failed=0
@@ -96,6 +97,9 @@ step trainmatch "$t" "$BIN/cuda.test" -test.run 'TrainMatchesCPU' -test.v -test.
 # shellcheck disable=SC2086
 step trainbench "$(lim GPUCHECK_TRAINBENCH_S 120)" "$BIN/bench" --train-only --cpu-train=false \
   --json-out "$OUT/trainbench.json" ${TRAIN_BENCH_ARGS:-}
+
+# 3b. The cached sampler: 16 images of the cifar10 preset (goal: under a second on an H100).
+step sample "$(lim GPUCHECK_SAMPLE_S 90)" "$BIN/cuda.test" -test.run '^$' -test.bench 'SampleCIFAR' -test.benchtime 1x
 
 # 4. The PyTorch twin on the same GPU (batch 16): train steps and masked conv fwd+bwd.
 peer=(python3 tools/peer/bench.py --device cuda --kinds train_step,conv_fwd_bwd --presets mnist,cifar10 --with-cifar-train)
