@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"pixelcnn/nn"
+	"pixelcnn/nn/cpu/vec"
 )
 
 // Backend is the CPU implementation of nn.Backend.
@@ -172,11 +173,7 @@ func (b *Backend) ReLU(y, x *nn.Tensor) error {
 	if err := sameLen("relu", y, x); err != nil {
 		return err
 	}
-	b.elementwise(len(x.Host), func(lo, hi int) {
-		for i, v := range x.Host[lo:hi] {
-			y.Host[lo+i] = max(v, 0)
-		}
-	})
+	b.elementwise(len(x.Host), func(lo, hi int) { vec.ReLU(y.Host[lo:hi], x.Host[lo:hi]) })
 	return nil
 }
 
@@ -184,13 +181,7 @@ func (b *Backend) ReLUBackward(dx, dy, y *nn.Tensor) error {
 	if err := sameLen("relu backward", dx, dy, y); err != nil {
 		return err
 	}
-	b.elementwise(len(y.Host), func(lo, hi int) {
-		for i, v := range y.Host[lo:hi] {
-			if v > 0 {
-				dx.Host[lo+i] += dy.Host[lo+i]
-			}
-		}
-	})
+	b.elementwise(len(y.Host), func(lo, hi int) { vec.ReLUGradAdd(dx.Host[lo:hi], dy.Host[lo:hi], y.Host[lo:hi]) })
 	return nil
 }
 
@@ -198,13 +189,7 @@ func (b *Backend) Add(y, a, c *nn.Tensor) error {
 	if err := sameLen("add", y, a, c); err != nil {
 		return err
 	}
-	b.elementwise(len(y.Host), func(lo, hi int) {
-		ys := y.Host[lo:hi]
-		as, cs := a.Host[lo:hi][:len(ys)], c.Host[lo:hi][:len(ys)]
-		for i := range ys {
-			ys[i] = as[i] + cs[i]
-		}
-	})
+	b.elementwise(len(y.Host), func(lo, hi int) { vec.Add(y.Host[lo:hi], a.Host[lo:hi], c.Host[lo:hi]) })
 	return nil
 }
 
@@ -212,7 +197,7 @@ func (b *Backend) AddInto(dst, src *nn.Tensor) error {
 	if err := sameLen("add into", dst, src); err != nil {
 		return err
 	}
-	b.elementwise(len(dst.Host), func(lo, hi int) { addTo(dst.Host[lo:hi], src.Host[lo:hi]) })
+	b.elementwise(len(dst.Host), func(lo, hi int) { vec.AddTo(dst.Host[lo:hi], src.Host[lo:hi]) })
 	return nil
 }
 
@@ -228,18 +213,7 @@ func (b *Backend) SumSquares(ts []*nn.Tensor) (float64, error) {
 
 func (b *Backend) Scale(ts []*nn.Tensor, s float32) error {
 	for _, t := range ts {
-		for i := range t.Host {
-			t.Host[i] *= s
-		}
+		vec.Scale(t.Host, s)
 	}
 	return nil
-}
-
-// addTo accumulates d += s (len(s) >= len(d)); the re-slice lets the compiler drop the
-// per-element bounds checks.
-func addTo(d, s []float32) {
-	s = s[:len(d)]
-	for i, v := range s {
-		d[i] += v
-	}
 }

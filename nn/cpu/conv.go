@@ -2,10 +2,10 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 
 	"pixelcnn/nn"
 	"pixelcnn/nn/cpu/gemm"
+	"pixelcnn/nn/cpu/vec"
 )
 
 // A masked k x k convolution over NHWC activations is a GEMM whose rows are the N*H*W
@@ -148,16 +148,7 @@ func (s convShape) gemmCols(rows int, a []float32, lda int, W, bh, yc []float32,
 	}
 	bh = bh[o0:o1]
 	for i := 0; i < rows; i++ {
-		row := yc[i*out+o0 : i*out+o1]
-		if spec.ReLU {
-			for o := range row {
-				row[o] = max(row[o]+bh[o], 0)
-			}
-		} else {
-			for o := range row {
-				row[o] += bh[o]
-			}
-		}
+		vec.BiasAct(yc[i*out+o0:i*out+o1], bh, spec.ReLU) // row += bias, then max(., 0) for a ReLU
 	}
 }
 
@@ -214,10 +205,10 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 		dz := dyc // without a ReLU, dz is dy itself
 		if spec.ReLU {
 			dz = sc.dz[:len(dyc)]
-			reluMask(dz, dyc, y.Host[p0*out:(p0+rows)*out])
+			vec.ReLUMask(dz, dyc, y.Host[p0*out:(p0+rows)*out])
 		}
 		if db != nil {
-			columnSums(sc.dbPart[:out], dz, rows, out)
+			vec.ColumnSums(sc.dbPart[:out], dz, rows, out)
 		}
 		a, lda := x.Host[p0*in:], in
 		if spec.K > 1 {
@@ -268,14 +259,10 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 	// Reduce per-worker partials in worker order (deterministic).
 	for i := range ws {
 		if dw != nil && ws[i].dwPart != nil {
-			for k, v := range ws[i].dwPart {
-				dw.Host[k] += v
-			}
+			vec.AddTo(dw.Host[:len(ws[i].dwPart)], ws[i].dwPart)
 		}
 		if db != nil && ws[i].dbPart != nil {
-			for o, v := range ws[i].dbPart {
-				db.Host[o] += v
-			}
+			vec.AddTo(db.Host[:len(ws[i].dbPart)], ws[i].dbPart)
 		}
 		b.putBuffer(ws[i].col)
 		b.putBuffer(ws[i].dz)
@@ -302,7 +289,7 @@ func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
 			hq := (p / s.w) % s.h
 			img := p - hq*s.w - wq
 			d := dx[p*in : (p+1)*in]
-			addTo(d, dcol[p*s.kLive+s.tapsWidth:(p+1)*s.kLive])
+			vec.AddTo(d, dcol[p*s.kLive+s.tapsWidth:(p+1)*s.kLive])
 			// Position q = p - (dy, dx) read p through tap t; q must be inside the image.
 			for t := 0; t < s.taps; t++ {
 				dy, dxo := t/s.spec.K-r, t%s.spec.K-r
@@ -311,42 +298,8 @@ func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
 					continue
 				}
 				q := img + hh*s.w + ww
-				addTo(d, dcol[q*s.kLive+t*in:])
+				vec.AddTo(d, dcol[q*s.kLive+t*in:])
 			}
 		}
 	})
-}
-
-// reluMask sets dz = dy where y > 0 and 0 elsewhere, without branches: y is a ReLU output
-// (never negative), so y > 0 exactly when its bits are non-zero, and a data-dependent branch
-// here mispredicts about half the time.
-func reluMask(dz, dy, y []float32) {
-	dy = dy[:len(dz)]
-	y = y[:len(dz)]
-	for i, v := range y {
-		b := math.Float32bits(v)
-		keep := -((b | -b) >> 31) // all ones when b != 0
-		dz[i] = math.Float32frombits(math.Float32bits(dy[i]) & keep)
-	}
-}
-
-// columnSums accumulates sums[o] += sum over rows of m[r*cols+o], four rows per pass to
-// quarter the loads and stores of sums.
-func columnSums(sums, m []float32, rows, cols int) {
-	r := 0
-	for ; r+4 <= rows; r += 4 {
-		r0 := m[r*cols : r*cols+cols]
-		r1 := m[(r+1)*cols : (r+1)*cols+cols]
-		r2 := m[(r+2)*cols : (r+2)*cols+cols]
-		r3 := m[(r+3)*cols : (r+3)*cols+cols]
-		for o := range sums[:cols] {
-			sums[o] += (r0[o] + r1[o]) + (r2[o] + r3[o])
-		}
-	}
-	for ; r < rows; r++ {
-		row := m[r*cols : r*cols+cols]
-		for o, v := range row {
-			sums[o] += v
-		}
-	}
 }

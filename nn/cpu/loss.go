@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"pixelcnn/nn"
+	"pixelcnn/nn/cpu/vec"
 )
 
 // Target returns the 8-bit value of a subpixel stored as x = v/255.
@@ -40,28 +41,18 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 		for s := c * grain; s < min(n, (c+1)*grain); s++ {
 			l := logits.Host[s*256 : (s+1)*256]
 			t := Target(x.Host[s])
-			m := l[0]
-			for _, v := range l[1:] {
-				m = max(m, v)
-			}
+			m := vec.Max(l) // as m = max(m, v) over l
 			// One exp per logit: exp(l-m) goes into d (or a scratch row), then gets scaled.
 			d := row[:]
 			if dlogits != nil {
 				d = dlogits.Host[s*256 : (s+1)*256]
 			}
-			var z float64
-			for k, v := range l {
-				e := expNeg(v - m)
-				d[k] = e
-				z += float64(e)
-			}
+			z := vec.ExpNegSum(d, l, m) // d[k] = expNeg(l[k]-m), z their float64 sum in order
 			lse := float64(m) + math.Log(z)
 			sum += lse - float64(l[t])
 			if dlogits != nil {
 				sc := scale * float32(1/z)
-				for k := range d {
-					d[k] *= sc
-				}
+				vec.Scale(d, sc)
 				d[t] -= scale
 			}
 		}
