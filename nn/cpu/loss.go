@@ -93,7 +93,7 @@ func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, 
 		var p [256]float64
 		var z float64
 		for k, v := range l {
-			p[k] = float64(expNeg((v - m) * invT))
+			p[k] = float64(vec.ExpNeg((v - m) * invT))
 			z += p[k]
 		}
 		target := float64(nn.Uniform(seed, counter, r)) * z

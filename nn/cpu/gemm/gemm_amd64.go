@@ -2,36 +2,11 @@
 
 package gemm
 
-// hasAVX2FMA reports whether the CPU and OS support AVX2 and FMA3.
-var hasAVX2FMA = detectAVX2FMA()
+import "pixelcnn/nn/cpu/internal/x86"
 
 // useAsm selects the AVX2+FMA kernel. It is set once at init; tests flip it
 // to exercise the pure-Go path.
-var useAsm = hasAVX2FMA
-
-func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-func xgetbv() (eax, edx uint32)
-
-func detectAVX2FMA() bool {
-	maxID, _, _, _ := cpuid(0, 0)
-	if maxID < 7 {
-		return false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const (
-		fma     = 1 << 12
-		osxsave = 1 << 27
-		avx     = 1 << 28
-	)
-	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx {
-		return false
-	}
-	if xcr0, _ := xgetbv(); xcr0&6 != 6 { // XMM and YMM state enabled by the OS
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	return ebx7&(1<<5) != 0 // AVX2
-}
+var useAsm = x86.HasAVX2FMA
 
 // kern6x16 computes the 6x16 tile C = alpha*A*B + beta*C (C not read when
 // beta == 0) over k steps. Row r of A at step p is read from

@@ -309,7 +309,3 @@ func TestExpNegAccuracy(t *testing.T) {
 		t.Errorf("ExpNeg(0) = %v", ExpNeg(0))
 	}
 }
-
-func TestDetect(t *testing.T) {
-	t.Logf("assembly: %v", useAsm)
-}
