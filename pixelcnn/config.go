@@ -75,5 +75,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// CheckImages reports an error when the model's image size differs from a dataset's.
+func (c Config) CheckImages(dataset string, height, width, colors int) error {
+	if c.Colors != colors || c.Height != height || c.Width != width {
+		return fmt.Errorf("the model is for %dx%dx%d images, dataset %s has %dx%dx%d",
+			c.Height, c.Width, c.Colors, dataset, height, width, colors)
+	}
+	return nil
+}
+
 // Subpixels is the number of modelled values per image, C*H*W: the bits/dim denominator.
 func (c Config) Subpixels() int { return c.Colors * c.Height * c.Width }

@@ -57,9 +57,8 @@ func run(ckPath, dataset, dataDir, splitName string, limit, batch int, device st
 	if err != nil {
 		return err
 	}
-	c := ck.Config
-	if c.Colors != ds.C || c.Height != ds.H || c.Width != ds.W {
-		return fmt.Errorf("checkpoint %s models %dx%dx%d images; %s has %dx%dx%d", ckPath, c.Height, c.Width, c.Colors, dataset, ds.H, ds.W, ds.C)
+	if err := ck.Config.CheckImages(dataset, ds.H, ds.W, ds.C); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", ckPath, err)
 	}
 	var s data.Split
 	switch splitName {

@@ -119,9 +119,8 @@ func run(f flags, fs *pflag.FlagSet) error {
 		if fs.Changed("preset") && f.preset != ck.Config.Preset {
 			return fmt.Errorf("--resume %s: checkpoint is preset %q, --preset says %q", ckPath, ck.Config.Preset, f.preset)
 		}
-		if ck.Config.Colors != ds.C || ck.Config.Height != ds.H || ck.Config.Width != ds.W {
-			return fmt.Errorf("--resume %s: checkpoint models %dx%dx%d images, dataset %s has %dx%dx%d",
-				ckPath, ck.Config.Height, ck.Config.Width, ck.Config.Colors, f.dataset, ds.H, ds.W, ds.C)
+		if err := ck.Config.CheckImages(f.dataset, ds.H, ds.W, ds.C); err != nil {
+			return fmt.Errorf("--resume %s: %w", ckPath, err)
 		}
 		if ck.Train != nil && ck.Train.Dataset != "" && ck.Train.Dataset != f.dataset {
 			return fmt.Errorf("--resume %s: checkpoint was trained on %s, --dataset says %s", ckPath, ck.Train.Dataset, f.dataset)
