@@ -1,0 +1,82 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+)
+
+// Precision is the arithmetic a backend uses for the masked convolutions' multiplications.
+// Accumulation is always FP32, and every other op (loss, optimizer, elementwise) is FP32 at
+// either precision. Checkpoints are F32 whatever the precision.
+type Precision string
+
+const (
+	// FP32 multiplies full float32 operands: the exact mode, the one that matches the CPU
+	// reference to float32 rounding.
+	FP32 Precision = "fp32"
+	// TF32 rounds both operands of every conv product to TF32 (1 sign, 8 exponent, 10
+	// mantissa bits; RoundTF32) and accumulates in FP32: what tensor cores compute with
+	// mma.sync .tf32, and what PyTorch's cuDNN convolutions do by default on Ampere and later.
+	TF32 Precision = "tf32"
+)
+
+// Precisions lists the valid values, for flag help and error messages.
+var Precisions = []Precision{TF32, FP32}
+
+// ParsePrecision parses a --precision value; "" means the backend's default (DefaultPrecision).
+func ParsePrecision(s string) (Precision, error) {
+	for _, p := range Precisions {
+		if s == string(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("precision %q: unknown (choose one of %v)", s, Precisions)
+}
+
+// PrecisionSetter is implemented by backends whose convolutions can run at more than one
+// precision. A backend without it computes in FP32.
+type PrecisionSetter interface {
+	// SetPrecision selects the precision of later conv calls. It returns an error naming the
+	// device when the device cannot compute at p (e.g. TF32 before sm_80).
+	SetPrecision(p Precision) error
+	// Precision reports the precision in use.
+	Precision() Precision
+}
+
+// BackendPrecision reports b's precision (FP32 for a backend without PrecisionSetter).
+func BackendPrecision(b Backend) Precision {
+	if ps, ok := b.(PrecisionSetter); ok {
+		return ps.Precision()
+	}
+	return FP32
+}
+
+// SetBackendPrecision sets b's precision; asking a backend without PrecisionSetter for
+// anything but FP32 is an error.
+func SetBackendPrecision(b Backend, p Precision) error {
+	if ps, ok := b.(PrecisionSetter); ok {
+		return ps.SetPrecision(p)
+	}
+	if p != FP32 {
+		return fmt.Errorf("backend %s: computes in %s only, not %s", b.Name(), FP32, p)
+	}
+	return nil
+}
+
+// RoundTF32 rounds v to TF32 (10 explicit mantissa bits) to nearest, ties away from zero:
+// PTX's cvt.rna.tf32.f32, which the version 3 (tensor-core) conv kernels apply to both
+// operands before each mma.sync. The result is a float32 whose low 13 mantissa bits are 0.
+// NaN and ±Inf are returned unchanged; a value that rounds past the largest finite TF32
+// becomes ±Inf, as cvt.rna does.
+func RoundTF32(v float32) float32 {
+	bits := math.Float32bits(v)
+	if bits&0x7f800000 == 0x7f800000 { // Inf or NaN: adding the rounding bias could carry into the sign
+		return v
+	}
+	return math.Float32frombits((bits + 0x1000) &^ 0x1fff)
+}
+
+// TF32UnitRoundoff is the relative error bound of RoundTF32 on normal numbers: 2^-11 (half
+// an ulp of a 10-bit mantissa). A product of two rounded operands is within
+// 2*2^-11 + 2^-22 of the exact product, relatively; tolerances in nn/backendtest derive from it.
+const TF32UnitRoundoff = 1.0 / 2048
