@@ -7,13 +7,13 @@ PTXAS     ?= ptxas
 CU_SRCS   := $(wildcard kernels/*.cu)
 PTX_FILES := $(patsubst kernels/%.cu,kernels/ptx/%.ptx,$(CU_SRCS))
 
-.PHONY: all test test-go test-fuzz test-interop gpu-bins test-cuda-compile ptx ptx-check train bench bench-peer fmt vet deps cuda-toolkit
+.PHONY: all test test-go test-fuzz test-interop gpu-bins test-cuda-compile test-cuda12-compile ptx ptx-check train bench bench-peer fmt vet deps cuda-toolkit
 
 all: test
 
 # Everything CI runs: installs what is missing, then Go tests (short and slow ones),
 # the CUDA compile checks, and the PyTorch interop check.
-test: deps vet test-go test-fuzz test-cuda-compile test-interop
+test: deps vet test-go test-fuzz test-cuda-compile test-cuda12-compile test-interop
 
 deps:
 	@bash tools/install-deps.sh
@@ -55,14 +55,24 @@ test-cuda-compile: cuda-toolkit ptx-check
 	@mkdir -p bin
 	@for p in $$($(GO) list -tags cuda ./... ); do $(GO) test -tags cuda -c -o /dev/null $$p || exit 1; done
 
+# The same against CUDA 12.4's cuda.h (Debian trixie's, fetched once and cached by
+# tools/cuda-headers.sh): most GPU machines have a 12.x or 13.x toolkit, and gorgonia.org/cu
+# must compile against the headers the GPU build will use (see tools/cuda-headers.sh).
+test-cuda12-compile: cuda-toolkit
+	@inc=$$(bash tools/cuda-headers.sh fetch12) && echo "cuda 12 headers: $$inc" && \
+	  CGO_CFLAGS="-I$$inc -O2 -g" $(GO) vet -tags cuda ./... && \
+	  CGO_CFLAGS="-I$$inc -O2 -g" $(GO) build -tags cuda ./... && \
+	  CGO_CFLAGS="-I$$inc -O2 -g" $(GO) test -tags cuda -c -o /dev/null ./cuda/
+
 test-interop:
 	@bash tools/interop-check.sh
 
 # The cuda-tagged binaries to carry to a GPU machine (see ../shared/gpu.md, tools/gpucheck.sh).
 gpu-bins: ptx
 	@mkdir -p bin
-	$(GO) test -tags cuda -c -o bin/cuda.test ./cuda/
-	$(GO) build -tags cuda -o bin/ ./cmd/...
+	@cf=$$(bash tools/cuda-headers.sh cflags) && \
+	  CGO_CFLAGS="$$cf -O2 -g" $(GO) test -tags cuda -c -o bin/cuda.test ./cuda/ && \
+	  CGO_CFLAGS="$$cf -O2 -g" $(GO) build -tags cuda -o bin/ ./cmd/...
 
 # The main job: the mnist preset on real MNIST (fetched through the Go module proxy). With an
 # NVIDIA driver and nvcc present it builds the PTX and the cuda-tagged trainer and runs on the
@@ -71,7 +81,8 @@ TRAIN_MINUTES ?= 30
 TRAIN_ARGS    ?=
 train:
 	@if [ -e /proc/driver/nvidia/version ] && command -v $(NVCC) >/dev/null 2>&1; then \
-	  $(MAKE) ptx && $(GO) run -tags cuda ./cmd/train --dataset mnist --preset mnist --device cuda --epochs 20 $(TRAIN_ARGS); \
+	  cf=$$(bash tools/cuda-headers.sh cflags) || exit 1; \
+	  $(MAKE) ptx && CGO_CFLAGS="$$cf -O2 -g" $(GO) run -tags cuda ./cmd/train --dataset mnist --preset mnist --device cuda --epochs 20 $(TRAIN_ARGS); \
 	else \
 	  $(GO) run ./cmd/train --dataset mnist --preset mnist --device cpu --minutes $(TRAIN_MINUTES) $(TRAIN_ARGS); \
 	fi
