@@ -1,6 +1,7 @@
 package pixelcnn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -180,6 +181,13 @@ func (t *Trainer) Release() {
 // Evaluate returns the NLL of the first limit images of split (all when limit <= 0), in file
 // order, in bits/dim over all their subpixels and in nats per image.
 func Evaluate(m *Model, split data.Split, limit, batch int) (bitsPerDim, natsPerImage float64, err error) {
+	return EvaluateContext(context.Background(), m, split, limit, batch, nil)
+}
+
+// EvaluateContext is Evaluate that returns ctx's error between batches once ctx is done (an
+// interrupted evaluation stops within one batch) and, when progress is not nil, calls it after
+// every batch with the images evaluated so far and the total.
+func EvaluateContext(ctx context.Context, m *Model, split data.Split, limit, batch int, progress func(done, total int)) (bitsPerDim, natsPerImage float64, err error) {
 	n := split.N
 	if limit > 0 {
 		n = min(n, limit)
@@ -197,6 +205,9 @@ func Evaluate(m *Model, split data.Split, limit, batch int) (bitsPerDim, natsPer
 	host := make([]float32, batch*c.Subpixels())
 	var total float64
 	for start := 0; start < n; start += batch {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
 		idx := make([]int, min(batch, n-start))
 		for i := range idx {
 			idx[i] = start + i
@@ -213,6 +224,9 @@ func Evaluate(m *Model, split data.Split, limit, batch int) (bitsPerDim, natsPer
 			return 0, 0, err
 		}
 		total += nats
+		if progress != nil {
+			progress(start+len(idx), n)
+		}
 	}
 	return BitsPerDim(total, n*c.Subpixels()), total / float64(n), nil
 }
