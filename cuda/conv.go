@@ -245,8 +245,8 @@ func (b *Backend) convDB(c convCall, db, dy, y *nn.Tensor) error {
 }
 
 // MaskedConvAt computes the conv at position (i, j) of every image: y [N,1,1,Out]. It runs
-// maskedconv_at_v1, whose sums are formed exactly as MaskedConv's (either version), so the
-// values agree bit for bit.
+// maskedconv_at_v2 (position.go; maskedconv_at_v1 with SetAtVersion(1)), whose sums are
+// formed exactly as MaskedConv's (versions 1 and 2), so the values agree bit for bit.
 func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j int) error {
 	if w == nil || y == nil {
 		return fmt.Errorf("cuda: layer %q: MaskedConvAt needs y and w", spec.Name)
@@ -273,7 +273,5 @@ func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j 
 	if c.n == 0 {
 		return nil
 	}
-	args := append([]uint64{ptrOf(y), ptrOf(x), ptrOf(w), ptrOf(bias)}, c.geom()...)
-	args = append(args, argInt(i), argInt(j))
-	return b.launch("maskedconv_at_v1", grid1(c.n*spec.Out, 128), 128, args...)
+	return b.launchAt(c, y, x, w, bias, i, j, noCursor, 0)
 }

@@ -39,6 +39,8 @@ type Backend struct {
 	start    cu.Event
 	stop     cu.Event
 	closed   bool
+
+	pos positionState // the sampler's switches and the launch stream (position.go)
 }
 
 // requiredKernels are the kernels the Backend launches; New fails naming any that is missing
@@ -128,6 +130,10 @@ func New() (*Backend, error) {
 		b.release()
 		return nil, err
 	}
+	if err := b.initPosition(); err != nil {
+		b.release()
+		return nil, err
+	}
 	if b.start, err = cu.MakeEvent(cu.DefaultEvent); err == nil {
 		b.stop, err = cu.MakeEvent(cu.DefaultEvent)
 	}
@@ -206,6 +212,7 @@ func (b *Backend) Close() error {
 	b.closed = true
 	syncErr := cu.Synchronize()
 	b.pool.trim() // buffers still in use go with the context
+	b.closePosition()
 	_ = cu.DestroyEvent(&b.start)
 	_ = cu.DestroyEvent(&b.stop)
 	b.release()
@@ -288,10 +295,18 @@ func grid1(n, block int) dim3 { return dim3{ceilDiv(n, block), 1, 1} }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
-// launch runs kernel name on the default stream. It checks the launch itself and, in debug
+// launch runs kernel name on the backend's stream (a blocking stream it creates, so that the
+// launches can be captured into a CUDA graph; being blocking, it stays ordered with the host
+// copies on the legacy default stream). It checks the launch itself and, in debug
 // mode (PIXELCNN_CUDA_DEBUG=1), synchronizes and reports the kernel's own failure by name.
 // The caller holds enter.
 func (b *Backend) launch(name string, grid dim3, block int, args ...uint64) error {
+	return b.launchShared(name, grid, block, 0, args...)
+}
+
+// launchShared is launch with shared bytes of dynamic shared memory per block, on the
+// backend's stream (b.pos.stream).
+func (b *Backend) launchShared(name string, grid dim3, block, shared int, args ...uint64) error {
 	fn, ok := b.fns[name]
 	if !ok {
 		return fmt.Errorf("cuda: kernel %s not loaded", name)
@@ -303,7 +318,7 @@ func (b *Backend) launch(name string, grid dim3, block int, args ...uint64) erro
 	for i := range args {
 		params[i] = unsafe.Pointer(&args[i])
 	}
-	if err := fn.Launch(grid.x, grid.y, grid.z, block, 1, 1, 0, cu.NoStream, params); err != nil {
+	if err := fn.Launch(grid.x, grid.y, grid.z, block, 1, 1, shared, b.pos.stream, params); err != nil {
 		return fmt.Errorf("cuda: launching %s (grid %v, block %d): %w", name, grid, block, err)
 	}
 	if b.debug {

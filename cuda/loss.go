@@ -73,7 +73,8 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 	return total, nil
 }
 
-// SampleCategorical draws one value per row with sample_categorical_v1 (one thread per row).
+// SampleCategorical draws one value per row with sample_categorical_v2 (one warp per row;
+// sample_categorical_v1, one thread per row, with SetAtVersion(1)): the same draws.
 func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, temperature float32, seed, counter uint64) error {
 	rows := len(out)
 	if rows == 0 {
@@ -104,8 +105,13 @@ func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, 
 	}
 	defer b.freeBuf(res)
 	invT := 1 / float64(temperature)
-	if err := b.launch("sample_categorical_v1", grid1(rows, 128), 128, argPtr(res.ptr), argPtr(d.ptr),
-		argInt(rows), argInt(rowLen), argInt(offset), argF64(invT), seed, counter); err != nil {
+	args := []uint64{argPtr(res.ptr), argPtr(d.ptr), argInt(rows), argInt(rowLen), argInt(offset), argF64(invT), seed, counter}
+	if b.pos.atVersion == 1 { // the baseline sampler, one thread per row
+		err = b.launch("sample_categorical_v1", grid1(rows, 128), 128, args...)
+	} else { // the same draws, one warp per row (position.go)
+		err = b.launch("sample_categorical_v2", grid1(rows, drawWarps), drawWarps*warpSize, args...)
+	}
+	if err != nil {
 		return err
 	}
 	if err := cu.MemcpyDtoH(unsafe.Pointer(&out[0]), res.ptr, int64(rows)*4); err != nil {

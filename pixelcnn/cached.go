@@ -1,7 +1,9 @@
 package pixelcnn
 
 import (
+	"errors"
 	"fmt"
+	"math"
 
 	"pixelcnn/nn"
 )
@@ -48,6 +50,13 @@ import (
 // Known rows (completion): the kept pixels still have to pass through the caches. Each kept
 // pixel, complete from the start, takes one pass through input_conv and the blocks (no head,
 // nothing drawn), which leaves every group of its cache entries final.
+//
+// On a device (a backend that is an nn.DeviceSampler, the GPU) the same passes run with the
+// position in device memory (a cursor) and the draw on the device, which writes v/255 into
+// the image cache and advances the cursor: one subpixel's pass is then the same sequence of
+// ops every time, recorded once (a CUDA graph) and replayed per subpixel, and the host reads
+// the images back once at the end (and waits once per row when it reports progress). The
+// device draw is SampleCategorical's draw, so the images are the same.
 
 // cachedSampler holds the caches and the per-position tensors of one run; nothing is
 // allocated per pixel but the one-pixel upload of each draw.
@@ -108,12 +117,38 @@ func (s *cachedSampler) vec(l *Layer, y, x *nn.Tensor) error {
 	return s.m.B.MaskedConvAt(l.Spec, y, x, l.W.Value, l.B.Value, 0, 0)
 }
 
-// trunk runs input_conv and the residual blocks at (i,j), updating the conv_in caches; the
+// position is where the two neighbour-reading ops of a pass run: a pixel the host names
+// (hostPos) or the pixel of a device cursor (cursorPos).
+type position interface {
+	convAt(l *Layer, y, x *nn.Tensor) error
+	setAt(dst, src *nn.Tensor) error
+}
+
+type hostPos struct {
+	b    nn.Backend
+	i, j int
+}
+
+func (p hostPos) convAt(l *Layer, y, x *nn.Tensor) error {
+	return p.b.MaskedConvAt(l.Spec, y, x, l.W.Value, l.B.Value, p.i, p.j)
+}
+func (p hostPos) setAt(dst, src *nn.Tensor) error { return p.b.SetPosition(dst, src, p.i, p.j) }
+
+type cursorPos struct {
+	d   nn.DeviceSampler
+	cur *nn.Cursor
+}
+
+func (p cursorPos) convAt(l *Layer, y, x *nn.Tensor) error {
+	return p.d.MaskedConvAtCursor(l.Spec, y, x, l.W.Value, l.B.Value, p.cur)
+}
+func (p cursorPos) setAt(dst, src *nn.Tensor) error { return p.d.SetPositionAtCursor(dst, src, p.cur) }
+
+// trunk runs input_conv and the residual blocks at p, updating the conv_in caches; the
 // residual stream ends in s.y.
-func (s *cachedSampler) trunk(i, j int) error {
+func (s *cachedSampler) trunk(p position) error {
 	b, L := s.m.B, s.m.Layers
-	l := L[0]
-	if err := b.MaskedConvAt(l.Spec, s.y, s.img, l.W.Value, l.B.Value, i, j); err != nil {
+	if err := p.convAt(L[0], s.y, s.img); err != nil {
 		return err
 	}
 	for blk := range s.mid {
@@ -121,10 +156,10 @@ func (s *cachedSampler) trunk(i, j int) error {
 		if err := s.vec(in, s.a, s.y); err != nil {
 			return err
 		}
-		if err := b.SetPosition(s.mid[blk], s.a, i, j); err != nil {
+		if err := p.setAt(s.mid[blk], s.a); err != nil {
 			return err
 		}
-		if err := b.MaskedConvAt(mid.Spec, s.h, s.mid[blk], mid.W.Value, mid.B.Value, i, j); err != nil {
+		if err := p.convAt(mid, s.h, s.mid[blk]); err != nil {
 			return err
 		}
 		if err := s.vec(out, s.o, s.h); err != nil {
@@ -137,9 +172,9 @@ func (s *cachedSampler) trunk(i, j int) error {
 	return nil
 }
 
-// step runs the whole net at (i,j) and returns the logits [N,1,1,256*C].
-func (s *cachedSampler) step(i, j int) (*nn.Tensor, error) {
-	if err := s.trunk(i, j); err != nil {
+// step runs the whole net at p and returns the logits [N,1,1,256*C].
+func (s *cachedSampler) step(p position) (*nn.Tensor, error) {
+	if err := s.trunk(p); err != nil {
 		return nil, err
 	}
 	if err := s.m.B.ReLU(s.r, s.y); err != nil {
@@ -180,7 +215,9 @@ func SampleCached(m *Model, o SampleOptions) ([]uint8, error) {
 	if err != nil {
 		return nil, err
 	}
-	imgLen := c.Subpixels()
+	if err := checkDeviceMemory(m, o.N); err != nil {
+		return nil, err
+	}
 	s, err := newCachedSampler(m, o.N, x)
 	if err != nil {
 		return nil, err
@@ -188,18 +225,36 @@ func SampleCached(m *Model, o SampleOptions) ([]uint8, error) {
 	defer s.release()
 	for i := 0; i < o.KeepRows; i++ {
 		for j := 0; j < c.Width; j++ {
-			if err := s.trunk(i, j); err != nil {
+			if err := s.trunk(hostPos{m.B, i, j}); err != nil {
 				return nil, fmt.Errorf("sample: kept pixel (%d,%d): %w", i, j, err)
 			}
 		}
 	}
+	if ds, ok := m.B.(nn.DeviceSampler); ok {
+		cur, err := ds.NewCursor(c.Height, c.Width, c.Colors, o.KeepRows*c.Width*c.Colors)
+		if err == nil {
+			defer ds.ReleaseCursor(cur)
+			return s.generateOnDevice(ds, cur, o, out)
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return nil, err
+		}
+	}
+	return s.generateOnHost(o, out)
+}
+
+// generateOnHost draws every subpixel after the kept rows on the host, uploading each drawn
+// pixel into the image cache.
+func (s *cachedSampler) generateOnHost(o SampleOptions, out []uint8) ([]uint8, error) {
+	m, c := s.m, s.m.Config
+	imgLen := c.Subpixels()
 	draws := make([]int32, o.N)
 	total, done := (c.Height-o.KeepRows)*c.Width, 0
 	for i := o.KeepRows; i < c.Height; i++ {
 		for j := 0; j < c.Width; j++ {
 			clear(s.pix)
 			for col := 0; col < c.Colors; col++ {
-				logits, err := s.step(i, j)
+				logits, err := s.step(hostPos{m.B, i, j})
 				if err != nil {
 					return nil, fmt.Errorf("sample: pixel (%d,%d) colour %d: %w", i, j, col, err)
 				}
@@ -224,3 +279,80 @@ func SampleCached(m *Model, o SampleOptions) ([]uint8, error) {
 	}
 	return out, nil
 }
+
+// generateOnDevice draws every subpixel after the kept rows on the device: one recorded pass
+// (the net at the cursor's pixel, the draw, the cursor's advance) replayed per subpixel.
+func (s *cachedSampler) generateOnDevice(ds nn.DeviceSampler, cur *nn.Cursor, o SampleOptions, out []uint8) ([]uint8, error) {
+	c := s.m.Config
+	pass := func() error {
+		logits, err := s.step(cursorPos{ds, cur})
+		if err != nil {
+			return err
+		}
+		return ds.DrawAtCursor(s.img, logits, o.Temperature, o.Seed, cur)
+	}
+	rec, err := ds.Record(pass)
+	if err != nil {
+		return nil, fmt.Errorf("sample: recording a pass: %w", err)
+	}
+	defer rec.Release()
+	total, done := (c.Height-o.KeepRows)*c.Width, 0
+	for i := o.KeepRows; i < c.Height; i++ {
+		for j := 0; j < c.Width; j++ {
+			for col := 0; col < c.Colors; col++ {
+				if err := rec.Replay(); err != nil {
+					return nil, fmt.Errorf("sample: pixel (%d,%d) colour %d: %w", i, j, col, err)
+				}
+			}
+		}
+		if o.Progress == nil {
+			continue
+		}
+		// Progress is reported for finished pixels: wait for the row.
+		if err := ds.Synchronize(); err != nil {
+			return nil, fmt.Errorf("sample: row %d: %w", i, err)
+		}
+		for range c.Width {
+			done++
+			o.Progress(done, total)
+		}
+	}
+	img := make([]float32, len(out))
+	if err := s.m.B.ToHost(img, s.img); err != nil {
+		return nil, fmt.Errorf("sample: reading the images back: %w", err)
+	}
+	// The cache holds float32(v)/255, which is within 1e-7 of v/255: rounding gives v back.
+	for k := o.KeepRows * c.Width * c.Colors; k < len(out); k++ {
+		out[k] = uint8(math.Round(float64(img[k]) * 255))
+	}
+	return out, nil
+}
+
+// cachedSamplerBytes is the device memory the cached sampler's tensors take for n images:
+// the image and conv_in caches and the per-position vectors.
+func cachedSamplerBytes(c Config, n int) int64 {
+	pix := int64(n) * int64(c.Height) * int64(c.Width)
+	caches := pix * int64(c.Colors+c.Blocks*c.Hidden)
+	vecs := int64(n) * int64(8*c.Hidden+2*c.OutDim+256*c.Colors)
+	return 4 * (caches + vecs)
+}
+
+// checkDeviceMemory refuses, before anything is allocated or launched, a sample whose tensors
+// do not fit in the device memory free now (backends that report it: nn.MemoryInfo).
+func checkDeviceMemory(m *Model, n int) error {
+	mi, ok := m.B.(nn.MemoryInfo)
+	if !ok {
+		return nil
+	}
+	free, total, err := mi.MemInfo()
+	if err != nil {
+		return fmt.Errorf("sample: %w", err)
+	}
+	if need := cachedSamplerBytes(m.Config, n); need > free {
+		return fmt.Errorf("sample: %d images need %.2f GiB of device memory for the sampler's caches; %s has %.2f GiB free of %.2f GiB (sample fewer images at a time)",
+			n, gib(need), m.B.Name(), gib(free), gib(total))
+	}
+	return nil
+}
+
+func gib(b int64) float64 { return float64(b) / (1 << 30) }

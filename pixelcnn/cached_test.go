@@ -144,7 +144,7 @@ func TestCachedLogits(t *testing.T) {
 				for i := 0; i < c.Height; i++ {
 					for j := 0; j < c.Width; j++ {
 						for col := 0; col < colors; col++ {
-							lt, err := s.step(i, j)
+							lt, err := s.step(hostPos{b, i, j})
 							if err != nil {
 								t.Fatal(err)
 							}

@@ -95,9 +95,10 @@ func run(ckPath string, n int, seed uint64, temp float32, out, method, complete 
 	if err != nil {
 		return err
 	}
+	el := time.Since(start) // sampling only, not the write
 	if err := imageio.WriteGrid(out, imgs, n, c.Height, c.Width, c.Colors, 0, 0); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "\n%d images (%s, %s) in %s -> %s\n", n, method, b.Name(), time.Since(start).Round(time.Millisecond), out)
+	fmt.Fprintf(os.Stderr, "\n%d images (%s, %s) in %s, %.3g images/s -> %s\n", n, method, b.Name(), el.Round(time.Millisecond), float64(n)/el.Seconds(), out)
 	return nil
 }
