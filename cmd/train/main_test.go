@@ -2,37 +2,88 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"pixelcnn/nn"
+	"pixelcnn/pixelcnn"
 )
 
-func runArgs(t *testing.T, args ...string) error {
+// quiet are the flags that keep a tiny run fast: no periodic evaluation or sampling.
+var quiet = []string{"--preset", "tiny", "--device", "cpu", "--eval-every", "0", "--final-eval-limit", "8", "--samples", "0"}
+
+// runArgs runs train in-process with args and returns what it printed.
+func runArgs(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	f, fs, err := parseFlags(args)
-	if err != nil {
-		t.Fatalf("flags %v: %v", args, err)
-	}
-	return run(f, fs)
+	return runArgsCtx(t, context.Background(), args...)
 }
 
-func lastMetric(t *testing.T, dir string) metric {
+func runArgsCtx(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	f, fs, err := parseFlags(args)
+	if err != nil {
+		return "", err
+	}
+	err = run(ctx, f, fs, &out)
+	return out.String(), err
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := runArgs(t, args...)
+	if err != nil {
+		t.Fatalf("train %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+func with(args ...string) []string { return append(args, quiet...) }
+
+func readMetricsFile(t *testing.T, dir string) []metric {
 	t.Helper()
 	fh, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fh.Close()
-	var m metric
+	var ms []metric
 	sc := bufio.NewScanner(fh)
 	for sc.Scan() {
+		var m metric
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("metrics.jsonl: %v", err)
+			t.Fatalf("metrics.jsonl: %q: %v", sc.Text(), err)
 		}
+		ms = append(ms, m)
 	}
-	return m
+	return ms
+}
+
+func lastMetric(t *testing.T, dir string) metric {
+	t.Helper()
+	ms := readMetricsFile(t, dir)
+	if len(ms) == 0 {
+		t.Fatalf("%s: no metrics", dir)
+	}
+	return ms[len(ms)-1]
+}
+
+func trainState(t *testing.T, dir string) *pixelcnn.TrainState {
+	t.Helper()
+	b, err := nn.Open("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := pixelcnn.Load(filepath.Join(dir, "checkpoint.safetensors"), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck.Train
 }
 
 // TestTrainResumeEndToEnd trains the tiny preset on real MNIST (the Go module), checks the
@@ -41,9 +92,7 @@ func TestTrainResumeEndToEnd(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	common := []string{"--preset", "tiny", "--device", "cpu", "--eval-every", "4", "--eval-limit", "8",
 		"--final-eval-limit", "16", "--samples", "2", "--sample-every", "0", "--checkpoint-every", "3", "--log-every", "2"}
-	if err := runArgs(t, append([]string{"--steps", "4", "--run-dir", dir}, common...)...); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, append([]string{"--steps", "4", "--run-dir", dir}, common...)...)
 	for _, name := range []string{"config.json", "metrics.jsonl", "checkpoint.safetensors", "curve.png", "samples-0000004.png"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("run dir: %v", err)
@@ -52,20 +101,21 @@ func TestTrainResumeEndToEnd(t *testing.T) {
 	if m := lastMetric(t, dir); m.Step != 4 || m.TestBPD == nil || !(*m.TestBPD > 0) {
 		t.Errorf("last metric %+v, want step 4 with a test bits/dim", m)
 	}
-	if err := runArgs(t, append([]string{"--steps", "7", "--resume", dir}, common[2:]...)...); err != nil {
-		t.Fatal(err)
+	out := mustRun(t, "--steps", "7", "--resume", dir)
+	if !strings.Contains(out, "resuming from step 4") {
+		t.Errorf("resume output lacks %q:\n%s", "resuming from step 4", out)
 	}
 	if m := lastMetric(t, dir); m.Step != 7 {
 		t.Errorf("after resume: last metric at step %d, want 7", m.Step)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "samples-0000007.png")); err != nil {
+		t.Errorf("the resumed run did not keep --samples 2: %v", err)
 	}
 }
 
 func TestTrainBadInput(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
-	if err := runArgs(t, "--preset", "tiny", "--steps", "1", "--device", "cpu", "--run-dir", dir,
-		"--eval-every", "0", "--final-eval-limit", "4", "--samples", "0"); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, with("--steps", "1", "--run-dir", dir)...)
 	tests := []struct {
 		args []string
 		want string
@@ -78,13 +128,60 @@ func TestTrainBadInput(t *testing.T) {
 		{[]string{"--resume", dir, "--preset", "mnist", "--steps", "2", "--device", "cpu"}, `checkpoint is preset "tiny"`},
 		{[]string{"--resume", dir, "--batch", "8", "--steps", "2", "--device", "cpu"}, "--batch cannot change"},
 		{[]string{"--resume", filepath.Join(dir, "nope.safetensors"), "--steps", "2", "--device", "cpu"}, "nope.safetensors"},
-		{[]string{"--preset", "tiny", "--device", "cpu", "--run-dir", t.TempDir()}, "--steps, --epochs or --minutes"},
-		{[]string{"--preset", "tiny", "--optimizer", "sgd", "--steps", "1", "--device", "cpu", "--run-dir", t.TempDir()}, `optimizer "sgd"`},
+		{[]string{"--resume", dir, "--dataset", "fashion-mnist", "--steps", "2", "--device", "cpu"}, "trained on mnist"},
+		{[]string{"--preset", "tiny", "--device", "cpu"}, "--steps, --epochs or --minutes"},
+		{[]string{"--preset", "tiny", "--optimizer", "sgd", "--steps", "1", "--device", "cpu"}, `optimizer "sgd"`},
+		{[]string{"--preset", "tiny", "--hidden", "4", "--steps", "1", "--dataset", "cifar10", "--data-dir", t.TempDir()}, "data_batch_1"},
+		{[]string{"--steps", "1", "extra"}, `unexpected argument "extra"`},
 	}
 	for _, tc := range tests {
-		err := runArgs(t, tc.args...)
+		_, err := runArgs(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("train %v: error %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestTrainNumericFlags: every impossible number is refused before the run dir exists.
+func TestTrainNumericFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--steps", "-5"}, "--steps -5"},
+		{[]string{"--steps", "3", "--epochs", "1"}, "give one"},
+		{[]string{"--steps", "1", "--hidden", "0"}, "--hidden 0"},
+		{[]string{"--steps", "1", "--hidden", "-3"}, "--hidden -3"},
+		{[]string{"--steps", "1", "--out-dim", "-1"}, "--out-dim -1"},
+		{[]string{"--steps", "1", "--blocks", "-2"}, "--blocks -2"},
+		{[]string{"--minutes", "-1"}, "--minutes -1"},
+		{[]string{"--minutes", "NaN"}, "--minutes NaN"},
+		{[]string{"--minutes", "Inf"}, "--minutes +Inf"},
+		{[]string{"--epochs", "-1"}, "--epochs -1"},
+		{[]string{"--steps", "1", "--batch", "0"}, "--batch 0"},
+		{[]string{"--steps", "1", "--lr", "0"}, "--lr 0"},
+		{[]string{"--steps", "1", "--lr", "NaN"}, "--lr NaN"},
+		{[]string{"--steps", "1", "--lr-decay", "1.5"}, "--lr-decay 1.5"},
+		{[]string{"--steps", "1", "--lr-decay", "0"}, "--lr-decay 0"},
+		{[]string{"--steps", "1", "--clip", "-1"}, "--clip -1"},
+		{[]string{"--steps", "1", "--clip", "Inf"}, "--clip +Inf"},
+		{[]string{"--steps", "1", "--eval-every", "-1"}, "--eval-every -1"},
+		{[]string{"--steps", "1", "--eval-limit", "-1"}, "--eval-limit -1"},
+		{[]string{"--steps", "1", "--final-eval-limit", "-1"}, "--final-eval-limit -1"},
+		{[]string{"--steps", "1", "--sample-every", "-1"}, "--sample-every -1"},
+		{[]string{"--steps", "1", "--samples", "-1"}, "--samples -1"},
+		{[]string{"--steps", "1", "--checkpoint-every", "-1"}, "--checkpoint-every -1"},
+		{[]string{"--steps", "1", "--log-every", "-1"}, "--log-every -1"},
+		{[]string{"--steps", "1", "--resume", "x", "--overwrite"}, "give one"},
+	}
+	for _, tc := range tests {
+		dir := filepath.Join(t.TempDir(), "run")
+		_, err := runArgs(t, append(tc.args, "--device", "cpu", "--preset", "tiny", "--run-dir", dir)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("train %v: error %v, want one containing %q", tc.args, err, tc.want)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("train %v: created the run dir before refusing", tc.args)
 		}
 	}
 }

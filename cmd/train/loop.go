@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/imageio"
+)
+
+// evalBatch is the batch size of evaluations; an interrupt stops one within a batch.
+const evalBatch = 64
+
+// train runs steps until the stop condition, then checkpoints, evaluates and samples. Once
+// ctx is done it writes the checkpoint and returns errInterrupted.
+func (r *trainingRun) train(ctx context.Context) error {
+	r.start = time.Now()
+	r.startStep, r.imagesFromStep, r.lastLineStep = r.tr.Step, r.tr.Step, r.tr.Step
+	deadline := r.deadline()
+	for !r.stopReached(deadline) {
+		if ctx.Err() != nil {
+			return r.interrupt()
+		}
+		if err := r.trainStep(deadline); err != nil {
+			return err
+		}
+		if err := r.afterStep(ctx); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return r.interrupt()
+			}
+			return err
+		}
+	}
+	return r.finish(ctx)
+}
+
+// deadline is when this invocation's share of the time budget ends (zero: no budget).
+func (r *trainingRun) deadline() time.Time {
+	if r.stop.budget == 0 {
+		return time.Time{}
+	}
+	return r.start.Add(r.stop.budget - r.wallBefore)
+}
+
+// stopReached: a time budget always allows one step, so every run ends with a loss to report.
+func (r *trainingRun) stopReached(deadline time.Time) bool {
+	if r.stop.step > 0 && r.tr.Step >= r.stop.step {
+		return true
+	}
+	return !deadline.IsZero() && r.tr.Step > r.startStep && time.Now().After(deadline)
+}
+
+func (r *trainingRun) trainStep(deadline time.Time) error {
+	stepStart := time.Now()
+	bpd, err := r.tr.TrainStep()
+	r.trainTime += time.Since(stepStart)
+	if err != nil {
+		if errors.Is(err, pixelcnn.ErrNonFinite) {
+			return fmt.Errorf("%w; stopped. The last good checkpoint is %s (written at the last --checkpoint-every step); try a lower --lr or --clip", err, r.ckPath)
+		}
+		return err
+	}
+	if math.IsNaN(r.smooth) {
+		r.smooth = bpd
+	}
+	r.smooth = 0.98*r.smooth + 0.02*bpd
+	ips := float64((r.tr.Step-r.startStep)*r.tr.Opt.Batch) / r.trainTime.Seconds()
+	r.prog.update("step %d  epoch %.2f  train %.4f bits/dim  lr %.3g  %.1f img/s  ETA %s",
+		r.tr.Step, r.tr.Epoch(), r.smooth, r.tr.LR, ips, r.eta(deadline))
+	return nil
+}
+
+// eta is the time to the stop condition at this invocation's pace.
+func (r *trainingRun) eta(deadline time.Time) string {
+	var eta time.Duration = -1
+	if done := r.tr.Step - r.startStep; r.stop.step > 0 && done > 0 {
+		eta = time.Duration(float64(r.stop.step-r.tr.Step) / float64(done) * float64(time.Since(r.start)))
+	}
+	if !deadline.IsZero() && (eta < 0 || time.Until(deadline) < eta) {
+		eta = time.Until(deadline)
+	}
+	if eta < 0 {
+		return "?"
+	}
+	return eta.Round(time.Second).String()
+}
+
+// afterStep logs, evaluates, checkpoints and samples as the settings say.
+func (r *trainingRun) afterStep(ctx context.Context) error {
+	step := r.tr.Step
+	m := r.metricNow()
+	logNow := every(r.set.LogEvery, step)
+	if every(r.set.EvalEvery, step) {
+		test, err := r.evaluate(ctx, r.set.EvalLimit, "evaluating")
+		if err != nil {
+			return err
+		}
+		m.TestBPD, logNow = &test, true
+		r.prog.line("step %d: test %.5f bits/dim (%d images)", step, test, limitOr(r.set.EvalLimit, r.ds.Test.N))
+	}
+	if logNow {
+		if err := r.writeMetric(m); err != nil {
+			return err
+		}
+	}
+	sampleNow := r.set.Samples > 0 && every(r.set.SampleEvery, step)
+	// A sample step checkpoints first: sampling cannot stop midway, so Ctrl-C abandons it and
+	// the checkpoint must already be there.
+	if every(r.set.CheckpointEvery, step) || sampleNow {
+		if err := r.save(); err != nil {
+			return err
+		}
+	}
+	if sampleNow {
+		return r.sample(ctx)
+	}
+	return nil
+}
+
+func every(n, step int) bool { return n > 0 && step%n == 0 }
+
+func (r *trainingRun) metricNow() metric {
+	return metric{Step: r.tr.Step, Epoch: r.tr.Epoch(), TrainBPD: r.smooth, LR: r.tr.LR,
+		WallSec: (r.wallBefore + time.Since(r.start)).Seconds()}
+}
+
+// writeMetric appends m with the training throughput since the previous line and any notes.
+func (r *trainingRun) writeMetric(m metric) error {
+	if steps, t := m.Step-r.imagesFromStep, r.trainTime-r.trainTimeAtLog; steps > 0 && t > 0 {
+		m.ImagesSec = float64(steps*r.tr.Opt.Batch) / t.Seconds()
+		r.imagesFromStep, r.trainTimeAtLog = m.Step, r.trainTime
+	}
+	if len(r.notes) > 0 {
+		m.Note = strings.Join(r.notes, "; ") + ": not an exact continuation from there on"
+	}
+	if err := r.log.write(m); err != nil {
+		return err
+	}
+	r.notes, r.lastLineStep = nil, m.Step
+	return nil
+}
+
+func (r *trainingRun) save() error {
+	if err := pixelcnn.Save(r.ckPath, r.model, r.tr, r.dataset); err != nil {
+		return fmt.Errorf("checkpoint at step %d: %w (the previous checkpoint is intact)", r.tr.Step, err)
+	}
+	r.savedStep = r.tr.Step
+	return nil
+}
+
+func (r *trainingRun) evaluate(ctx context.Context, limit int, what string) (float64, error) {
+	bpd, _, err := pixelcnn.EvaluateContext(ctx, r.model, r.ds.Test, limit, evalBatch, func(done, total int) {
+		r.prog.update("%s: %d/%d test images", what, done, total)
+	})
+	return bpd, err
+}
+
+// sample writes a grid of samples. Sampling cannot be stopped midway, so it runs aside and a
+// done ctx abandons it; callers checkpoint first, and the process then exits.
+func (r *trainingRun) sample(ctx context.Context) error {
+	if r.set.Samples == 0 {
+		return nil
+	}
+	path := filepath.Join(r.dir, fmt.Sprintf("samples-%07d.png", r.tr.Step))
+	done := make(chan error, 1)
+	go func() {
+		imgs, err := pixelcnn.Sample(r.model, pixelcnn.SampleOptions{N: r.set.Samples, Seed: r.tr.Opt.Seed, Temperature: 1,
+			Progress: func(done, total int) { r.prog.update("sampling: %d/%d subpixels", done, total) }})
+		if err == nil {
+			err = imageio.WriteGrid(path, imgs, r.set.Samples, r.ds.H, r.ds.W, r.ds.C, 0, 0)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// interrupt writes the metrics line and the checkpoint of the current step and says how to
+// go on.
+func (r *trainingRun) interrupt() error {
+	step := r.tr.Step
+	r.prog.line("interrupted at step %d: writing the checkpoint (Ctrl-C again quits at once)", step)
+	if (step > r.lastLineStep || len(r.notes) > 0) && !math.IsNaN(r.smooth) {
+		if err := r.writeMetric(r.metricNow()); err != nil {
+			return err
+		}
+	}
+	if r.savedStep != step {
+		if err := r.save(); err != nil {
+			return err
+		}
+	}
+	r.prog.line("checkpoint %s at step %d; resume with: %s --resume %s", r.ckPath, step, resumeCommand(), shellQuote(r.dir))
+	return errInterrupted
+}
+
+// finish checkpoints, runs the final evaluation and writes the last samples.
+func (r *trainingRun) finish(ctx context.Context) error {
+	if err := r.save(); err != nil {
+		return err
+	}
+	n := limitOr(r.set.FinalEvalLimit, r.ds.Test.N)
+	r.prog.line("step %d reached; checkpoint written. Final evaluation on %d test images...", r.tr.Step, n)
+	test, err := r.evaluate(ctx, r.set.FinalEvalLimit, "final evaluation")
+	if ctx.Err() != nil {
+		r.prog.line("interrupted during the final evaluation; the checkpoint %s at step %d is complete (bits/dim: go run ./cmd/eval --checkpoint %s)",
+			r.ckPath, r.tr.Step, shellQuote(r.ckPath))
+		return errInterrupted
+	}
+	if err != nil {
+		return err
+	}
+	m := r.metricNow()
+	m.TestBPD = &test
+	if err := r.writeMetric(m); err != nil {
+		return err
+	}
+	if err := r.sample(ctx); err != nil {
+		if ctx.Err() != nil {
+			r.prog.line("interrupted while sampling; the checkpoint and metrics are complete")
+			return errInterrupted
+		}
+		return err
+	}
+	r.prog.line("done: step %d, test %.5f bits/dim on %d images, checkpoint %s", r.tr.Step, test, n, r.ckPath)
+	return nil
+}
+
+func limitOr(limit, n int) int {
+	if limit <= 0 || limit > n {
+		return n
+	}
+	return limit
+}

@@ -1,0 +1,513 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"pixelcnn/nn"
+	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/data"
+)
+
+// runSettings are the flags a run records in config.json so that `train --resume DIR` goes on
+// with them unless the command line overrides them.
+type runSettings struct {
+	DataDir         string  `json:"data_dir"`
+	Steps           int     `json:"steps"`   // the step to stop at (--epochs resolved); 0: none
+	Minutes         float64 `json:"minutes"` // wall-clock budget of the whole run; 0: none
+	EvalEvery       int     `json:"eval_every"`
+	EvalLimit       int     `json:"eval_limit"`
+	FinalEvalLimit  int     `json:"final_eval_limit"`
+	SampleEvery     int     `json:"sample_every"`
+	Samples         int     `json:"samples"`
+	CheckpointEvery int     `json:"checkpoint_every"`
+	LogEvery        int     `json:"log_every"`
+}
+
+func settingsFromFlags(f flags) runSettings {
+	return runSettings{DataDir: f.dataDir, Minutes: f.minutes, EvalEvery: f.evalEvery, EvalLimit: f.evalLimit,
+		FinalEvalLimit: f.finalEvalLimit, SampleEvery: f.sampleEvery, Samples: f.samples,
+		CheckpointEvery: f.checkpointEvery, LogEvery: f.logEvery}
+}
+
+// inherit takes every setting whose flag the command line did not give from saved.
+func (s *runSettings) inherit(saved runSettings, fs *pflag.FlagSet) {
+	if !fs.Changed("data-dir") {
+		s.DataDir = saved.DataDir
+	}
+	for _, p := range []struct {
+		flag string
+		dst  *int
+		src  int
+	}{
+		{"eval-every", &s.EvalEvery, saved.EvalEvery}, {"eval-limit", &s.EvalLimit, saved.EvalLimit},
+		{"final-eval-limit", &s.FinalEvalLimit, saved.FinalEvalLimit}, {"sample-every", &s.SampleEvery, saved.SampleEvery},
+		{"samples", &s.Samples, saved.Samples}, {"checkpoint-every", &s.CheckpointEvery, saved.CheckpointEvery},
+		{"log-every", &s.LogEvery, saved.LogEvery},
+	} {
+		if !fs.Changed(p.flag) {
+			*p.dst = p.src
+		}
+	}
+}
+
+// runConfig is config.json. Run is absent in files written before runs recorded their settings.
+type runConfig struct {
+	Model   pixelcnn.Config       `json:"model"`
+	Train   pixelcnn.TrainOptions `json:"train"`
+	Dataset string                `json:"dataset"`
+	Device  string                `json:"device"`
+	Run     *runSettings          `json:"run,omitempty"`
+}
+
+// readRunConfig reads dir/config.json; a missing file is an empty config.
+func readRunConfig(dir string) (runConfig, error) {
+	var c runConfig
+	js, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(js, &c); err != nil {
+		return c, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	return c, nil
+}
+
+// trainingRun is one invocation of train: what setup decided, and the loop's state.
+type trainingRun struct {
+	out     io.Writer
+	prog    *progress
+	b       nn.Backend
+	dataset string
+	ds      *data.Dataset
+	model   *pixelcnn.Model
+	tr      *pixelcnn.Trainer
+	set     runSettings
+	stop    stopCondition
+
+	dir         string // the run directory; "" until prepareDir claims the default one
+	defaultDir  string // runs/DATASET-PRESET-TIME, claimed with a suffix if it exists
+	ckPath      string
+	overwrite   bool
+	resumedFrom string   // the checkpoint a resumed run started from; "" for a new run
+	history     [][]byte // a resumed run's metrics lines up to the checkpoint's step
+	dropped     int      // metrics lines after the checkpoint's step (or broken) left out of history
+	wallBefore  time.Duration
+	notes       []string // settings changed on resume; the next metrics line records them
+	log         *metricsLog
+
+	start                     time.Time
+	trainTime, trainTimeAtLog time.Duration
+	startStep, imagesFromStep int
+	lastLineStep, savedStep   int
+	smooth                    float64
+}
+
+// setup opens the device, the data and the model (new or resumed), decides the run directory
+// and the stop condition, and checks that the run has something to do. It writes nothing.
+func setup(f flags, fs *pflag.FlagSet, out io.Writer) (*trainingRun, error) {
+	b, err := openDevice(f.device, out)
+	if err != nil {
+		return nil, err
+	}
+	r := &trainingRun{out: out, prog: newProgress(out), b: b, dataset: f.dataset, set: settingsFromFlags(f),
+		overwrite: f.overwrite, smooth: math.NaN(), savedStep: -1}
+	if f.resume != "" {
+		err = r.resume(f, fs)
+	} else {
+		err = r.newModel(f, fs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, r.chooseDir(f.runDir)
+}
+
+// loadDataset is data.Load; tests share one copy of each dataset between runs.
+var loadDataset = data.Load
+
+// nvidiaDriverFiles exist on a machine with a loaded NVIDIA driver (tests point it elsewhere).
+var nvidiaDriverFiles = []string{"/proc/driver/nvidia/version", "/dev/nvidia0"}
+
+// openDevice opens the backend; when auto falls back to the CPU on a machine with an NVIDIA
+// GPU because the binary was built without the CUDA backend, it says so.
+func openDevice(name string, out io.Writer) (nn.Backend, error) {
+	b, err := nn.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if name == "auto" && !slices.Contains(nn.Registered(), "cuda") && slices.ContainsFunc(nvidiaDriverFiles, exists) {
+		fmt.Fprintln(out, "note: an NVIDIA GPU is present but this binary has no CUDA backend: build with -tags cuda (make train does); training on the CPU")
+	}
+	return b, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// newModel builds a fresh model and trainer from the flags.
+func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
+	ds, err := loadDataset(f.dataset, f.dataDir)
+	if err != nil {
+		return err
+	}
+	preset := f.preset
+	if preset == "" {
+		preset = map[string]string{"cifar10": "cifar10"}[f.dataset]
+		if preset == "" {
+			preset = "mnist"
+		}
+	}
+	cfg, err := pixelcnn.PresetConfig(preset, ds.C, ds.H, ds.W)
+	overridden := fs.Changed("hidden") || fs.Changed("blocks") || fs.Changed("out-dim")
+	if err != nil && (!overridden || !slices.Contains(pixelcnn.Presets(), preset)) {
+		return err // an unknown preset, or one that does not fit the data (no override to fix it)
+	}
+	if fs.Changed("hidden") {
+		cfg.Hidden = f.hidden
+	}
+	if fs.Changed("blocks") {
+		cfg.Blocks = f.blocks
+	}
+	if fs.Changed("out-dim") {
+		cfg.OutDim = f.outDim
+	}
+	if err = cfg.Validate(); err != nil {
+		return fmt.Errorf("preset %s on %s: %w", preset, f.dataset, err)
+	}
+	o := pixelcnn.DefaultTrainOptions()
+	o.Optimizer, o.LR, o.LRDecay, o.Clip, o.Batch, o.Seed = f.optimizer, f.lr, f.lrDecay, f.clip, f.batch, f.seed
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	model, err := pixelcnn.NewModel(r.b, cfg, f.seed)
+	if err != nil {
+		return err
+	}
+	if r.tr, err = pixelcnn.NewTrainer(model, ds.Train, o); err != nil {
+		return err
+	}
+	r.ds, r.model = ds, model
+	r.stop = stopFromFlags(f, ds.Train.N/f.batch)
+	r.set.Steps = r.stop.step
+	r.defaultDir = filepath.Join("runs", fmt.Sprintf("%s-%s-%s", f.dataset, preset, time.Now().Format("20060102-150405")))
+	return nil
+}
+
+// resume loads the checkpoint named by --resume and takes the run's dataset, data directory,
+// evaluation, sampling and checkpoint settings and stop condition from its config.json,
+// except those the command line gives.
+func (r *trainingRun) resume(f flags, fs *pflag.FlagSet) error {
+	ckPath := f.resume
+	if st, err := os.Stat(ckPath); err == nil && st.IsDir() {
+		ckPath = filepath.Join(ckPath, "checkpoint.safetensors")
+	}
+	ck, err := pixelcnn.Load(ckPath, r.b)
+	if err != nil {
+		return err
+	}
+	if ck.Train == nil {
+		return fmt.Errorf("--resume %s: the checkpoint has no training state (it was saved without a trainer)", ckPath)
+	}
+	if fs.Changed("preset") && f.preset != ck.Config.Preset {
+		return fmt.Errorf("--resume %s: checkpoint is preset %q, --preset says %q", ckPath, ck.Config.Preset, f.preset)
+	}
+	for _, name := range []string{"hidden", "blocks", "out-dim", "batch", "optimizer", "seed"} {
+		if fs.Changed(name) {
+			return fmt.Errorf("--resume: --%s cannot change on resume (the checkpoint fixes it)", name)
+		}
+	}
+	ckDir := filepath.Dir(ckPath)
+	saved, err := readRunConfig(ckDir)
+	if err != nil {
+		return fmt.Errorf("--resume %s: %w", ckPath, err)
+	}
+	if err := r.takeDataset(ckPath, ck.Train.Dataset, saved.Dataset, fs); err != nil {
+		return err
+	}
+	if saved.Run != nil {
+		r.set.inherit(*saved.Run, fs)
+	}
+	if r.ds, err = loadDataset(r.dataset, r.set.DataDir); err != nil {
+		return err
+	}
+	if err := ck.Config.CheckImages(r.dataset, r.ds.H, r.ds.W, r.ds.C); err != nil {
+		return fmt.Errorf("--resume %s: %w", ckPath, err)
+	}
+	if r.tr, err = ck.Resume(r.ds.Train); err != nil {
+		return fmt.Errorf("--resume %s: %w", ckPath, err)
+	}
+	r.model, r.ckPath, r.resumedFrom = ck.Model, ckPath, ckPath
+	if err := r.resumeStop(f, fs, saved.Run, ckDir); err != nil {
+		return err
+	}
+	r.changeOptimizer(f, fs)
+	return nil
+}
+
+// takeDataset picks the resumed run's dataset: the checkpoint's (or, for checkpoints that do
+// not record it, config.json's), which --dataset may repeat but not contradict.
+func (r *trainingRun) takeDataset(ckPath, fromCheckpoint, fromConfig string, fs *pflag.FlagSet) error {
+	known := fromCheckpoint
+	if known == "" {
+		known = fromConfig
+	}
+	switch {
+	case known == "":
+		// A checkpoint from before datasets were recorded: the flag (default mnist) decides.
+	case fs.Changed("dataset") && r.dataset != known:
+		return fmt.Errorf("--resume %s: checkpoint was trained on %s, --dataset says %s", ckPath, known, r.dataset)
+	default:
+		r.dataset = known
+	}
+	return nil
+}
+
+// resumeStop sets the stop condition of a resumed run (the command line's, else the run's),
+// reads the run's metrics up to the checkpoint's step, and refuses a run that has nothing left
+// to do, before anything is written.
+func (r *trainingRun) resumeStop(f flags, fs *pflag.FlagSet, saved *runSettings, ckDir string) error {
+	switch {
+	case stopFlagsGiven(fs):
+		r.stop = stopFromFlags(f, r.ds.Train.N/r.tr.Opt.Batch)
+		r.set.Steps, r.set.Minutes = r.stop.step, f.minutes
+	case saved != nil:
+		r.stop = stopCondition{step: saved.Steps, budget: minutes(saved.Minutes)}
+		r.set.Steps, r.set.Minutes = saved.Steps, saved.Minutes
+	default:
+		return fmt.Errorf("--resume %s: give --steps, --epochs or --minutes (%s records no stop condition)", r.ckPath, filepath.Join(ckDir, "config.json"))
+	}
+	h, err := readMetrics(filepath.Join(ckDir, "metrics.jsonl"), r.tr.Step)
+	if err != nil {
+		return err
+	}
+	r.history, r.dropped = h.lines, h.dropped
+	if h.last != nil {
+		r.wallBefore = time.Duration(h.last.WallSec * float64(time.Second))
+		r.smooth = h.last.TrainBPD
+	}
+	if err := r.stop.checkNotReached(r.tr.Step, r.wallBefore); err != nil {
+		return fmt.Errorf("--resume %s: %w", r.ckPath, err)
+	}
+	return nil
+}
+
+// changeOptimizer applies --lr, --lr-decay and --clip given on --resume. The run then no
+// longer continues exactly, which the next metrics line notes.
+func (r *trainingRun) changeOptimizer(f flags, fs *pflag.FlagSet) {
+	for _, c := range []struct {
+		flag string
+		cur  *float64
+		to   float64
+	}{{"lr", &r.tr.LR, f.lr}, {"lr-decay", &r.tr.Opt.LRDecay, f.lrDecay}, {"clip", &r.tr.Opt.Clip, f.clip}} {
+		if fs.Changed(c.flag) && *c.cur != c.to {
+			r.notes = append(r.notes, fmt.Sprintf("%s changed from %g to %g at step %d", c.flag, *c.cur, c.to, r.tr.Step))
+			*c.cur = c.to
+		}
+	}
+}
+
+// runFiles are the files a run directory's run consists of; --overwrite removes them.
+var runFiles = []string{"checkpoint.safetensors", "metrics.jsonl", "config.json", "curve.png", "samples-*.png"}
+
+// chooseDir decides where the run writes. A directory holding another run is never reused
+// unless --overwrite says so; a resume goes on in the checkpoint's own directory.
+func (r *trainingRun) chooseDir(runDir string) error {
+	if r.resumedFrom != "" {
+		ckDir := filepath.Dir(r.resumedFrom)
+		if runDir == "" || sameDir(runDir, ckDir) {
+			r.dir = ckDir
+			return nil
+		}
+	}
+	if runDir == "" {
+		return nil // prepareDir claims r.defaultDir
+	}
+	r.dir = runDir
+	r.ckPath = filepath.Join(runDir, "checkpoint.safetensors")
+	if held := heldRunFiles(runDir); len(held) > 0 && !r.overwrite {
+		return fmt.Errorf("run dir %s already holds a run (%s): continue it with --resume %s, replace it with --overwrite, or choose another --run-dir",
+			runDir, strings.Join(held, ", "), shellQuote(runDir))
+	}
+	return nil
+}
+
+// heldRunFiles lists the files in dir that mean it holds a run.
+func heldRunFiles(dir string) []string {
+	var held []string
+	for _, name := range []string{"checkpoint.safetensors", "metrics.jsonl"} {
+		if exists(filepath.Join(dir, name)) {
+			held = append(held, name)
+		}
+	}
+	return held
+}
+
+func sameDir(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(sa, sb)
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
+}
+
+// prepareDir creates (or, for the default name, claims) the run directory, removes what
+// --overwrite replaces and what interrupted writes left behind, writes config.json, and opens
+// metrics.jsonl holding the run's lines up to the checkpoint's step.
+func (r *trainingRun) prepareDir() error {
+	if err := r.makeDir(); err != nil {
+		return err
+	}
+	if r.overwrite {
+		if err := r.removePreviousRun(); err != nil {
+			return err
+		}
+	}
+	if err := r.removeStaleTemps(); err != nil {
+		return err
+	}
+	if err := r.writeConfig(); err != nil {
+		return err
+	}
+	metricsPath := filepath.Join(r.dir, "metrics.jsonl")
+	if r.resumedFrom != "" && (r.dropped > 0 || !sameDir(r.dir, filepath.Dir(r.resumedFrom))) {
+		// Lines past the checkpoint's step would repeat once training gets there again.
+		if err := writeFileAtomic(metricsPath, slices.Concat(r.history...)); err != nil {
+			return err
+		}
+		if r.dropped > 0 {
+			fmt.Fprintf(r.out, "metrics.jsonl: cut back to the checkpoint's step %d (%d later or broken lines dropped)\n", r.tr.Step, r.dropped)
+		}
+	}
+	var err error
+	r.log, err = openLog(metricsPath, r.history)
+	if err != nil {
+		return err
+	}
+	r.printStart()
+	return nil
+}
+
+// makeDir creates r.dir, or claims r.defaultDir with the first free suffix (-2, -3, ...).
+func (r *trainingRun) makeDir() error {
+	if r.dir != "" {
+		return os.MkdirAll(r.dir, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(r.defaultDir), 0o755); err != nil {
+		return err
+	}
+	for i := 1; ; i++ {
+		dir := r.defaultDir
+		if i > 1 {
+			dir = fmt.Sprintf("%s-%d", r.defaultDir, i)
+		}
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			r.dir, r.ckPath = dir, filepath.Join(dir, "checkpoint.safetensors")
+			return nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+}
+
+func (r *trainingRun) removePreviousRun() error {
+	removed := 0
+	for _, pattern := range runFiles {
+		names, _ := filepath.Glob(filepath.Join(r.dir, pattern))
+		for _, name := range names {
+			if err := os.Remove(name); err != nil {
+				return fmt.Errorf("--overwrite: %w", err)
+			}
+			removed++
+		}
+	}
+	if removed > 0 {
+		fmt.Fprintf(r.out, "--overwrite: removed the previous run's %d files from %s\n", removed, r.dir)
+	}
+	return nil
+}
+
+// removeStaleTemps deletes the temporary files of atomic writes that a killed run left.
+func (r *trainingRun) removeStaleTemps() error {
+	for _, pattern := range []string{".checkpoint.safetensors.tmp-*", ".config.json.tmp-*", ".metrics.jsonl.tmp-*", ".curve.png.tmp*", ".samples-*.png.tmp*"} {
+		names, _ := filepath.Glob(filepath.Join(r.dir, pattern))
+		for _, name := range names {
+			if err := os.Remove(name); err != nil {
+				return err
+			}
+			fmt.Fprintf(r.out, "removed %s (left by an interrupted write)\n", name)
+		}
+	}
+	return nil
+}
+
+func (r *trainingRun) writeConfig() error {
+	set := r.set
+	js, err := json.MarshalIndent(runConfig{r.model.Config, r.tr.Opt, r.dataset, r.b.Name(), &set}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(r.dir, "config.json"), append(js, '\n'))
+}
+
+func (r *trainingRun) printStart() {
+	fmt.Fprintf(r.out, "run dir %s\ndevice %s, dataset %s (%d train / %d test, %dx%dx%d), model %+v\n",
+		r.dir, r.b.Name(), r.dataset, r.ds.Train.N, r.ds.Test.N, r.ds.H, r.ds.W, r.ds.C, r.model.Config)
+	if r.resumedFrom != "" {
+		fmt.Fprintf(r.out, "resuming from step %d (%s)\n", r.tr.Step, r.resumedFrom)
+	}
+	for _, n := range r.notes {
+		fmt.Fprintf(r.out, "%s: from here on the run is not an exact continuation\n", n)
+	}
+	fmt.Fprintln(r.out, r.stop)
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it over path, so a
+// crash or a full disk leaves either the old file or the new one.
+func writeFileAtomic(path string, data []byte) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
