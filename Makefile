@@ -28,6 +28,7 @@ test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime 10s ./pixelcnn/data/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadCIFAR$$' -fuzztime 10s ./pixelcnn/data/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 10s ./pixelcnn/safetensors/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 10s ./pixelcnn/codec/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -132,6 +132,13 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 	return file, st, nil
 }
 
+// maxSubpixels bounds the subpixels a payload of n bytes can hold. Every table gives any
+// symbol at most FreqTotal-255 of FreqTotal, so each coded subpixel costs at least
+// −log2(1 − 255/2^24) > 2.19e-5 bits, and the coder's bytes are at least the ideal bits / 8.
+func maxSubpixels(n int) int {
+	return int(float64(8*n+64) / 2.19e-5)
+}
+
 // nllBits is −log2 softmax(logits)[v] in float64, given S = Σ exp(x_i − max) from quantize.
 func nllBits(logits []float32, v int, sum float64) float64 {
 	mx := logits[0]
@@ -152,13 +159,20 @@ func Decode(m *pixelcnn.Model, file []byte, o Options) (Header, []uint8, error) 
 	if err := checkModel(m, h); err != nil {
 		return h, nil, err
 	}
+	if max := maxSubpixels(len(payload)); h.Subpixels() > max {
+		return h, nil, fmt.Errorf("%w: %d images of %dx%dx%d cannot fit in %d bytes of payload (at most %d subpixels)",
+			ErrFormat, h.Count, h.Height, h.Width, h.Colors, len(payload), max)
+	}
 	sub := m.Config.Subpixels()
-	pixels := make([]uint8, h.Count*sub)
+	// The images grow batch by batch, so a file that lies about its count fails (the coder
+	// runs out of bytes) before it can make the decoder allocate much.
+	var pixels []uint8
 	dec := rangecoder.NewDecoder(payload)
 	var t tables
 	for b0 := 0; b0 < h.Count; b0 += h.Batch {
 		nb := min(h.Batch, h.Count-b0)
-		img := pixels[b0*sub : (b0+nb)*sub]
+		pixels = append(pixels, make([]uint8, nb*sub)...)
+		img := pixels[b0*sub:]
 		err := pixelcnn.CachedPass(m, nb, func(s int, logits []float32, vals []uint8) error {
 			for k := range vals {
 				if _, _, err := t.quantize(logits[k*256 : (k+1)*256]); err != nil {
@@ -177,6 +191,9 @@ func Decode(m *pixelcnn.Model, file []byte, o Options) (Header, []uint8, error) 
 		})
 		if err != nil {
 			return h, nil, fmt.Errorf("codec: images %d..%d: %w", b0, b0+nb-1, err)
+		}
+		if dec.Overrun() {
+			return h, nil, fmt.Errorf("codec: images %d..%d: %w: the file is truncated or corrupt", b0, b0+nb-1, rangecoder.ErrOverrun)
 		}
 		if o.Progress != nil {
 			o.Progress(b0+nb, h.Count)

@@ -144,6 +144,9 @@ func (d *Decoder) Consume(start, size uint64) {
 	}
 }
 
+// Overrun reports whether decoding has read past the end of the stream.
+func (d *Decoder) Overrun() bool { return d.overrun > 0 }
+
 // Check reports ErrOverrun when decoding has read past the end of the stream (a complete
 // stream never does) and an error when bytes were left unread.
 func (d *Decoder) Check() error {

@@ -77,12 +77,17 @@ func TestRoundTripRandomTables(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(c.symbols), c.total))
+			// A pool of random tables, one drawn per symbol.
+			pool := make([]table, 64)
+			for i := range pool {
+				pool[i] = randomTable(rng, c.k, c.total, c.skewed)
+			}
 			tables := make([]table, c.symbols)
 			syms := make([]int, c.symbols)
 			ideal := 0.0
 			enc := NewEncoder()
 			for i := range syms {
-				tables[i] = randomTable(rng, c.k, c.total, c.skewed)
+				tables[i] = pool[rng.IntN(len(pool))]
 				syms[i] = tables[i].sample(rng)
 				tb, s := tables[i], syms[i]
 				ideal -= math.Log2(float64(tb.freq[s]) / float64(tb.total))
