@@ -23,7 +23,8 @@ const (
 // Precisions lists the valid values, for flag help and error messages.
 var Precisions = []Precision{TF32, FP32}
 
-// ParsePrecision parses a --precision value; "" means the backend's default (DefaultPrecision).
+// ParsePrecision parses a --precision value. Anything but a listed value, "" included, is an
+// error listing the choices (ChoosePrecision treats "" as the backend's default).
 func ParsePrecision(s string) (Precision, error) {
 	for _, p := range Precisions {
 		if s == string(p) {
@@ -41,6 +42,50 @@ type PrecisionSetter interface {
 	SetPrecision(p Precision) error
 	// Precision reports the precision in use.
 	Precision() Precision
+}
+
+// PrecisionDefaulter is implemented by a PrecisionSetter whose default precision for the
+// commands is not TF32: the CPU backend emulates TF32 (for tests) but computes in FP32 unless
+// asked.
+type PrecisionDefaulter interface {
+	DefaultPrecision() Precision
+}
+
+// DefaultPrecision is the precision the commands use when --precision is not given: the
+// backend's DefaultPrecision when it has one, else TF32 for a PrecisionSetter (tensor cores,
+// what PyTorch users get from cuDNN by default) and FP32 for any other backend.
+func DefaultPrecision(b Backend) Precision {
+	if d, ok := b.(PrecisionDefaulter); ok {
+		return d.DefaultPrecision()
+	}
+	if _, ok := b.(PrecisionSetter); ok {
+		return TF32
+	}
+	return FP32
+}
+
+// ChoosePrecision applies a --precision flag value to b. A value the user gave must be valid
+// and available: an unknown one is an error listing the choices, and one the device cannot
+// compute at is the backend's error (naming the device). With "" it takes DefaultPrecision,
+// falling back to FP32 when the device cannot do that, and then says so in notice.
+func ChoosePrecision(b Backend, flag string) (p Precision, notice string, err error) {
+	if flag != "" {
+		if p, err = ParsePrecision(flag); err != nil {
+			return "", "", fmt.Errorf("--precision: %w", err)
+		}
+		if err = SetBackendPrecision(b, p); err != nil {
+			return "", "", err
+		}
+		return p, "", nil
+	}
+	p = DefaultPrecision(b)
+	if err = SetBackendPrecision(b, p); err == nil {
+		return p, "", nil
+	}
+	if ferr := SetBackendPrecision(b, FP32); ferr != nil {
+		return "", "", ferr
+	}
+	return FP32, fmt.Sprintf("note: default precision %s unavailable (%v); computing in %s", p, err, FP32), nil
 }
 
 // BackendPrecision reports b's precision (FP32 for a backend without PrecisionSetter).
