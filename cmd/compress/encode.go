@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"pixelcnn/pixelcnn/codec"
+)
+
+func encodeCmd(args []string) error {
+	fs := pflag.NewFlagSet("encode", pflag.ContinueOnError)
+	var c common
+	c.register(fs)
+	dataset := fs.String("dataset", "", "code the images of this dataset (mnist | fashion-mnist | cifar10) instead of PNG files")
+	dataDir := fs.String("data-dir", "", "dataset directory (default: the dataset's standard place)")
+	split := fs.String("split", "test", "test | train")
+	limit := fs.Int("limit", 0, "code the first N images of the split (0: all)")
+	out := fs.String("out", "", "the file to write (required; replaced atomically)")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	if err := parse(fs, args, &c); err != nil {
+		return err
+	}
+	switch {
+	case *out == "":
+		return usagef("--out is required")
+	case (*dataset == "") == (fs.NArg() == 0):
+		return usagef("give either --dataset or PNG files, not both and not neither")
+	case *limit < 0:
+		return usagef("--limit %d must be >= 0", *limit)
+	}
+	m, err := c.load()
+	if err != nil {
+		return err
+	}
+	var px []uint8
+	var n int
+	if *dataset != "" {
+		px, n, err = datasetImages(m, *dataset, *dataDir, *split, *limit)
+	} else {
+		px, err = readPNGs(fs.Args(), m.Config.Height, m.Config.Width, m.Config.Colors)
+		n = fs.NArg()
+	}
+	if err != nil {
+		return err
+	}
+	o := codec.Options{Batch: c.batch}
+	if !*quiet {
+		o.Progress = progress("encode")
+	}
+	start := time.Now()
+	file, st, err := codec.Encode(m, px, n, o)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	if err := writeAtomic(*out, file); err != nil {
+		return err
+	}
+	fmt.Printf("%s: %d images, %d bytes: %.5f bits/dim; model NLL %.5f bits/dim; overhead %+.3f%% (integer tables %+.3f%%); %s, %.1f images/s\n",
+		*out, n, st.Bytes, st.BitsPerDim(), st.NLLBitsPerDim(),
+		100*(st.BitsPerDim()/st.NLLBitsPerDim()-1), 100*(st.QuantBits/st.NLLBits-1),
+		codec.BackendTag(m.B), float64(n)/took.Seconds())
+	return nil
+}
+
+// writeAtomic writes b to path through a temporary file in the same directory and a rename.
+func writeAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
