@@ -17,7 +17,9 @@ package safetensors
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -220,6 +222,24 @@ func Encode(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 	return nil
 }
 
+// DataSHA256 is the hex SHA-256 of the data section Encode writes for tensors (their
+// little-endian float32 bytes, in order). A reader recomputes it over a decoded File's
+// Tensors, which are in data-offset order, to detect a damaged data section.
+func DataSHA256(tensors []Tensor) string {
+	h := sha256.New()
+	var buf [4 << 10]byte
+	for _, t := range tensors {
+		for i := 0; i < len(t.Data); i += len(buf) / 4 {
+			part := t.Data[i:min(i+len(buf)/4, len(t.Data))]
+			for j, v := range part {
+				binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(v))
+			}
+			h.Write(buf[:4*len(part)])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // testHookWriter, when set by tests, wraps the temp-file writer (to simulate a full disk).
 var testHookWriter func(io.Writer) io.Writer
 
@@ -322,22 +342,22 @@ type rawEntry struct {
 
 func decode(data []byte) (*File, error) {
 	if len(data) < 8 {
-		return nil, fmt.Errorf("file is %d bytes, too short for the 8-byte header length", len(data))
+		return nil, fmt.Errorf("not a safetensors file (%d bytes, too short for the 8-byte header length)", len(data))
 	}
 	hl := binary.LittleEndian.Uint64(data[:8])
 	if hl < 2 {
 		return nil, fmt.Errorf("header length %d is too small", hl)
 	}
 	if hl > MaxHeaderSize {
-		return nil, fmt.Errorf("header length %d exceeds the %d-byte limit", hl, MaxHeaderSize)
+		return nil, fmt.Errorf("not a safetensors file (its first 8 bytes give a header length of %d, over the %d-byte limit)", hl, MaxHeaderSize)
 	}
 	if hl > uint64(len(data)-8) {
-		return nil, fmt.Errorf("header length %d exceeds the %d bytes after the length field (truncated file?)", hl, len(data)-8)
+		return nil, fmt.Errorf("header length %d exceeds the %d bytes after the length field (truncated file, or not a safetensors file)", hl, len(data)-8)
 	}
 	hdr := data[8 : 8+hl]
 	body := data[8+hl:]
 	if hdr[0] != '{' {
-		return nil, fmt.Errorf("header does not start with '{'")
+		return nil, fmt.Errorf("not a safetensors file (the header does not start with '{')")
 	}
 
 	entries, meta, err := parseHeader(hdr)

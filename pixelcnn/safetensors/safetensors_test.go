@@ -2,7 +2,9 @@ package safetensors
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -235,6 +237,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"negative dim", rewrite(`{"x":{"dtype":"F32","shape":[-2,-1],"data_offsets":[0,8]}}`, body8), "negative"},
 		{"overflowing shape", rewrite(`{"x":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}`, body8), "overflow"},
 		{"metadata not strings", rewrite(`{"__metadata__":{"step":3}}`, nil), "__metadata__"},
+		{"text file", []byte("step,loss\n1,5.5\n2,5.4\n3,5.3\n"), "not a safetensors file"},
+		{"png", append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 64)...), "not a safetensors file"},
+		{"small length, not JSON", rewrite(`xy`, nil), "not a safetensors file"},
 	}
 	for _, c := range cases {
 		_, err := Decode(c.data, "/some/ckpt.safetensors")
@@ -462,4 +467,19 @@ func FuzzDecode(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(checkDecode)
+}
+
+// TestDataSHA256 checks DataSHA256 against SHA-256 of the data section Encode writes.
+func TestDataSHA256(t *testing.T) {
+	ts := sampleTensors()
+	enc := encode(t, ts, nil)
+	hl := binary.LittleEndian.Uint64(enc[:8])
+	sum := sha256.Sum256(enc[8+hl:])
+	if got, want := DataSHA256(ts), hex.EncodeToString(sum[:]); got != want {
+		t.Fatalf("DataSHA256 = %s, want %s", got, want)
+	}
+	ts[0].Data[0] += 1
+	if DataSHA256(ts) == hex.EncodeToString(sum[:]) {
+		t.Fatalf("DataSHA256 did not change with the data")
+	}
 }
