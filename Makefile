@@ -80,10 +80,17 @@ gpu-bins: ptx
 # GPU; otherwise the CPU backend trains for TRAIN_MINUTES (the README's measured run).
 TRAIN_MINUTES ?= 30
 TRAIN_ARGS    ?=
+# A GPU without nvcc (on PATH or in /usr/local/cuda/bin) stops with what to do.
 train:
-	@if [ -e /proc/driver/nvidia/version ] && command -v $(NVCC) >/dev/null 2>&1; then \
+	@nvcc=$$(command -v $(NVCC) || ls /usr/local/cuda/bin/nvcc 2>/dev/null); \
+	if [ -e /proc/driver/nvidia/version ] && [ -n "$$nvcc" ]; then \
 	  cf=$$(bash tools/cuda-headers.sh cflags) || exit 1; \
-	  $(MAKE) ptx && CGO_CFLAGS="$$cf -O2 -g" $(GO) run -tags cuda ./cmd/train --dataset mnist --preset mnist --device cuda --epochs 20 $(TRAIN_ARGS); \
+	  $(MAKE) ptx NVCC=$$nvcc && CGO_CFLAGS="$$cf -O2 -g" $(GO) run -tags cuda ./cmd/train --dataset mnist --preset mnist --device cuda --epochs 20 $(TRAIN_ARGS); \
+	elif [ -e /proc/driver/nvidia/version ]; then \
+	  echo "make train: an NVIDIA GPU is present but nvcc is not (not on PATH, not /usr/local/cuda/bin/nvcc)." >&2; \
+	  echo "  For the GPU build install the CUDA toolkit that matches the driver, or give its path: make train NVCC=/path/to/nvcc" >&2; \
+	  echo "  To train on the CPU instead: go run ./cmd/train --dataset mnist --preset mnist --device cpu --minutes $(TRAIN_MINUTES)" >&2; \
+	  exit 1; \
 	else \
 	  $(GO) run ./cmd/train --dataset mnist --preset mnist --device cpu --minutes $(TRAIN_MINUTES) $(TRAIN_ARGS); \
 	fi
