@@ -3,6 +3,7 @@ package pixelcnn
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 
 	"pixelcnn/nn"
@@ -28,8 +29,13 @@ type Checkpoint struct {
 	Config Config
 	Train  *TrainState
 	Model  *Model
-	optim  map[string][]float32
+	optim  map[string]safetensors.Tensor
 }
+
+// MetaDataSHA256 is the metadata key of the SHA-256 of the data section (safetensors.DataSHA256):
+// Load verifies it when present, so a damaged byte in the tensor data is caught. Files written
+// before it existed have none and still load.
+const MetaDataSHA256 = "data_sha256"
 
 // toTorch converts [K,K,In,Out] weights to PyTorch's [Out,In,K,K].
 func toTorch(w []float32, s nn.ConvSpec) []float32 {
@@ -121,7 +127,8 @@ func Save(path string, m *Model, tr *Trainer, dataset string) error {
 	if err != nil {
 		return err
 	}
-	meta := map[string]string{"format": FormatV1, "config": string(cfg), "step": "0"}
+	meta := map[string]string{"format": FormatV1, "config": string(cfg), "step": "0",
+		MetaDataSHA256: safetensors.DataSHA256(tensors)}
 	if tr != nil {
 		st := TrainState{Step: tr.Step, LR: tr.LR, Options: tr.Opt, Data: tr.batcher.State(), Dataset: dataset}
 		js, err := json.Marshal(st)
@@ -135,9 +142,10 @@ func Save(path string, m *Model, tr *Trainer, dataset string) error {
 	return safetensors.Write(path, tensors, meta)
 }
 
-// Load reads a checkpoint and builds its model on backend b. It checks the format, that every
-// tensor is present with the shape the config implies, and that every masked weight is exactly
-// 0; errors name the file and the tensor.
+// Load reads a checkpoint and builds its model on backend b. It checks the data checksum
+// (when the file has one), the format, that every tensor is finite and present with the
+// shape the config implies, and that every masked weight is exactly 0; errors name the file
+// and the tensor.
 func Load(path string, b nn.Backend) (*Checkpoint, error) {
 	f, err := safetensors.Read(path)
 	if err != nil {
@@ -146,10 +154,18 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("checkpoint %s: %s", path, fmt.Sprintf(format, args...))
 	}
+	if want, ok := f.Metadata[MetaDataSHA256]; ok && safetensors.DataSHA256(f.Tensors) != want {
+		return nil, fmt.Errorf("checkpoint %s is corrupt: data checksum mismatch (the tensor data changed after it was written)", path)
+	}
 	if got := f.Metadata["format"]; got != FormatV1 {
 		return nil, fail("format %q, want %q", got, FormatV1)
 	}
-	ck := &Checkpoint{optim: map[string][]float32{}}
+	for _, t := range f.Tensors {
+		if i, v, bad := firstNonFinite(t.Data); bad {
+			return nil, fail("tensor %s holds a non-finite value (%g at element %d): the run that wrote it diverged", t.Name, v, i)
+		}
+	}
+	ck := &Checkpoint{optim: map[string]safetensors.Tensor{}}
 	if err := json.Unmarshal([]byte(f.Metadata["config"]), &ck.Config); err != nil {
 		return nil, fail("config metadata: %v", err)
 	}
@@ -197,7 +213,7 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 	}
 	for _, t := range f.Tensors {
 		if len(t.Name) > 6 && t.Name[:6] == "optim." {
-			ck.optim[t.Name] = t.Data
+			ck.optim[t.Name] = t
 		}
 	}
 	ck.Model = m
@@ -218,21 +234,20 @@ func (ck *Checkpoint) Resume(split data.Split) (*Trainer, error) {
 		return nil, fmt.Errorf("resume: data order: %w", err)
 	}
 	tr.Step, tr.LR = ck.Train.Step, ck.Train.LR
+	if err := ck.checkOptimState(tr.StateNames()); err != nil {
+		return nil, err
+	}
 	for slot, prefix := range tr.StateNames() {
 		for i, l := range ck.Model.Layers {
 			for j, part := range []string{".weight", ".bias"} {
-				name := prefix + l.Spec.Name + part
-				h, ok := ck.optim[name]
-				if !ok {
-					return nil, fmt.Errorf("resume: optimiser tensor %s missing", name)
-				}
+				h := ck.optim[prefix+l.Spec.Name+part].Data
 				if part == ".weight" {
 					h = fromTorch(h, l.Spec)
 				}
 				dst := tr.state[slot][2*i+j]
 				src, err := ck.Model.B.FromHost(h, dst.Shape...)
 				if err != nil {
-					return nil, fmt.Errorf("resume: %s: %w", name, err)
+					return nil, fmt.Errorf("resume: %s: %w", prefix+l.Spec.Name+part, err)
 				}
 				if err := ck.Model.B.Copy(dst, src); err != nil {
 					return nil, err
@@ -242,4 +257,44 @@ func (ck *Checkpoint) Resume(split data.Split) (*Trainer, error) {
 		}
 	}
 	return tr, nil
+}
+
+// checkOptimState checks that the checkpoint holds exactly the optimiser tensors the slot
+// prefixes imply, each with its parameter's (PyTorch-layout) shape.
+func (ck *Checkpoint) checkOptimState(prefixes []string) error {
+	want := map[string][]int{}
+	var names []string // in checkpoint order, so the first problem is the one reported
+	for _, prefix := range prefixes {
+		for _, l := range ck.Model.Layers {
+			w, b := prefix+l.Spec.Name+".weight", prefix+l.Spec.Name+".bias"
+			want[w], want[b] = torchShape(l.Spec), []int{l.Spec.Out}
+			names = append(names, w, b)
+		}
+	}
+	for _, name := range names {
+		shape := want[name]
+		t, ok := ck.optim[name]
+		if !ok {
+			return fmt.Errorf("resume: optimiser tensor %s missing", name)
+		}
+		if !nn.SameShape(t.Shape, shape) {
+			return fmt.Errorf("resume: optimiser tensor %s has shape %v, its parameter's is %v", name, t.Shape, shape)
+		}
+	}
+	for name := range ck.optim {
+		if _, ok := want[name]; !ok {
+			return fmt.Errorf("resume: optimiser tensor %s is not part of %s's state (%d tensors expected)", name, ck.Train.Options.Optimizer, len(want))
+		}
+	}
+	return nil
+}
+
+// firstNonFinite returns the first NaN or infinite element of d.
+func firstNonFinite(d []float32) (int, float32, bool) {
+	for i, v := range d {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			return i, v, true
+		}
+	}
+	return 0, 0, false
 }

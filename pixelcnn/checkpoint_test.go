@@ -12,6 +12,7 @@ import (
 	"pixelcnn/nn"
 	"pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn/data"
+	"pixelcnn/pixelcnn/safetensors"
 )
 
 func randomSplit(r *rand.Rand, c Config, n int) data.Split {
@@ -214,5 +215,154 @@ func TestCheckpointErrors(t *testing.T) {
 	}
 	if !nn.SameShape(ck.Model.Layers[0].W.Value.Shape, m.Layers[0].W.Value.Shape) {
 		t.Errorf("reloaded shape differs")
+	}
+}
+
+// trainedCheckpoint saves a model after one Adam step and returns its path and the split.
+func trainedCheckpoint(t *testing.T, dir string) (string, data.Split) {
+	t.Helper()
+	c := tinyConfig(1, 4, 4)
+	split := randomSplit(rand.New(rand.NewPCG(1, 2)), c, 4)
+	m, _ := NewModel(cpu.New(), c, 1)
+	o := DefaultTrainOptions()
+	o.Batch = 2
+	tr, err := NewTrainer(m, split, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.TrainStep(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "good.safetensors")
+	if err := Save(path, m, tr, "test"); err != nil {
+		t.Fatal(err)
+	}
+	return path, split
+}
+
+// rewriteCheckpoint writes a copy of src with edit applied to its tensors; the checksum is
+// recomputed (so the file is consistent and only the edit is wrong) unless dropSum, which
+// removes it as in files written before it existed.
+func rewriteCheckpoint(t *testing.T, src, dst string, dropSum bool, edit func([]safetensors.Tensor) []safetensors.Tensor) {
+	t.Helper()
+	f, err := safetensors.Read(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := edit(f.Tensors)
+	f.Metadata[MetaDataSHA256] = safetensors.DataSHA256(ts)
+	if dropSum {
+		delete(f.Metadata, MetaDataSHA256)
+	}
+	if err := safetensors.Write(dst, ts, f.Metadata); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setValue(name string, i int, v float32) func([]safetensors.Tensor) []safetensors.Tensor {
+	return func(ts []safetensors.Tensor) []safetensors.Tensor {
+		for _, t := range ts {
+			if t.Name == name {
+				t.Data[i] = v
+			}
+		}
+		return ts
+	}
+}
+
+// TestCheckpointDamage: a flipped data byte, non-finite weights or optimiser state, and
+// optimiser tensors of the wrong shape or count give errors naming the file or the tensor
+// (from Load, or from Resume for the optimiser's layout), never a panic; a file without
+// the checksum still loads and resumes.
+func TestCheckpointDamage(t *testing.T) {
+	dir := t.TempDir()
+	good, split := trainedCheckpoint(t, dir)
+	raw, _ := os.ReadFile(good)
+	flipped := append([]byte{}, raw...)
+	flipped[len(flipped)-5] ^= 0x10 // inside the last tensor's data
+	const w0, m0 = "input_conv.weight", "optim.m.input_conv.weight"
+	reshape := func(name string, shape []int) func([]safetensors.Tensor) []safetensors.Tensor {
+		return func(ts []safetensors.Tensor) []safetensors.Tensor {
+			for i := range ts {
+				if ts[i].Name == name {
+					ts[i].Shape, ts[i].Data = shape, make([]float32, nn.ShapeLen(shape))
+				}
+			}
+			return ts
+		}
+	}
+	drop := func(name string) func([]safetensors.Tensor) []safetensors.Tensor {
+		return func(ts []safetensors.Tensor) []safetensors.Tensor {
+			var out []safetensors.Tensor
+			for _, t := range ts {
+				if t.Name != name {
+					out = append(out, t)
+				}
+			}
+			return out
+		}
+	}
+	extra := func(ts []safetensors.Tensor) []safetensors.Tensor {
+		return append(ts, safetensors.Tensor{Name: "optim.momentum.input_conv.bias", Shape: []int{1}, Data: []float32{0}})
+	}
+	for _, tc := range []struct {
+		name    string
+		dropSum bool
+		edit    func([]safetensors.Tensor) []safetensors.Tensor
+		raw     []byte // instead of edit
+		load    string // wanted in Load's error ("" = loads)
+		resume  string // wanted in Resume's error ("" = resumes)
+	}{
+		{name: "flipped data byte", raw: flipped, load: "is corrupt: data checksum mismatch"},
+		{name: "NaN weight", edit: setValue(w0, 0, float32(math.NaN())), load: "tensor input_conv.weight holds a non-finite value"},
+		{name: "Inf bias", edit: setValue("final_conv.bias", 3, float32(math.Inf(-1))), load: "tensor final_conv.bias holds a non-finite value (-Inf at element 3)"},
+		{name: "NaN optimiser state", edit: setValue(m0, 0, float32(math.NaN())), load: "tensor " + m0 + " holds a non-finite"},
+		{name: "optimiser tensor shape", edit: reshape(m0, []int{2, 3}), resume: m0 + " has shape [2 3]"},
+		{name: "optimiser tensor same size, other shape", edit: reshape(m0, []int{1, 1, 7, 12 * 7}), resume: m0 + " has shape"},
+		{name: "optimiser tensor missing", edit: drop(m0), resume: m0 + " missing"},
+		{name: "extra optimiser tensor", edit: extra, resume: "optim.momentum.input_conv.bias is not part of adam's state"},
+		{name: "no checksum (older file)", dropSum: true, edit: func(ts []safetensors.Tensor) []safetensors.Tensor { return ts }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".safetensors")
+			if tc.raw != nil {
+				os.WriteFile(path, tc.raw, 0o644)
+			} else {
+				rewriteCheckpoint(t, good, path, tc.dropSum, tc.edit)
+			}
+			ck, err := Load(path, cpu.New())
+			if tc.load != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.load) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("Load: %v; want an error naming the file and containing %q", err, tc.load)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			_, err = ck.Resume(split)
+			if tc.resume == "" && err != nil {
+				t.Fatalf("Resume: %v", err)
+			}
+			if tc.resume != "" && (err == nil || !strings.Contains(err.Error(), tc.resume)) {
+				t.Fatalf("Resume: %v; want an error containing %q", err, tc.resume)
+			}
+		})
+	}
+	if _, err := Load(w0, cpu.New()); err == nil {
+		t.Errorf("Load of a missing file: no error")
+	}
+}
+
+// TestCommittedCheckpointLoads: the checkpoint of a committed run (written before checkpoints
+// carried a checksum) still loads.
+func TestCommittedCheckpointLoads(t *testing.T) {
+	path := "../bench/results/2026-11-27-cpu-mnist-30min-run2/checkpoint.safetensors"
+	ck, err := Load(path, cpu.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Train == nil || ck.Train.Step == 0 {
+		t.Fatalf("the committed checkpoint has no training state")
 	}
 }
