@@ -157,6 +157,10 @@ func TestInterrupt(t *testing.T) {
 			if tc.name != "training" {
 				return
 			}
+			// The interrupted step is logged, so a --minutes budget resumes with its wall time.
+			if m := lastMetric(t, dir); m.Step != st.Step {
+				t.Errorf("last metrics line at step %d, the checkpoint at %d", m.Step, st.Step)
+			}
 			// The hint, run verbatim by a shell, resumes the run where it stopped.
 			_, hint, _ := strings.Cut(p.out.String(), "resume with: ")
 			hint, _, _ = strings.Cut(hint, "\n")

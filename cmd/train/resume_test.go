@@ -173,15 +173,20 @@ func TestResumePastTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := snapshot(t, dir)
-	for _, args := range [][]string{
-		{"--resume", dir, "--steps", "2"},
-		{"--resume", dir},                       // the run's own target, reached
-		{"--resume", dir, "--epochs", "0.0001"}, // step 1
-		{"--resume", dir, "--steps", "3", "--lr", "0.5"},
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--resume", dir, "--steps", "2"}, "already at step 3"},
+		{[]string{"--resume", dir}, "already at step 3"},                       // the run's own target
+		{[]string{"--resume", dir, "--epochs", "0.0001"}, "already at step 3"}, // step 1
+		{[]string{"--resume", dir, "--steps", "3", "--lr", "0.5"}, "already at step 3"},
+		{[]string{"--resume", dir, "--minutes", "1e-6"}, "has already run for"},
 	} {
+		args := tc.args
 		_, err := runArgs(t, args...)
-		if err == nil || !strings.Contains(err.Error(), "already at step 3") {
-			t.Errorf("train %v: error %v, want 'already at step 3'", args, err)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("train %v: error %v, want one containing %q", args, err, tc.want)
 		}
 		checkUnchanged(t, strings.Join(args, " "), before, snapshot(t, dir))
 	}
