@@ -80,10 +80,10 @@ type cachedSampler struct {
 
 func newCachedSampler(m *Model, n int, img []float32) (*cachedSampler, error) {
 	c, b := m.Config, m.B
-	if len(m.Layers) != 4+3*c.Blocks {
-		return nil, fmt.Errorf("sample: model has %d layers, want %d", len(m.Layers), 4+3*c.Blocks)
+	if err := m.checkLayout(); err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
 	}
-	s := &cachedSampler{m: m, n: n, pix: make([]float32, n*c.Colors), head: m.Layers[len(m.Layers)-3:]}
+	s := &cachedSampler{m: m, n: n, pix: make([]float32, n*c.Colors), head: m.Head()}
 	var err error
 	if s.img, err = b.FromHost(img, n, c.Height, c.Width, c.Colors); err != nil {
 		return nil, err
@@ -147,12 +147,12 @@ func (p cursorPos) setAt(dst, src *nn.Tensor) error { return p.d.SetPositionAtCu
 // trunk runs input_conv and the residual blocks at p, updating the conv_in caches; the
 // residual stream ends in s.y.
 func (s *cachedSampler) trunk(p position) error {
-	b, L := s.m.B, s.m.Layers
-	if err := p.convAt(L[0], s.y, s.img); err != nil {
+	b := s.m.B
+	if err := p.convAt(s.m.Input(), s.y, s.img); err != nil {
 		return err
 	}
-	for blk := range s.mid {
-		in, mid, out := L[1+3*blk], L[2+3*blk], L[3+3*blk]
+	for blk, l := range s.m.Blocks() {
+		in, mid, out := l.In, l.Mid, l.Out
 		if err := s.vec(in, s.a, s.y); err != nil {
 			return err
 		}

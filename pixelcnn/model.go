@@ -28,6 +28,40 @@ type Model struct {
 	Layers []*Layer // in checkpoint order: input_conv, blocks.i.{conv_in,conv_mid,conv_out}, output_conv1, output_conv2, final_conv
 }
 
+// Block is one residual block's layers: y += relu(Out(relu(Mid(relu(In(y)))))), In and Out
+// 1x1, Mid 3x3.
+type Block struct {
+	In, Mid, Out *Layer
+}
+
+// The layer layout in Model.Layers (checkpoint order): the input layer, three per block,
+// then the three head layers. Input, Blocks and Head are the only code that knows it.
+const headLayers = 3
+
+// Input is the first layer, input_conv (7x7, mask A).
+func (m *Model) Input() *Layer { return m.Layers[0] }
+
+// Blocks returns the residual blocks in order.
+func (m *Model) Blocks() []Block {
+	bs := make([]Block, m.Config.Blocks)
+	for i := range bs {
+		l := m.Layers[1+3*i:]
+		bs[i] = Block{In: l[0], Mid: l[1], Out: l[2]}
+	}
+	return bs
+}
+
+// Head returns output_conv1, output_conv2 and final_conv.
+func (m *Model) Head() []*Layer { return m.Layers[len(m.Layers)-headLayers:] }
+
+// checkLayout reports whether Layers has the count the config implies.
+func (m *Model) checkLayout() error {
+	if want := 1 + 3*m.Config.Blocks + headLayers; len(m.Layers) != want {
+		return fmt.Errorf("model has %d layers, its config implies %d", len(m.Layers), want)
+	}
+	return nil
+}
+
 // layerSpecs lists every layer's spec in checkpoint order.
 func layerSpecs(c Config) []nn.ConvSpec {
 	r, h, o, col := 2*c.Hidden, c.Hidden, c.OutDim, c.Colors
@@ -145,13 +179,13 @@ func (m *Model) Forward(g *nn.Graph, x *nn.Var) (*nn.Var, error) {
 		defer g.Range(l.Spec.Name)()
 		return g.MaskedConv(l.Spec, in, l.W, l.B)
 	}
-	y, err := conv(m.Layers[0], x)
+	y, err := conv(m.Input(), x)
 	if err != nil {
 		return nil, err
 	}
-	for i := 0; i < m.Config.Blocks; i++ {
+	for _, blk := range m.Blocks() {
 		h := y
-		for _, l := range m.Layers[1+3*i : 4+3*i] {
+		for _, l := range []*Layer{blk.In, blk.Mid, blk.Out} {
 			if h, err = conv(l, h); err != nil {
 				return nil, err
 			}
@@ -163,7 +197,7 @@ func (m *Model) Forward(g *nn.Graph, x *nn.Var) (*nn.Var, error) {
 	if y, err = g.ReLU(y); err != nil {
 		return nil, err
 	}
-	for _, l := range m.Layers[len(m.Layers)-3:] {
+	for _, l := range m.Head() {
 		if y, err = conv(l, y); err != nil {
 			return nil, err
 		}

@@ -154,3 +154,44 @@ func TestGradientCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestLayout: Input, Blocks and Head name the layers the checkpoint order puts there.
+func TestLayout(t *testing.T) {
+	c := tinyConfig(3, 4, 4)
+	c.Blocks = 3
+	m, err := NewModel(cpu.New(), c, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Input().Spec.Name; got != "input_conv" {
+		t.Errorf("Input is %s", got)
+	}
+	blocks := m.Blocks()
+	if len(blocks) != c.Blocks {
+		t.Fatalf("%d blocks, want %d", len(blocks), c.Blocks)
+	}
+	for i, b := range blocks {
+		for _, l := range []struct {
+			l    *Layer
+			want string
+		}{{b.In, "conv_in"}, {b.Mid, "conv_mid"}, {b.Out, "conv_out"}} {
+			if want := fmt.Sprintf("blocks.%d.%s", i, l.want); l.l.Spec.Name != want {
+				t.Errorf("block %d: %s is %s", i, l.want, l.l.Spec.Name)
+			}
+		}
+	}
+	var head []string
+	for _, l := range m.Head() {
+		head = append(head, l.Spec.Name)
+	}
+	if fmt.Sprint(head) != "[output_conv1 output_conv2 final_conv]" {
+		t.Errorf("Head is %v", head)
+	}
+	if err := m.checkLayout(); err != nil {
+		t.Error(err)
+	}
+	m.Layers = m.Layers[1:]
+	if err := m.checkLayout(); err == nil {
+		t.Error("checkLayout accepted a model missing a layer")
+	}
+}
