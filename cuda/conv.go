@@ -23,6 +23,15 @@ const (
 	dwMaxPartialBytes = 256 << 20
 	// dB version 2 sums slices of biasSlice positions.
 	biasSlice = 256
+
+	// Tile sizes of the version 3 (TF32 tensor-core) conv kernels (kernels/maskedconv.cu:
+	// V3_BM, V3_BN, V3_THREADS; their K chunk V3_BK equals tileK). dW version 3 picks its
+	// slices as version 2 does, for its own tiles.
+	tile3M       = 128
+	tile3N       = 64
+	tile3Threads = 128
+	// sm80 is the first compute capability with TF32 mma.sync (Ampere).
+	tf32MinMajor = 8
 )
 
 // convCall holds the validated geometry of one conv call.
@@ -114,8 +123,12 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 		return nil
 	}
 	args := append([]uint64{ptrOf(y), ptrOf(x), ptrOf(w), ptrOf(bias)}, c.geom()...)
-	if b.version == 1 {
+	switch b.version {
+	case 1:
 		return b.launch("maskedconv_forward_v1", grid1(c.m*spec.Out, 256), 256, args...)
+	case 3:
+		args = append(args, vec16(y, x, w, bias))
+		return b.launch("maskedconv_forward_v3", dim3{ceilDiv(c.m, tile3M), ceilDiv(spec.Out, tile3N), 1}, tile3Threads, args...)
 	}
 	return b.launch("maskedconv_forward_v2", dim3{ceilDiv(c.m, tileM), ceilDiv(spec.Out, tileN), 1}, tileThreads, args...)
 }
@@ -158,6 +171,9 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 	if c.m == 0 {
 		return nil
 	}
+	if b.version == 3 && (dx != nil || dw != nil) {
+		return b.convBackwardV3(c, dx, dw, db, dy, x, w, y)
+	}
 	if dx != nil {
 		if err := b.convDX(c, dx, dy, y, w); err != nil {
 			return err
@@ -184,10 +200,10 @@ func (b *Backend) convDX(c convCall, dx, dy, y, w *nn.Tensor) error {
 	return b.launch("maskedconv_backward_dx_v2", dim3{ceilDiv(c.m, tileM), ceilDiv(c.spec.In, tileN), 1}, tileThreads, args...)
 }
 
-// dwSlices picks the dW reduction split: the slice length is a multiple of tileK and the
-// number of slices is ceil(m / sliceLen).
-func (c convCall) dwSlices() (slices, sliceLen int) {
-	tiles := ceilDiv(c.kw, tileM) * ceilDiv(c.spec.Out, tileN)
+// dwSlices picks the dW reduction split for tiles of tm x tn (kk, o) entries: the slice
+// length is a multiple of tileK (both versions' K chunk) and the number of slices is ceil(m / sliceLen).
+func (c convCall) dwSlices(tm, tn int) (slices, sliceLen int) {
+	tiles := ceilDiv(c.kw, tm) * ceilDiv(c.spec.Out, tn)
 	slices = max(1, min(ceilDiv(dwTargetBlocks, tiles), c.m/dwMinSlice))
 	perSlice := int64(c.kw) * int64(c.spec.Out) * 4
 	slices = max(1, min(slices, int(dwMaxPartialBytes/perSlice), 65535))
@@ -201,7 +217,7 @@ func (b *Backend) convDW(c convCall, dw, dy, y, x *nn.Tensor) error {
 		args := append([]uint64{ptrOf(dw), ptrOf(dy), ptrOf(y), ptrOf(x)}, geom...)
 		return b.launch("maskedconv_backward_dw_v1", grid1(c.kw*c.spec.Out, 256), 256, args...)
 	}
-	slices, sliceLen := c.dwSlices()
+	slices, sliceLen := c.dwSlices(tileM, tileN)
 	if int64(slices)*int64(c.kw)*int64(c.spec.Out) > maxElems {
 		return fmt.Errorf("cuda: layer %q: dW partials too large", c.spec.Name)
 	}
@@ -242,6 +258,115 @@ func (b *Backend) convDB(c convCall, db, dy, y *nn.Tensor) error {
 		return err
 	}
 	return b.launch("reduce_partials_add", grid1(out, 256), 256, ptrOf(db), argPtr(partial.ptr), argInt(slices), argInt(out))
+}
+
+// convBackwardV3 is MaskedConvBackward on the version 3 kernels (dx or dw non-nil): the
+// upstream gradient is ReLU-masked once into dz (when the layer has a ReLU), then the dX and
+// dW tensor-core GEMMs read dz; dB stays on version 2's deterministic slices.
+func (b *Backend) convBackwardV3(c convCall, dx, dw, db, dy, x, w, y *nn.Tensor) error {
+	geom := c.geom()
+	dz := ptrOf(dy)
+	if c.spec.ReLU {
+		n := c.m * c.spec.Out
+		buf, err := b.allocBuf(n)
+		if err != nil {
+			return fmt.Errorf("cuda: layer %q: masked gradient: %w", c.spec.Name, err)
+		}
+		// Queued on the one stream before any later use of the buffer.
+		defer b.freeBuf(buf)
+		dz = argPtr(buf.ptr)
+		if err := b.launch("relu_mask_v3", dim3{min(ceilDiv(n, 256), 4096), 1, 1}, 256, dz, ptrOf(dy), ptrOf(y), argInt(n)); err != nil {
+			return err
+		}
+	}
+	vec := vec16(dx, dw, dy, x, w) & vecPtr(dz)
+	if dx != nil {
+		args := append([]uint64{ptrOf(dx), dz, ptrOf(w)}, geom...)
+		args = append(args, vec)
+		if err := b.launch("maskedconv_backward_dx_v3", dim3{ceilDiv(c.m, tile3M), ceilDiv(c.spec.In, tile3N), 1}, tile3Threads, args...); err != nil {
+			return err
+		}
+	}
+	if dw != nil {
+		slices, sliceLen := c.dwSlices(tile3M, tile3N)
+		if int64(slices)*int64(c.kw)*int64(c.spec.Out) > maxElems {
+			return fmt.Errorf("cuda: layer %q: dW partials too large", c.spec.Name)
+		}
+		partial, err := b.allocBuf(slices * c.kw * c.spec.Out)
+		if err != nil {
+			return fmt.Errorf("cuda: layer %q: dW partials: %w", c.spec.Name, err)
+		}
+		defer b.freeBuf(partial)
+		args := append([]uint64{argPtr(partial.ptr), dz, ptrOf(x)}, geom...)
+		args = append(args, argInt(sliceLen), vec&vecPtr(argPtr(partial.ptr)))
+		grid := dim3{ceilDiv(c.kw, tile3M), ceilDiv(c.spec.Out, tile3N), slices}
+		if err := b.launch("maskedconv_backward_dw_v3", grid, tile3Threads, args...); err != nil {
+			return err
+		}
+		rargs := append([]uint64{ptrOf(dw), argPtr(partial.ptr), argInt(slices)}, geom...)
+		if err := b.launch("maskedconv_reduce_dw", grid1(c.kw*c.spec.Out, 256), 256, rargs...); err != nil {
+			return err
+		}
+	}
+	if db != nil {
+		return b.convDB(c, db, dy, y)
+	}
+	return nil
+}
+
+// vec16 is the version 3 kernels' vec argument: 1 when every given tensor (nil ones are
+// skipped) starts on a 16-byte boundary, so the kernels may use 16-byte copies wherever the
+// shapes allow. Pool buffers are 256-byte aligned, so this is 1 in practice.
+func vec16(ts ...*nn.Tensor) uint64 {
+	v := uint64(1)
+	for _, t := range ts {
+		if t != nil {
+			v &= vecPtr(ptrOf(t))
+		}
+	}
+	return v
+}
+
+func vecPtr(p uint64) uint64 {
+	if p%16 == 0 {
+		return 1
+	}
+	return 0
+}
+
+// checkConvVersion refuses version 3 on a GPU without TF32 mma.sync (before sm_80).
+func (b *Backend) checkConvVersion(v int) error {
+	if v == 3 && b.ccMajor < tf32MinMajor {
+		return fmt.Errorf("cuda: %s: %s (conv version 3) needs TF32 tensor cores, compute capability 8.0 or newer; this GPU has %d.%d (use %s)",
+			b.name, nn.TF32, b.ccMajor, b.ccMinor, nn.FP32)
+	}
+	return nil
+}
+
+var _ nn.PrecisionSetter = (*Backend)(nil)
+
+// SetPrecision selects the conv kernels by precision: nn.TF32 runs version 3 (tensor cores,
+// an error naming the GPU before sm_80), nn.FP32 version 2. MaskedConvAt (the cached
+// sampler's kernel) computes in FP32 at either precision.
+func (b *Backend) SetPrecision(p nn.Precision) error {
+	switch p {
+	case nn.TF32:
+		return b.SetConvVersion(3)
+	case nn.FP32:
+		return b.SetConvVersion(2)
+	}
+	return fmt.Errorf("cuda: %s: precision %q: unknown (choose one of %v)", b.name, p, nn.Precisions)
+}
+
+// Precision reports nn.TF32 when the version 3 kernels are selected, else nn.FP32 (versions
+// 1 and 2 multiply in full FP32).
+func (b *Backend) Precision() nn.Precision {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.version == 3 {
+		return nn.TF32
+	}
+	return nn.FP32
 }
 
 // MaskedConvAt computes the conv at position (i, j) of every image: y [N,1,1,Out]. It runs

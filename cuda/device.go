@@ -33,7 +33,9 @@ type Backend struct {
 	fns      map[string]cu.Function
 	pool     *Pool
 	debug    bool
-	version  int // masked-conv kernel version: 2 (tiled, default) or 1 (baseline)
+	version  int // masked-conv kernel version: 2 (tiled, default), 1 (baseline) or 3 (TF32 tensor cores)
+	ccMajor  int // compute capability, for version 3's sm_80 check (checkConvVersion)
+	ccMinor  int
 	tables   map[string]*chunkTable
 	deferred error // an error from a method with no error result, returned by the next op
 	start    cu.Event
@@ -41,6 +43,9 @@ type Backend struct {
 	closed   bool
 
 	pos positionState // the sampler's switches and the launch stream (position.go)
+
+	op   string    // the label of the op being run (enterOp), for the profiler
+	prof *profiler // non-nil while Profile runs (profile.go)
 }
 
 // requiredKernels are the kernels the Backend launches; New fails naming any that is missing
@@ -49,6 +54,7 @@ var requiredKernels = []string{
 	"maskedconv_forward_v1", "maskedconv_forward_v2",
 	"maskedconv_backward_dx_v1", "maskedconv_backward_dx_v2",
 	"maskedconv_backward_dw_v1", "maskedconv_backward_dw_v2", "maskedconv_reduce_dw",
+	"maskedconv_forward_v3", "maskedconv_backward_dx_v3", "maskedconv_backward_dw_v3", "relu_mask_v3",
 	"bias_backward_v1", "bias_backward_partial", "reduce_partials_add",
 	"maskedconv_at_v1", "set_position_v1",
 	"softmax_xent_v1",
@@ -73,7 +79,8 @@ func init() {
 // device's primary context, loads every embedded PTX module (the driver JIT-compiles the
 // compute_80 PTX for the actual GPU) and checks that every kernel the backend launches is
 // there. PIXELCNN_CUDA_DEBUG=1 synchronizes after every launch and names the failing kernel;
-// PIXELCNN_CUDA_CONV=1 selects the baseline (version 1) convolution kernels.
+// PIXELCNN_CUDA_CONV=1 selects the baseline (version 1) convolution kernels, =3 the TF32
+// tensor-core ones (version 3; sm_80 or newer).
 //
 // Note: gorgonia.org/cu calls cuInit in its package init and exits the process (status 1)
 // when that fails, e.g. on a machine with no NVIDIA driver or GPU. So a binary built with
@@ -94,8 +101,10 @@ func New() (*Backend, error) {
 	case "", "2":
 	case "1":
 		b.version = 1
+	case "3":
+		b.version = 3
 	default:
-		return nil, fmt.Errorf("cuda: PIXELCNN_CUDA_CONV=%q: want 1 or 2", v)
+		return nil, fmt.Errorf("cuda: PIXELCNN_CUDA_CONV=%q: want 1, 2 or 3", v)
 	}
 
 	runtime.LockOSThread()
@@ -119,6 +128,10 @@ func New() (*Backend, error) {
 		return nil, fmt.Errorf("cuda: device %d: %w", ordinal, err)
 	}
 	b.name = fmt.Sprintf("cuda:%d (%s, sm_%d%d)", ordinal, devName, major, minor)
+	b.ccMajor, b.ccMinor = major, minor
+	if err := b.checkConvVersion(b.version); err != nil {
+		return nil, fmt.Errorf("PIXELCNN_CUDA_CONV=3: %w", err)
+	}
 	if b.ctx, err = b.dev.RetainPrimaryCtx(); err != nil {
 		return nil, fmt.Errorf("cuda: %s: retaining the primary context: %w", b.name, err)
 	}
@@ -224,11 +237,15 @@ func (b *Backend) Close() error {
 
 func (b *Backend) Name() string { return b.name }
 
-// SetConvVersion selects the masked-conv kernels: 2 (tiled implicit GEMM, the default) or 1
-// (the naive baseline). cmd/bench uses it to time both.
+// SetConvVersion selects the masked-conv kernels: 2 (tiled implicit GEMM, the default), 1
+// (the naive baseline) or 3 (TF32 tensor cores, sm_80 or newer; the same as SetPrecision(
+// nn.TF32)). cmd/bench uses it to time each.
 func (b *Backend) SetConvVersion(v int) error {
-	if v != 1 && v != 2 {
-		return fmt.Errorf("cuda: conv version %d: want 1 or 2", v)
+	if v < 1 || v > 3 {
+		return fmt.Errorf("cuda: conv version %d: want 1, 2 or 3", v)
+	}
+	if err := b.checkConvVersion(v); err != nil {
+		return err
 	}
 	b.mu.Lock()
 	b.version = v
@@ -269,6 +286,7 @@ func (b *Backend) enterOp(op string) (func(), error) {
 		exit()
 		return nil, fmt.Errorf("%s: earlier failure: %w", op, d)
 	}
+	b.op = op
 	return exit, nil
 }
 
@@ -318,8 +336,20 @@ func (b *Backend) launchShared(name string, grid dim3, block, shared int, args .
 	for i := range args {
 		params[i] = unsafe.Pointer(&args[i])
 	}
+	timed := false
+	if b.prof != nil {
+		var err error
+		if timed, err = b.prof.begin(b.pos.stream); err != nil {
+			return err
+		}
+	}
 	if err := fn.Launch(grid.x, grid.y, grid.z, block, 1, 1, shared, b.pos.stream, params); err != nil {
 		return fmt.Errorf("cuda: launching %s (grid %v, block %d): %w", name, grid, block, err)
+	}
+	if timed {
+		if err := b.prof.end(b.pos.stream, name, b.op, grid, block); err != nil {
+			return err
+		}
 	}
 	if b.debug {
 		if err := cu.Synchronize(); err != nil {

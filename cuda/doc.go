@@ -43,6 +43,16 @@
 //   - Masked conv version 2: 64x64 output tiles, 16-deep K chunks, 256 threads with 4x4
 //     register blocks; grid (ceil(M/64), ceil(cols/64)[, slices]), M = N*H*W. Version 1
 //     (PIXELCNN_CUDA_CONV=1 or SetConvVersion(1)) is the one-thread-per-output baseline.
+//   - Masked conv version 3 (TF32 tensor cores, sm_80+; PIXELCNN_CUDA_CONV=3,
+//     SetConvVersion(3) or SetPrecision(nn.TF32)): mma.sync m16n8k8 TF32 with FP32
+//     accumulation, both operands rounded with cvt.rna (nn.RoundTF32), cp.async 3-stage
+//     shared-memory pipeline; 128x64 output tiles, 16-deep K chunks, 128 threads (4 warps of
+//     64x32); grid (ceil(M/128), ceil(cols/64)[, slices]). The backward pass masks dy by the
+//     ReLU once into a pooled dz (relu_mask_v3) that the dX and dW GEMMs read; dW sums fixed
+//     slices into partials reduced in slice order (maskedconv_reduce_dw), dB stays on
+//     version 2's kernels. MaskedConvAt is FP32 at either precision.
+//   - Precision (nn.PrecisionSetter): FP32 (the default) runs version 2, TF32 version 3;
+//     SetPrecision(nn.TF32) fails naming the GPU before compute capability 8.0.
 //   - Reductions are deterministic: dW and dB sum fixed slices of positions into partial
 //     buffers and add the slices in order; the loss, sum of squares and optimizer launches
 //     write one partial per block, which the host adds in order. No atomics anywhere.

@@ -152,3 +152,62 @@ __device__ __forceinline__ float philox_uniform(unsigned long long seed, unsigne
     uint4 out = philox4x32_10(key, ctr);
     return (float)(out.x >> 8) * (1.0f / 16777216.0f);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tensor-core and async-copy primitives (sm_80+; PTX for compute_80). Used by the version 3
+// conv kernels. kernels/hostsim compiles the kernels as host C++ with PIXELCNN_HOST_SIM
+// defined and supplies emulations of these (and of the CUDA built-ins) instead.
+#ifndef PIXELCNN_HOST_SIM
+
+// smem_u32 is the shared-state-space address of a pointer into shared memory.
+__device__ __forceinline__ unsigned smem_u32(const void* p) {
+    return (unsigned)__cvta_generic_to_shared(p);
+}
+
+// cp_async16 copies 16 bytes global -> shared, bypassing L1 (.cg), or zero-fills the 16 bytes
+// when !valid (src-size 0: nothing is read). dst and src must be 16-byte aligned; src must be
+// a valid address even when !valid (callers pass the tensor's base).
+__device__ __forceinline__ void cp_async16(float* dst, const float* src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+                 "r"(valid ? 16 : 0)
+                 : "memory");
+}
+
+// cp_async4 copies one float global -> shared (.ca: .cg allows only 16-byte copies), or
+// zero-fills it when !valid. dst and src must be 4-byte aligned.
+__device__ __forceinline__ void cp_async4(float* dst, const float* src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+                 "r"(valid ? 4 : 0)
+                 : "memory");
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+// cp_async_wait<n> waits until at most n of this thread's committed groups are pending.
+template <int n>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(n) : "memory");
+}
+
+// to_tf32 rounds v to TF32 to nearest, ties away from zero (cvt.rna): nn.RoundTF32 bit for
+// bit. The result is the float's bit pattern with the low 13 mantissa bits cleared.
+__device__ __forceinline__ unsigned to_tf32(float v) {
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(v));
+    return r;
+}
+
+// mma_tf32 is d += a * b for one 16x8x8 tile: mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
+// with FP32 accumulation, a warp-wide instruction. Fragment layout (PTX ISA, "Matrix Fragments
+// for mma.m16n8k8", .tf32), with groupID = lane>>2 and tig = lane&3 (threadID_in_group):
+//   A (16x8, row): a0 (groupID, tig), a1 (groupID+8, tig), a2 (groupID, tig+4), a3 (groupID+8, tig+4)
+//   B (8x8, col):  b0 (k = tig, n = groupID), b1 (k = tig+4, n = groupID)
+//   C/D (16x8):    c0 (groupID, 2*tig), c1 (groupID, 2*tig+1), c2 (groupID+8, 2*tig), c3 (groupID+8, 2*tig+1)
+__device__ __forceinline__ void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif  // PIXELCNN_HOST_SIM

@@ -1,0 +1,414 @@
+// maskedconv_v3_sim.cpp — runs the version 3 (TF32 tensor-core) masked-conv kernels of
+// kernels/maskedconv.cu on the CPU, to check their index arithmetic where no GPU is at hand.
+//
+//   g++ -std=c++20 -O1 -g -fsanitize=address,undefined -pthread -I kernels -Wno-unknown-pragmas \
+//       -o /tmp/v3sim kernels/hostsim/maskedconv_v3_sim.cpp && /tmp/v3sim [case-substring|cifar]
+//
+// The .cu file is compiled as host C++ (PIXELCNN_HOST_SIM): each block runs as 128 OS
+// threads with a real barrier for __syncthreads, so the kernels' own code runs unchanged.
+// What is emulated, and how each emulation can catch a bug:
+//   - cp.async: the destination is poisoned (NaN) when the copy is issued and filled when
+//     cp.async.wait_group retires its group, so a read of a stage before its data is waited
+//     for and barriered, or a prefetch into a stage still being read, shows as NaN. The
+//     source is read only for a valid copy: AddressSanitizer flags any read past a tensor,
+//     and every copy from a masked weight is counted (must be 0).
+//   - mma.sync m16n8k8 tf32: the warp's 32 lanes meet at a barrier and every lane rebuilds
+//     A (16x8), B (8x8) and C from all lanes' registers with the PTX ISA's fragment layout
+//     (written here independently of the kernel's indexing), then takes its 4 results. An
+//     operand whose low 13 bits are not 0 (not rounded to TF32) aborts.
+//   - cvt.rna.tf32.f32: nn.RoundTF32's formula.
+// Each kernel is checked against a float64 reference on TF32-rounded operands (so only the
+// summation order differs), with NaN in every masked weight, NaN-poisoned outputs and dW
+// partials, and both the 16-byte (vec = 1) and the 4-byte-only (vec = 0) load paths.
+#define PIXELCNN_HOST_SIM 1
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+// ---- CUDA built-ins ------------------------------------------------------------------------
+struct Dim3 {
+    int x = 0, y = 0, z = 0;
+};
+thread_local Dim3 threadIdx;
+Dim3 blockIdx, blockDim, gridDim;  // one block runs at a time
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+using std::max;
+using std::min;
+
+struct uint2 {
+    unsigned x, y;
+};
+struct uint4 {
+    unsigned x, y, z, w;
+};
+struct float2 {
+    float x, y;
+};
+inline uint2 make_uint2(unsigned a, unsigned b) { return {a, b}; }
+inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
+inline float2 make_float2(float a, float b) { return {a, b}; }
+inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
+template <typename T>
+T __shfl_xor_sync(unsigned, T v, int) {
+    std::abort();  // the v3 kernels use no shuffles; the other kernels are not simulated
+    return v;
+}
+
+static std::barrier<>* g_block_bar;
+static std::barrier<>* g_warp_bar[32];
+inline void __syncthreads() { g_block_bar->arrive_and_wait(); }
+
+// ---- cp.async ------------------------------------------------------------------------------
+struct Copy {
+    float* dst;
+    const float* src;
+    int n;
+    bool valid;
+};
+thread_local std::vector<Copy> t_open;                // issued, not yet committed
+thread_local std::vector<std::vector<Copy>> t_groups;  // committed, pending
+static const float* g_forbidden_base;                 // masked weights: never to be read
+static const std::vector<char>* g_forbidden;
+static std::atomic<long> g_forbidden_reads{0}, g_copies16{0}, g_copies4{0};
+
+static void issue(float* dst, const float* src, int n, bool valid) {
+    if (valid && g_forbidden && src >= g_forbidden_base && src < g_forbidden_base + g_forbidden->size()) {
+        for (int i = 0; i < n; i++)
+            if ((*g_forbidden)[src - g_forbidden_base + i]) g_forbidden_reads++;
+    }
+    if (((uintptr_t)dst % (4 * n)) != 0 || (valid && ((uintptr_t)src % (4 * n)) != 0)) {
+        std::fprintf(stderr, "cp.async of %d bytes misaligned\n", 4 * n);
+        std::abort();
+    }
+    for (int i = 0; i < n; i++) dst[i] = std::numeric_limits<float>::quiet_NaN();
+    t_open.push_back({dst, src, n, valid});
+    (n == 4 ? g_copies16 : g_copies4)++;
+}
+inline void cp_async16(float* dst, const float* src, bool valid) { issue(dst, src, 4, valid); }
+inline void cp_async4(float* dst, const float* src, bool valid) { issue(dst, src, 1, valid); }
+inline void cp_async_commit() {
+    t_groups.push_back(std::move(t_open));
+    t_open.clear();
+}
+template <int n>
+inline void cp_async_wait() {
+    while ((int)t_groups.size() > n) {
+        for (const Copy& c : t_groups.front())
+            for (int i = 0; i < c.n; i++) c.dst[i] = c.valid ? c.src[i] : 0.0f;
+        t_groups.erase(t_groups.begin());
+    }
+}
+
+// ---- TF32 and mma.sync ---------------------------------------------------------------------
+inline unsigned f2u(float f) {
+    unsigned u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
+inline float u2f(unsigned u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+// nn.RoundTF32 (cvt.rna.tf32.f32).
+inline float round_tf32(float v) {
+    unsigned b = f2u(v);
+    if ((b & 0x7f800000u) == 0x7f800000u) return v;
+    return u2f((b + 0x1000u) & ~0x1fffu);
+}
+inline unsigned to_tf32(float v) { return f2u(round_tf32(v)); }
+
+struct WarpRegs {
+    unsigned a[32][4], b[32][2];
+    float c[32][4];
+};
+static WarpRegs g_warp[32];
+
+inline void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    WarpRegs& w = g_warp[warp];
+    for (int i = 0; i < 4; i++) w.a[lane][i] = a[i], w.c[lane][i] = d[i];
+    for (int i = 0; i < 2; i++) w.b[lane][i] = b[i];
+    for (int i = 0; i < 4; i++)
+        if ((a[i] & 0x1fffu) && (a[i] & 0x7f800000u) != 0x7f800000u) std::abort();
+    for (int i = 0; i < 2; i++)
+        if ((b[i] & 0x1fffu) && (b[i] & 0x7f800000u) != 0x7f800000u) std::abort();
+    g_warp_bar[warp]->arrive_and_wait();
+    // PTX ISA, mma.m16n8k8 .tf32: groupID = lane>>2, threadID_in_group = lane%4.
+    float A[16][8], B[8][8];
+    for (int l = 0; l < 32; l++) {
+        const int g = l >> 2, t = l & 3;
+        A[g][t] = u2f(w.a[l][0]);
+        A[g + 8][t] = u2f(w.a[l][1]);
+        A[g][t + 4] = u2f(w.a[l][2]);
+        A[g + 8][t + 4] = u2f(w.a[l][3]);
+        B[t][g] = u2f(w.b[l][0]);
+        B[t + 4][g] = u2f(w.b[l][1]);
+    }
+    const int g = lane >> 2, t = lane & 3;
+    for (int q = 0; q < 4; q++) {
+        const int row = g + 8 * (q >> 1), col = 2 * t + (q & 1);
+        double s = 0;
+        for (int k = 0; k < 8; k++) s += (double)A[row][k] * B[k][col];
+        d[q] = (float)(w.c[lane][q] + s);
+    }
+    g_warp_bar[warp]->arrive_and_wait();  // every lane has read the registers
+}
+
+#include "maskedconv.cu"
+
+// ---- launching -----------------------------------------------------------------------------
+static void launch(Dim3 grid, int threads, const std::function<void()>& body) {
+    gridDim = grid;
+    blockDim = {threads, 1, 1};
+    for (int z = 0; z < grid.z; z++)
+        for (int y = 0; y < grid.y; y++)
+            for (int x = 0; x < grid.x; x++) {
+                blockIdx = {x, y, z};
+                std::barrier<> bar(threads);
+                g_block_bar = &bar;
+                std::vector<std::unique_ptr<std::barrier<>>> wb;
+                for (int i = 0; i < threads / 32; i++) {
+                    wb.push_back(std::make_unique<std::barrier<>>(32));
+                    g_warp_bar[i] = wb.back().get();
+                }
+                std::vector<std::thread> ts;
+                for (int i = 0; i < threads; i++)
+                    ts.emplace_back([&, i] {
+                        threadIdx = {i, 0, 0};
+                        body();
+                        if (!t_open.empty() || !t_groups.empty()) {
+                            std::fprintf(stderr, "cp.async copies left pending at exit\n");
+                            std::abort();
+                        }
+                    });
+                for (auto& t : ts) t.join();
+            }
+}
+
+static int cdiv(int a, int b) { return (a + b - 1) / b; }
+
+// ---- the reference -------------------------------------------------------------------------
+struct Case {
+    std::string name;
+    int n, h, w, k, in, out, colors, mask_b, relu;
+};
+
+struct Geo {
+    Case c;
+    int taps() const { return (c.k * c.k - 1) / 2; }
+    int M() const { return c.n * c.h * c.w; }
+    int kw() const { return (taps() + 1) * c.in; }
+    // live(t, ci, o): weight [t][ci][o] (t <= taps) is unmasked, from nn.Mask's rule.
+    bool live(int t, int ci, int o) const {
+        if (t < taps()) return true;
+        const int gi = c.in / c.colors, go = c.out / c.colors;
+        const int lim = c.mask_b ? (o / go + 1) * gi : (o / go) * gi;
+        return ci < lim;
+    }
+    // src(m, t): position m shifted by tap t, or -1 outside the image.
+    int src(int m, int t) const {
+        const int r = c.k / 2, dy = t / c.k - r, dx = t % c.k - r;
+        const int wq = m % c.w, hq = (m / c.w) % c.h;
+        if (hq + dy < 0 || hq + dy >= c.h || wq + dx < 0 || wq + dx >= c.w) return -1;
+        return m + dy * c.w + dx;
+    }
+};
+
+static int g_failures = 0;
+
+// check compares got with ref within tol*(scale + |ref|) (scale: the sum of |terms|).
+static void check(const std::string& what, const std::vector<float>& got, const std::vector<double>& ref,
+                  const std::vector<double>& scale) {
+    int bad = 0;
+    double worst = 0;
+    for (size_t i = 0; i < ref.size(); i++) {
+        const double err = std::fabs((double)got[i] - ref[i]);
+        const double bound = 1e-6 * (scale[i] + 1e-3);
+        worst = std::max(worst, err / (scale[i] + 1e-3));
+        if (!(err <= bound)) {
+            if (bad < 5) std::printf("  %s[%zu] = %.9g, want %.9g\n", what.c_str(), i, got[i], ref[i]);
+            bad++;
+        }
+    }
+    std::printf("  %-10s %zu values, worst |err|/sum|terms| %.2e%s\n", what.c_str(), ref.size(), worst,
+                bad ? " FAIL" : "");
+    if (bad) g_failures++;
+}
+
+static void run_case(const Case& c, int vec, std::mt19937& rng) {
+    Geo G{c};
+    const int M = G.M(), kw = G.kw(), taps = G.taps();
+    std::uniform_real_distribution<float> U(-1, 1);
+    auto rnd = [&](size_t n) {
+        std::vector<float> v(n);
+        for (auto& e : v) e = U(rng);
+        return v;
+    };
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> x = rnd((size_t)M * c.in), w = rnd((size_t)c.k * c.k * c.in * c.out), bias = rnd(c.out),
+                       dy = rnd((size_t)M * c.out);
+    // Weights: only rows kk < kw (taps up to the centre) are the live matrix; masked entries
+    // and taps after the centre hold NaN and are forbidden.
+    std::vector<char> forbidden(w.size(), 0);
+    for (int t = 0; t < c.k * c.k; t++)
+        for (int ci = 0; ci < c.in; ci++)
+            for (int o = 0; o < c.out; o++) {
+                const size_t i = ((size_t)t * c.in + ci) * c.out + o;
+                if (t > taps || !G.live(t, ci, o)) forbidden[i] = 1, w[i] = nan;
+            }
+    g_forbidden_base = w.data();
+    g_forbidden = &forbidden;
+    g_forbidden_reads = 0;
+    std::printf("%s (N%d %dx%d k%d %d->%d colours %d mask %s relu %d) vec %d\n", c.name.c_str(), c.n, c.h, c.w,
+                c.k, c.in, c.out, c.colors, c.mask_b ? "B" : "A", c.relu, vec);
+
+    // forward
+    std::vector<float> y(M * (size_t)c.out, nan);
+    launch({cdiv(M, V3_BM), cdiv(c.out, V3_BN), 1}, V3_THREADS, [&] {
+        maskedconv_forward_v3(y.data(), x.data(), w.data(), bias.data(), c.n, c.h, c.w, c.in, c.out, c.k,
+                              c.colors, c.mask_b, c.relu, vec);
+    });
+    std::vector<double> yref(y.size()), yscale(y.size());
+    for (int m = 0; m < M; m++)
+        for (int o = 0; o < c.out; o++) {
+            double s = bias[o], a = std::fabs(bias[o]);
+            for (int t = 0; t <= taps; t++) {
+                const int q = G.src(m, t);
+                if (q < 0) continue;
+                for (int ci = 0; ci < c.in; ci++) {
+                    if (!G.live(t, ci, o)) continue;
+                    const double p = (double)round_tf32(x[(size_t)q * c.in + ci]) *
+                                     round_tf32(w[((size_t)t * c.in + ci) * c.out + o]);
+                    s += p, a += std::fabs(p);
+                }
+            }
+            yref[(size_t)m * c.out + o] = c.relu ? std::max(s, 0.0) : s;
+            yscale[(size_t)m * c.out + o] = a;
+        }
+    check("y", y, yref, yscale);
+
+    // backward: dz = dy masked by the ReLU of the kernel's own y (as the backend does).
+    std::vector<float> dz(dy.size());
+    if (c.relu) {
+        launch({cdiv((int)dz.size(), 256), 1, 1}, 256, [&] { relu_mask_v3(dz.data(), dy.data(), y.data(), (int)dz.size()); });
+        for (size_t i = 0; i < dz.size(); i++)
+            if (dz[i] != (y[i] > 0 ? dy[i] : 0.0f)) {
+                std::printf("  relu_mask_v3[%zu] wrong\n", i);
+                g_failures++;
+                break;
+            }
+    } else {
+        dz = dy;
+    }
+
+    // dX accumulates into a pre-filled buffer.
+    std::vector<float> dx0 = rnd(x.size()), dx = dx0;
+    launch({cdiv(M, V3_BM), cdiv(c.in, V3_BN), 1}, V3_THREADS, [&] {
+        maskedconv_backward_dx_v3(dx.data(), dz.data(), w.data(), c.n, c.h, c.w, c.in, c.out, c.k, c.colors,
+                                  c.mask_b, c.relu, vec);
+    });
+    std::vector<double> dxref(dx.size()), dxscale(dx.size());
+    for (size_t i = 0; i < dx.size(); i++) dxref[i] = dx0[i], dxscale[i] = std::fabs(dx0[i]);
+    for (int m = 0; m < M; m++)
+        for (int t = 0; t <= taps; t++) {
+            const int q = G.src(m, t);
+            if (q < 0) continue;
+            for (int ci = 0; ci < c.in; ci++)
+                for (int o = 0; o < c.out; o++) {
+                    if (!G.live(t, ci, o)) continue;
+                    const double p = (double)round_tf32(dz[(size_t)m * c.out + o]) *
+                                     round_tf32(w[((size_t)t * c.in + ci) * c.out + o]);
+                    dxref[(size_t)q * c.in + ci] += p, dxscale[(size_t)q * c.in + ci] += std::fabs(p);
+                }
+        }
+    check("dx", dx, dxref, dxscale);
+
+    // dW: partials over slices (a short slice length, so that several slices and a ragged
+    // last one are exercised), then the fixed-order reduction into a pre-filled dw.
+    const int slice_len = std::max(V3_BK, cdiv(cdiv(M, 3), V3_BK) * V3_BK);
+    const int slices = cdiv(M, slice_len);
+    std::vector<float> partial((size_t)slices * kw * c.out, nan);
+    launch({cdiv(kw, V3_BM), cdiv(c.out, V3_BN), slices}, V3_THREADS, [&] {
+        maskedconv_backward_dw_v3(partial.data(), dz.data(), x.data(), c.n, c.h, c.w, c.in, c.out, c.k, c.colors,
+                                  c.mask_b, c.relu, slice_len, vec);
+    });
+    std::vector<float> dw0 = rnd(w.size()), dw = dw0;
+    launch({cdiv(kw * c.out, 256), 1, 1}, 256, [&] {
+        maskedconv_reduce_dw(dw.data(), partial.data(), slices, c.n, c.h, c.w, c.in, c.out, c.k, c.colors,
+                             c.mask_b, c.relu);
+    });
+    std::vector<double> dwref(dw.size()), dwscale(dw.size());
+    for (size_t i = 0; i < dw.size(); i++) dwref[i] = dw0[i], dwscale[i] = std::fabs(dw0[i]);
+    for (int m = 0; m < M; m++)
+        for (int t = 0; t <= taps; t++) {
+            const int q = G.src(m, t);
+            if (q < 0) continue;
+            for (int ci = 0; ci < c.in; ci++)
+                for (int o = 0; o < c.out; o++) {
+                    if (!G.live(t, ci, o)) continue;
+                    const size_t wi = ((size_t)t * c.in + ci) * c.out + o;
+                    const double p = (double)round_tf32(x[(size_t)q * c.in + ci]) * round_tf32(dz[(size_t)m * c.out + o]);
+                    dwref[wi] += p, dwscale[wi] += std::fabs(p);
+                }
+        }
+    // Masked entries must be untouched: the reference keeps dw0 there.
+    check("dw", dw, dwref, dwscale);
+    if (g_forbidden_reads) {
+        std::printf("  %ld reads of masked weights FAIL\n", (long)g_forbidden_reads);
+        g_failures++;
+    }
+    g_forbidden = nullptr;
+}
+
+int main(int argc, char** argv) {
+    std::vector<Case> cases = {
+        // name, n, h, w, k, in, out, colors, mask_b, relu
+        {"k1-ragged", 2, 5, 7, 1, 8, 12, 3, 1, 1},
+        {"k3A-mixed-quads", 2, 6, 6, 3, 6, 6, 3, 0, 0},
+        {"k3B-c2-mixed-quads", 2, 5, 5, 3, 4, 12, 2, 1, 1},
+        {"input7x7", 2, 8, 8, 7, 3, 24, 3, 0, 1},
+        {"input7x7-c1", 1, 5, 7, 7, 1, 9, 1, 0, 0},
+        {"k1A-c1-nothing-live", 2, 3, 4, 1, 6, 9, 1, 0, 1},
+        {"small-image-k7", 1, 2, 3, 7, 3, 6, 3, 1, 0},
+        {"mid3x3-2blocks", 3, 9, 7, 3, 24, 24, 3, 1, 1},
+        {"wide-1x1", 1, 12, 12, 1, 192, 72, 3, 1, 1},
+        {"odd3x3", 2, 7, 5, 3, 33, 66, 1, 0, 1},
+        // Slow (minutes): run with the argument "cifar".
+        {"cifar3x3", 1, 8, 8, 3, 192, 192, 3, 1, 1},
+        {"cifar1x1-384-192", 1, 6, 6, 1, 384, 192, 3, 1, 1},
+    };
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    std::string only = argc > 1 ? argv[1] : "";
+    std::mt19937 rng(7);
+    for (const Case& c : cases) {
+        // An argument selects the cases whose name contains it; none: all but the cifar ones.
+        if (only.empty() ? c.name.rfind("cifar", 0) == 0 : c.name.find(only) == std::string::npos) continue;
+        for (int vec : {1, 0}) run_case(c, vec, rng);
+    }
+    std::printf("16-byte copies %ld, 4-byte copies %ld\n", (long)g_copies16, (long)g_copies4);
+    if (g_failures) {
+        std::printf("FAIL: %d checks\n", g_failures);
+        return 1;
+    }
+    std::printf("ok\n");
+    return 0;
+}
