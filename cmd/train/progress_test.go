@@ -12,7 +12,7 @@ import (
 // TestProgressOffTerminal: off a terminal, a run prints whole lines, a progress line at most
 // every interval, and says when the final evaluation runs.
 func TestProgressOffTerminal(t *testing.T) {
-	out := mustRun(t, with("--steps", "30", "--run-dir", filepath.Join(t.TempDir(), "run"))...)
+	out := mustRun(t, with(t, "--steps", "30", "--run-dir", filepath.Join(t.TempDir(), "run"))...)
 	if strings.Contains(out, "\r") {
 		t.Errorf("carriage returns off a terminal:\n%q", out)
 	}
@@ -26,7 +26,7 @@ func TestProgressOffTerminal(t *testing.T) {
 	// Every update shows when the interval has passed: the evaluation reports its progress.
 	defer func(d time.Duration) { offTerminalInterval = d }(offTerminalInterval)
 	offTerminalInterval = 0
-	out = mustRun(t, with("--steps", "2", "--run-dir", filepath.Join(t.TempDir(), "run"))...)
+	out = mustRun(t, with(t, "--steps", "2", "--run-dir", filepath.Join(t.TempDir(), "run"))...)
 	for _, want := range []string{"step 2  epoch", "final evaluation: 8/8 test images"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"pixelcnn/pixelcnn/data"
 )
 
 // snapshot reads every file under dir.
@@ -48,15 +46,23 @@ func checkUnchanged(t *testing.T, what string, before, after map[string][]byte) 
 // which replaces the run entirely.
 func TestRunDirNeverOverwritten(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
-	mustRun(t, with("--steps", "3", "--run-dir", dir, "--log-every", "1")...)
+	mustRun(t, with(t, "--steps", "3", "--run-dir", dir, "--log-every", "1")...)
 	before := snapshot(t, dir)
-	_, err := runArgs(t, with("--steps", "1", "--run-dir", dir)...)
+	_, err := runArgs(t, with(t, "--steps", "1", "--run-dir", dir)...)
 	if err == nil || !strings.Contains(err.Error(), "already holds a run") {
 		t.Fatalf("second run into %s: error %v, want 'already holds a run'", dir, err)
 	}
 	checkUnchanged(t, "refused run", before, snapshot(t, dir))
+	// Nor does a resume of another run write into it.
+	other := filepath.Join(t.TempDir(), "other")
+	mustRun(t, with(t, "--steps", "1", "--run-dir", other)...)
+	_, err = runArgs(t, "--resume", other, "--steps", "5", "--run-dir", dir)
+	if err == nil || !strings.Contains(err.Error(), "already holds a run") {
+		t.Fatalf("resume of %s into %s: error %v, want 'already holds a run'", other, dir, err)
+	}
+	checkUnchanged(t, "refused resume", before, snapshot(t, dir))
 
-	out := mustRun(t, with("--steps", "1", "--run-dir", dir, "--overwrite", "--log-every", "1")...)
+	out := mustRun(t, with(t, "--steps", "1", "--run-dir", dir, "--overwrite", "--log-every", "1")...)
 	if !strings.Contains(out, "--overwrite: removed the previous run's") {
 		t.Errorf("--overwrite did not say what it removed:\n%s", out)
 	}
@@ -91,7 +97,7 @@ func TestDefaultRunDirNeverCollides(t *testing.T) {
 // and noted in metrics.jsonl.
 func TestResumeChangesOptimizer(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
-	mustRun(t, with("--steps", "2", "--run-dir", dir)...)
+	mustRun(t, with(t, "--steps", "2", "--run-dir", dir)...)
 	lr := trainState(t, dir).LR
 	out := mustRun(t, "--resume", dir, "--steps", "4", "--lr", "0.5", "--lr-decay", "0.5", "--clip", "3")
 	for _, want := range []string{fmt.Sprintf("lr changed from %g to 0.5 at step 2", lr), "lr-decay changed from 0.999995 to 0.5 at step 2",
@@ -118,16 +124,10 @@ func TestResumeChangesOptimizer(t *testing.T) {
 // TestResumeTakesRunSettings: a resumed run keeps its dataset, data dir, evaluation and
 // sampling settings and stop target, and the hint printed on interrupt works verbatim.
 func TestResumeTakesRunSettings(t *testing.T) {
-	mnist, err := data.MNISTDir()
-	if err != nil {
-		t.Skip("no MNIST:", err)
-	}
 	dir := filepath.Join(t.TempDir(), "run")
-	// Fashion-MNIST's files have MNIST's names: a copy of MNIST under another name shows
-	// whether the resumed run took the dataset and data dir from the run.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // interrupted before its first step
-	out, err := runArgsCtx(t, ctx, "--dataset", "fashion-mnist", "--data-dir", mnist, "--preset", "tiny", "--device", "cpu",
+	out, err := runArgsCtx(t, ctx, "--dataset", "fashion-mnist", "--data-dir", smallData(t), "--preset", "tiny", "--device", "cpu",
 		"--steps", "4", "--eval-every", "2", "--eval-limit", "8", "--final-eval-limit", "8", "--samples", "0", "--run-dir", dir)
 	if err != errInterrupted {
 		t.Fatalf("interrupted run: %v\n%s", err, out)
@@ -142,7 +142,8 @@ func TestResumeTakesRunSettings(t *testing.T) {
 		t.Fatalf("hint %q does not start with the command %q", hint, resumeCommand())
 	}
 	out = mustRun(t, strings.Fields(args)...)
-	for _, want := range []string{"resuming from step 0", "dataset fashion-mnist", "stops at step 4"} {
+	// The data dir shows in the split sizes: the default Fashion-MNIST has 60000 / 10000.
+	for _, want := range []string{"resuming from step 0", "dataset fashion-mnist (64 train / 32 test", "stops at step 4"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("resume by the hint: output lacks %q:\n%s", want, out)
 		}
@@ -167,7 +168,7 @@ func TestResumeTakesRunSettings(t *testing.T) {
 // TestResumePastTarget: a run already at or past the stop is refused and nothing is touched.
 func TestResumePastTarget(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
-	mustRun(t, with("--steps", "3", "--run-dir", dir, "--log-every", "1")...)
+	mustRun(t, with(t, "--steps", "3", "--run-dir", dir, "--log-every", "1")...)
 	stale := filepath.Join(dir, ".checkpoint.safetensors.tmp-123")
 	if err := os.WriteFile(stale, []byte("half"), 0o644); err != nil {
 		t.Fatal(err)
@@ -197,7 +198,7 @@ func TestResumePastTarget(t *testing.T) {
 // step is logged twice; stale temporary files are removed.
 func TestResumeCutsMetrics(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
-	mustRun(t, with("--steps", "3", "--run-dir", dir, "--log-every", "1")...)
+	mustRun(t, with(t, "--steps", "3", "--run-dir", dir, "--log-every", "1")...)
 	ck := filepath.Join(dir, "checkpoint.safetensors")
 	step3, err := os.ReadFile(ck)
 	if err != nil {
