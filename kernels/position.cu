@@ -31,6 +31,12 @@
 #define AT_IMGS 4  // images per thread (independent chains sharing each weight load)
 #define AT_U 32    // weight rows per register batch
 
+// AT_SMEM declares the dynamic shared memory at_x (kernels/hostsim/position_sim.cpp, which
+// runs these kernels on the CPU, supplies its own).
+#ifndef AT_SMEM
+#define AT_SMEM extern __shared__ float4 at_x[]
+#endif
+
 // cursor_pixel replaces (i, j) with the pixel of the cursor's subpixel when cursor is set. A
 // cursor past the last pixel gives i = h: the kernels then do nothing (no write outside).
 __device__ __forceinline__ void cursor_pixel(const int* __restrict__ cursor, int cursor_colors, int w,
@@ -94,7 +100,7 @@ maskedconv_at_v2(float* __restrict__ y, const float* __restrict__ x, const float
                  const float* __restrict__ bias, CONV_PARAMS, int i, int j,
                  const int* __restrict__ cursor, int cursor_colors) {
     CONV_GEOM;
-    extern __shared__ float4 at_x[];
+    AT_SMEM;
     cursor_pixel(cursor, cursor_colors, g.w, i, j);
     if (i >= g.h) return;  // the same for the whole block, before any barrier
     const int L = (g.taps + 1) * g.in;

@@ -1,0 +1,277 @@
+// position_sim.cpp — runs the cached sampler's GPU kernels (kernels/position.cu and the draws
+// of kernels/sample.cu) on the CPU, to check their indexing and their exactness where no GPU
+// is at hand.
+//
+//   g++ -std=c++20 -O1 -g -fsanitize=address,undefined -pthread -I kernels \
+//       -o /tmp/possim kernels/hostsim/position_sim.cpp && /tmp/possim
+//
+// The .cu files are compiled as host C++ (PIXELCNN_HOST_SIM): each block runs as blockDim OS
+// threads with a real barrier for __syncthreads, and the warp built-ins (__shfl_xor_sync,
+// __ballot_sync, __syncwarp) exchange values between the 32 threads of a warp through a
+// per-warp barrier. fmaf is the C library's fused multiply-add, correctly rounded as on the
+// GPU, so the chains' bits are the GPU's; exp is the host's, so the draws are checked against
+// version 1 run here, not against the GPU's numbers.
+// Checks:
+//   - maskedconv_at_v2 (host position and device cursor, one and two image quads per block)
+//     gives exactly the bits of maskedconv_at_v1's chain (the forward's) at every position,
+//     for masks A and B, k = 1, 3, 7, one and three colours, image and output counts that fill
+//     no quad or warp; every masked weight, every input it must not read (later positions, the
+//     last colour's centre under mask A) and the dynamic shared memory start as NaN, so a read
+//     that reaches a chain shows; AddressSanitizer catches reads past a tensor.
+//   - sample_categorical_v2 and sample_draw_v2 draw exactly sample_categorical_v1's values for
+//     peaked and flat logits and several temperatures; sample_draw_v2 writes v/255 at the
+//     cursor's subpixel only; a cursor past the end writes nothing.
+#define PIXELCNN_HOST_SIM 1
+
+#include <algorithm>
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+// ---- CUDA built-ins ------------------------------------------------------------------------
+struct Dim3 {
+    int x = 0, y = 0, z = 0;
+};
+thread_local Dim3 threadIdx;
+Dim3 blockIdx, blockDim, gridDim;  // one block runs at a time
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static  // one block runs at a time
+#define __restrict__ __restrict
+using std::max;
+using std::min;
+
+struct uint2 {
+    unsigned x, y;
+};
+struct uint4 {
+    unsigned x, y, z, w;
+};
+struct float4 {
+    float x, y, z, w;
+};
+inline uint2 make_uint2(unsigned a, unsigned b) { return {a, b}; }
+inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
+inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
+inline float __ldg(const float* p) { return *p; }
+inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
+
+static std::barrier<>* g_block_bar;
+static std::barrier<>* g_warp_bar[32];
+static double g_xchg[32][32];
+inline void __syncthreads() { g_block_bar->arrive_and_wait(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { g_warp_bar[threadIdx.x / 32]->arrive_and_wait(); }
+
+template <typename T>
+T __shfl_xor_sync(unsigned, T v, int o) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    g_xchg[warp][lane] = (double)v;  // exact for float and double
+    __syncwarp();
+    T r = (T)g_xchg[warp][lane ^ o];
+    __syncwarp();
+    return r;
+}
+
+inline unsigned __ballot_sync(unsigned, bool pred) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    g_xchg[warp][lane] = pred ? 1.0 : 0.0;
+    __syncwarp();
+    unsigned bits = 0;
+    for (int l = 0; l < 32; l++)
+        if (g_xchg[warp][l] != 0.0) bits |= 1u << l;
+    __syncwarp();
+    return bits;
+}
+
+// Dynamic shared memory of maskedconv_at_v2, NaN-filled before each block.
+static std::vector<float4> g_dyn;
+#define AT_SMEM float4* at_x = g_dyn.data()
+
+#include "position.cu"
+#include "sample.cu"
+
+// ---- launching -----------------------------------------------------------------------------
+static void launch(Dim3 grid, int threads, size_t shared_bytes, const std::function<void()>& body) {
+    gridDim = grid;
+    blockDim = {threads, 1, 1};
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (int y = 0; y < grid.y; y++)
+        for (int x = 0; x < grid.x; x++) {
+            blockIdx = {x, y, 0};
+            g_dyn.assign(shared_bytes / sizeof(float4) + 1, float4{nan, nan, nan, nan});
+            std::barrier<> bar(threads);
+            g_block_bar = &bar;
+            std::vector<std::unique_ptr<std::barrier<>>> wb;
+            for (int i = 0; i < threads / 32; i++) {
+                wb.push_back(std::make_unique<std::barrier<>>(32));
+                g_warp_bar[i] = wb.back().get();
+            }
+            std::vector<std::thread> ts;
+            for (int i = 0; i < threads; i++)
+                ts.emplace_back([&, i] {
+                    threadIdx = {i, 0, 0};
+                    body();
+                });
+            for (auto& t : ts) t.join();
+        }
+}
+
+static int failures = 0;
+#define CHECK(cond, ...)                          \
+    do {                                          \
+        if (!(cond)) {                            \
+            std::fprintf(stderr, __VA_ARGS__);    \
+            std::fprintf(stderr, "\n");           \
+            if (++failures > 20) std::exit(1);    \
+        }                                         \
+    } while (0)
+
+static bool same_bits(float a, float b) {
+    uint32_t x, y;
+    std::memcpy(&x, &a, 4);
+    std::memcpy(&y, &b, 4);
+    return x == y;
+}
+
+// ---- per-position conv ---------------------------------------------------------------------
+struct AtCase {
+    int n, h, w, k, in, out, colors, mask_b, relu;
+};
+
+// The host's choice (cuda/position.go atQuads): two quads per block when they fit in 48 KiB.
+static int quads_for(int L) {
+    for (int q = 2; q >= 1; q--)
+        if (q * AT_IMGS * L * 4 <= 48 * 1024) return q;
+    return 0;
+}
+
+static void check_at(const AtCase& c, std::mt19937& rng) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::uniform_real_distribution<float> u(-1, 1);
+    ConvGeom g = make_geom(c.n, c.h, c.w, c.in, c.out, c.k, c.colors, c.mask_b, c.relu);
+    const int L = (g.taps + 1) * g.in;
+    std::vector<float> w((size_t)c.k * c.k * c.in * c.out), bias(c.out);
+    for (int kk = 0; kk < c.k * c.k * c.in; kk++)
+        for (int o = 0; o < c.out; o++)
+            w[(size_t)kk * c.out + o] = kk < live_rows(g, o) ? u(rng) * 0.3f : nan;  // masked: NaN
+    for (auto& v : bias) v = u(rng) * 0.3f;
+    const int q = quads_for(L);
+    if (q == 0) {
+        std::printf("  skip %d live rows (version 1 on the GPU)\n", L);
+        return;
+    }
+    std::vector<float> x((size_t)c.n * c.h * c.w * c.in);
+    for (int i = 0; i < c.h; i++)
+        for (int j = 0; j < c.w; j++) {
+            // Poison what (i, j) must not read: later positions, and under mask A the centre's
+            // last colour group.
+            for (int img = 0; img < c.n; img++)
+                for (int p = 0; p < c.h * c.w; p++)
+                    for (int f = 0; f < c.in; f++) {
+                        int centre = i * c.w + j;
+                        bool hidden = p > centre || (p == centre && !c.mask_b && f >= c.in - c.in / c.colors);
+                        x[((size_t)img * c.h * c.w + p) * c.in + f] = hidden ? nan : u(rng);
+                    }
+            // Reference: maskedconv_at_v1's chain.
+            std::vector<float> ref((size_t)c.n * c.out);
+            for (int img = 0; img < c.n; img++)
+                for (int o = 0; o < c.out; o++) {
+                    int m = (img * c.h + i) * c.w + j;
+                    float acc = 0.0f;
+                    for (int kk = 0; kk < live_rows(g, o); kk++)
+                        acc = fmaf(im2col_load(x.data(), g, m, kk), w[(size_t)kk * c.out + o], acc);
+                    acc += bias[o];
+                    if (c.relu) acc = fmaxf(acc, 0.0f);
+                    ref[(size_t)img * c.out + o] = acc;
+                }
+            int cursor = (i * c.w + j) * 3 + 2;  // a 3-colour cursor at the pixel's last colour
+            for (int use_cursor = 0; use_cursor < 2; use_cursor++)
+                for (int quads = q; quads >= 1; quads--) {
+                    std::vector<float> y((size_t)c.n * c.out, nan);
+                    Dim3 grid{(c.out + 31) / 32, (c.n + quads * AT_IMGS - 1) / (quads * AT_IMGS), 1};
+                    launch(grid, quads * 32, (size_t)quads * AT_IMGS * L * 4, [&] {
+                        maskedconv_at_v2(y.data(), x.data(), w.data(), bias.data(), c.n, c.h, c.w, c.in, c.out,
+                                         c.k, c.colors, c.mask_b, c.relu, use_cursor ? 0 : i, use_cursor ? 0 : j,
+                                         use_cursor ? &cursor : nullptr, 3);
+                    });
+                    for (size_t e = 0; e < y.size(); e++)
+                        CHECK(same_bits(y[e], ref[e]), "at (%d,%d) cursor %d quads %d: element %zu = %g, want %g", i,
+                              j, use_cursor, quads, e, y[e], ref[e]);
+                }
+        }
+}
+
+// ---- draws ---------------------------------------------------------------------------------
+static void check_draws(std::mt19937& rng) {
+    const int n = 37, h = 2, w = 3, colors = 3;
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (double temp : {1.0, 0.5, 3.0})
+        for (float scale : {0.1f, 8.0f}) {
+            std::vector<float> logits((size_t)n * 256 * colors);
+            for (auto& v : logits) v = u(rng) * scale;
+            const double inv_t = 1 / temp;
+            const unsigned long long seed = 11;
+            for (int sub = 0; sub <= h * w * colors; sub++) {
+                int c = sub % colors;
+                std::vector<int> v1(n, -1), v2(n, -2);
+                launch({(n + 127) / 128, 1, 1}, 128, 0, [&] {
+                    sample_categorical_v1(v1.data(), logits.data(), n, 256 * colors, c * 256, inv_t, seed, sub);
+                });
+                launch({(n + DRAW_WARPS - 1) / DRAW_WARPS, 1, 1}, DRAW_WARPS * 32, 0, [&] {
+                    sample_categorical_v2(v2.data(), logits.data(), n, 256 * colors, c * 256, inv_t, seed, sub);
+                });
+                std::vector<float> img((size_t)n * h * w * colors, -1.0f);
+                int cursor = sub;
+                launch({(n + DRAW_WARPS - 1) / DRAW_WARPS, 1, 1}, DRAW_WARPS * 32, 0, [&] {
+                    sample_draw_v2(img.data(), logits.data(), n, h * w, colors, inv_t, seed, &cursor);
+                });
+                for (int r = 0; r < n; r++) {
+                    if (sub == h * w * colors) break;  // checked below
+                    CHECK(v1[r] == v2[r], "T=%g scale %g sub %d row %d: v1 %d, v2 %d", temp, scale, sub, r, v1[r], v2[r]);
+                    for (int e = 0; e < h * w * colors; e++) {
+                        float want = e == sub ? (float)v1[r] / 255.0f : -1.0f;
+                        CHECK(same_bits(img[(size_t)r * h * w * colors + e], want), "draw at %d: row %d element %d = %g, want %g",
+                              sub, r, e, img[(size_t)r * h * w * colors + e], want);
+                    }
+                }
+                if (sub == h * w * colors)
+                    for (float v : img) CHECK(v == -1.0f, "a cursor past the end wrote %g", v);
+            }
+        }
+}
+
+int main() {
+    std::setvbuf(stdout, nullptr, _IONBF, 0);
+    std::mt19937 rng(7);
+    const AtCase cases[] = {
+        {5, 6, 5, 7, 3, 48, 3, 0, 0},    {1, 4, 4, 7, 1, 32, 1, 0, 1},   {9, 5, 6, 3, 12, 45, 3, 1, 1},
+        {16, 4, 3, 3, 33, 64, 1, 1, 0},  {6, 1, 1, 1, 96, 30, 3, 0, 0},  {10, 1, 1, 1, 384, 192, 3, 1, 1},
+        {9, 2, 3, 3, 192, 42, 3, 1, 1},  {3, 1, 1, 1, 2000, 33, 1, 1, 0}, {3, 2, 2, 3, 900, 33, 3, 1, 0},
+    };
+    for (const AtCase& c : cases) {
+        std::printf("maskedconv_at_v2 n%d %dx%d k%d %d->%d colors %d mask %c relu %d\n", c.n, c.h, c.w, c.k, c.in,
+                    c.out, c.colors, c.mask_b ? 'B' : 'A', c.relu);
+        check_at(c, rng);
+    }
+    std::printf("draws\n");
+    check_draws(rng);
+    if (failures) {
+        std::printf("FAIL: %d mismatches\n", failures);
+        return 1;
+    }
+    std::printf("PASS\n");
+    return 0;
+}
