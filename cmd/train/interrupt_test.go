@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -171,6 +172,20 @@ func TestInterrupt(t *testing.T) {
 				t.Errorf("resumed run: exit %d after SIGINT, want 130\n%s", code, q.out.String())
 			}
 		})
+	}
+}
+
+// TestInterruptBeforeStart: Ctrl-C while the data loads leaves no run directory behind.
+func TestInterruptBeforeStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out strings.Builder
+	if err := runWriting(t, ctx, &out, with(t, "--steps", "3", "--run-dir", dir)...); err != errInterrupted {
+		t.Errorf("error %v, want errInterrupted", err)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("an interrupt before the start created %s", dir)
 	}
 }
 

@@ -161,6 +161,10 @@ func run(ctx context.Context, f flags, fs *pflag.FlagSet, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if ctx.Err() != nil { // Ctrl-C while the data loaded: leave no run behind
+		fmt.Fprintln(out, "interrupted before the run started: nothing written")
+		return errInterrupted
+	}
 	if err := r.prepareDir(); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -50,18 +51,18 @@ func with(t *testing.T, args ...string) []string {
 // runArgs runs train in-process with args and returns what it printed.
 func runArgs(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	return runArgsCtx(t, context.Background(), args...)
+	var out bytes.Buffer
+	err := runWriting(t, context.Background(), &out, args...)
+	return out.String(), err
 }
 
-func runArgsCtx(t *testing.T, ctx context.Context, args ...string) (string, error) {
+func runWriting(t *testing.T, ctx context.Context, out io.Writer, args ...string) error {
 	t.Helper()
-	var out bytes.Buffer
 	f, fs, err := parseFlags(args)
 	if err != nil {
-		return "", err
+		return err
 	}
-	err = run(ctx, f, fs, &out)
-	return out.String(), err
+	return run(ctx, f, fs, out)
 }
 
 func mustRun(t *testing.T, args ...string) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -126,26 +127,27 @@ func TestResumeChangesOptimizer(t *testing.T) {
 func TestResumeTakesRunSettings(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // interrupted before its first step
-	out, err := runArgsCtx(t, ctx, "--dataset", "fashion-mnist", "--data-dir", smallData(t), "--preset", "tiny", "--device", "cpu",
+	var out strings.Builder
+	// Interrupted once the run has started, before its first step.
+	err := runWriting(t, ctx, &cancelOn{w: &out, text: "stops at", cancel: cancel}, "--dataset", "fashion-mnist", "--data-dir", smallData(t), "--preset", "tiny", "--device", "cpu",
 		"--steps", "4", "--eval-every", "2", "--eval-limit", "8", "--final-eval-limit", "8", "--samples", "0", "--run-dir", dir)
 	if err != errInterrupted {
-		t.Fatalf("interrupted run: %v\n%s", err, out)
+		t.Fatalf("interrupted run: %v\n%s", err, out.String())
 	}
-	_, hint, ok := strings.Cut(out, "resume with: ")
+	_, hint, ok := strings.Cut(out.String(), "resume with: ")
 	if !ok {
-		t.Fatalf("no resume hint:\n%s", out)
+		t.Fatalf("no resume hint:\n%s", out.String())
 	}
 	hint = strings.TrimSpace(hint)
 	args, ok := strings.CutPrefix(hint, resumeCommand()+" ")
 	if !ok {
 		t.Fatalf("hint %q does not start with the command %q", hint, resumeCommand())
 	}
-	out = mustRun(t, strings.Fields(args)...)
+	resumed := mustRun(t, strings.Fields(args)...)
 	// The data dir shows in the split sizes: the default Fashion-MNIST has 60000 / 10000.
 	for _, want := range []string{"resuming from step 0", "dataset fashion-mnist (64 train / 32 test", "stops at step 4"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("resume by the hint: output lacks %q:\n%s", want, out)
+		if !strings.Contains(resumed, want) {
+			t.Errorf("resume by the hint: output lacks %q:\n%s", want, resumed)
 		}
 	}
 	if st := trainState(t, dir); st.Step != 4 || st.Dataset != "fashion-mnist" {
@@ -244,4 +246,18 @@ func TestResumeCutsMetrics(t *testing.T) {
 	if tmps, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(tmps) != 0 {
 		t.Errorf("temporary files left: %v", tmps)
 	}
+}
+
+// cancelOn calls cancel once text has been written through it.
+type cancelOn struct {
+	w      io.Writer
+	text   string
+	cancel func()
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(c.text)) {
+		c.cancel()
+	}
+	return c.w.Write(p)
 }
