@@ -86,8 +86,8 @@ func atCases() []atCase {
 // full forward (conv versions 1 and 2) gives there: the sampler's exactness rests on it.
 func TestPositionKernelsBitwise(t *testing.T) {
 	b := gpu(t)
+	defer setMode(t, b, 2, true, true)()
 	defer b.SetConvVersion(2)
-	defer b.SetAtVersion(2)
 	for ci, c := range atCases() {
 		t.Run(c.String(), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(ci), 41))
@@ -189,6 +189,7 @@ func firstDiff(got, want []float32) string {
 // TestSetPositionAtCursor: the cursor's pixel of every image gets src, nothing else changes.
 func TestSetPositionAtCursor(t *testing.T) {
 	b := gpu(t)
+	defer setMode(t, b, 2, true, true)()
 	r := rand.New(rand.NewPCG(3, 4))
 	const n, h, w, f, colors = 3, 4, 5, 7, 3
 	dst := hostRand(r, n*h*w*f, 1)
@@ -221,7 +222,7 @@ func TestSetPositionAtCursor(t *testing.T) {
 // logits, writes v/255 at the cursor's subpixel and nowhere else, and advances the cursor.
 func TestDrawAtCursor(t *testing.T) {
 	b := gpu(t)
-	defer b.SetAtVersion(2)
+	defer setMode(t, b, 2, true, true)()
 	const n, h, w, colors = 37, 2, 3, 3
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, temp := range []float32{1, 0.5, 3} {
@@ -338,6 +339,10 @@ func TestRecordFallsBack(t *testing.T) {
 // TestRecordReplays: a recorded graph replays the captured launches, in order, each time.
 func TestRecordReplays(t *testing.T) {
 	b := gpu(t)
+	if b.debug {
+		t.Skip("PIXELCNN_CUDA_DEBUG=1 synchronizes after each launch: no graphs")
+	}
+	defer setMode(t, b, 2, true, true)()
 	x := put(t, b, []float32{1, 2, 3}, 3)
 	one := put(t, b, []float32{1, 1, 1}, 3)
 	defer b.Release(x)
@@ -372,14 +377,11 @@ func TestRecordReplays(t *testing.T) {
 // (768 -> 768, 16 images) and its 3x3 conv_mid (192 -> 192), version 1 against version 2 in
 // the same process (GPU time by CUDA events, median of 200 launches), and reports the ratio.
 func BenchmarkMaskedConvAt(b *testing.B) {
-	be := shared
-	if be == nil {
-		var err error
-		if be, err = New(); err != nil {
-			b.Fatal(err)
-		}
-		shared = be
+	sharedOnce.Do(func() { shared, sharedErr = New() })
+	if sharedErr != nil {
+		b.Fatal(sharedErr)
 	}
+	be := shared
 	defer be.SetAtVersion(2)
 	for _, c := range []atCase{
 		{16, 1, 1, nn.ConvSpec{Name: "head", K: 1, In: 768, Out: 768, Colors: 3, Mode: nn.MaskB, ReLU: true}},
