@@ -209,7 +209,7 @@ func (r *trainingRun) finish(ctx context.Context) error {
 		return err
 	}
 	n := limitOr(r.set.FinalEvalLimit, r.ds.Test.N)
-	r.prog.line("step %d reached; checkpoint written. Final evaluation on %d test images...", r.tr.Step, n)
+	r.prog.line("stopped at step %d; checkpoint written. Final evaluation on %d test images...", r.tr.Step, n)
 	test, err := r.evaluate(ctx, r.set.FinalEvalLimit, "final evaluation")
 	if ctx.Err() != nil {
 		r.prog.line("interrupted during the final evaluation; the checkpoint %s at step %d is complete (bits/dim: go run ./cmd/eval --checkpoint %s)",

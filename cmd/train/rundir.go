@@ -1,0 +1,201 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// runFiles are the files a run directory's run consists of; --overwrite removes them.
+var runFiles = []string{"checkpoint.safetensors", "metrics.jsonl", "config.json", "curve.png", "samples-*.png"}
+
+// chooseDir decides where the run writes. A directory holding another run is never reused
+// unless --overwrite says so; a resume goes on in the checkpoint's own directory.
+func (r *trainingRun) chooseDir(runDir string) error {
+	if r.resumedFrom != "" {
+		ckDir := filepath.Dir(r.resumedFrom)
+		if runDir == "" || sameDir(runDir, ckDir) {
+			r.dir = ckDir
+			return nil
+		}
+	}
+	if runDir == "" {
+		return nil // prepareDir claims r.defaultDir
+	}
+	r.dir = runDir
+	r.ckPath = filepath.Join(runDir, "checkpoint.safetensors")
+	if held := heldRunFiles(runDir); len(held) > 0 && !r.overwrite {
+		return fmt.Errorf("run dir %s already holds a run (%s): continue it with --resume %s, replace it with --overwrite, or choose another --run-dir",
+			runDir, strings.Join(held, ", "), shellQuote(runDir))
+	}
+	return nil
+}
+
+// heldRunFiles lists the files in dir that mean it holds a run.
+func heldRunFiles(dir string) []string {
+	var held []string
+	for _, name := range []string{"checkpoint.safetensors", "metrics.jsonl"} {
+		if exists(filepath.Join(dir, name)) {
+			held = append(held, name)
+		}
+	}
+	return held
+}
+
+func sameDir(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(sa, sb)
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
+}
+
+// prepareDir creates (or, for the default name, claims) the run directory, removes what
+// --overwrite replaces and what interrupted writes left behind, writes config.json, and opens
+// metrics.jsonl holding the run's lines up to the checkpoint's step.
+func (r *trainingRun) prepareDir() error {
+	if err := r.makeDir(); err != nil {
+		return err
+	}
+	if r.overwrite {
+		if err := r.removePreviousRun(); err != nil {
+			return err
+		}
+	}
+	if err := r.removeStaleTemps(); err != nil {
+		return err
+	}
+	if err := r.writeConfig(); err != nil {
+		return err
+	}
+	metricsPath := filepath.Join(r.dir, "metrics.jsonl")
+	if r.resumedFrom != "" && (r.dropped > 0 || !sameDir(r.dir, filepath.Dir(r.resumedFrom))) {
+		// Lines past the checkpoint's step would repeat once training gets there again.
+		if err := writeFileAtomic(metricsPath, slices.Concat(r.history...)); err != nil {
+			return err
+		}
+		if r.dropped > 0 {
+			fmt.Fprintf(r.out, "metrics.jsonl: cut back to the checkpoint's step %d (%d later or broken lines dropped)\n", r.tr.Step, r.dropped)
+		}
+	}
+	var err error
+	r.log, err = openLog(metricsPath, r.history)
+	if err != nil {
+		return err
+	}
+	r.printStart()
+	return nil
+}
+
+// makeDir creates r.dir, or claims r.defaultDir with the first free suffix (-2, -3, ...).
+func (r *trainingRun) makeDir() error {
+	if r.dir != "" {
+		return os.MkdirAll(r.dir, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(r.defaultDir), 0o755); err != nil {
+		return err
+	}
+	for i := 1; ; i++ {
+		dir := r.defaultDir
+		if i > 1 {
+			dir = fmt.Sprintf("%s-%d", r.defaultDir, i)
+		}
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			r.dir, r.ckPath = dir, filepath.Join(dir, "checkpoint.safetensors")
+			return nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+}
+
+func (r *trainingRun) removePreviousRun() error {
+	removed := 0
+	for _, pattern := range runFiles {
+		names, _ := filepath.Glob(filepath.Join(r.dir, pattern))
+		for _, name := range names {
+			if err := os.Remove(name); err != nil {
+				return fmt.Errorf("--overwrite: %w", err)
+			}
+			removed++
+		}
+	}
+	if removed > 0 {
+		fmt.Fprintf(r.out, "--overwrite: removed the previous run's %d files from %s\n", removed, r.dir)
+	}
+	return nil
+}
+
+// removeStaleTemps deletes the temporary files of atomic writes that a killed run left.
+func (r *trainingRun) removeStaleTemps() error {
+	for _, pattern := range []string{".checkpoint.safetensors.tmp-*", ".config.json.tmp-*", ".metrics.jsonl.tmp-*", ".curve.png.tmp*", ".samples-*.png.tmp*"} {
+		names, _ := filepath.Glob(filepath.Join(r.dir, pattern))
+		for _, name := range names {
+			if err := os.Remove(name); err != nil {
+				return err
+			}
+			fmt.Fprintf(r.out, "removed %s (left by an interrupted write)\n", name)
+		}
+	}
+	return nil
+}
+
+func (r *trainingRun) writeConfig() error {
+	set := r.set
+	js, err := json.MarshalIndent(runConfig{r.model.Config, r.tr.Opt, r.dataset, r.b.Name(), &set}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(r.dir, "config.json"), append(js, '\n'))
+}
+
+func (r *trainingRun) printStart() {
+	fmt.Fprintf(r.out, "run dir %s\ndevice %s, dataset %s (%d train / %d test, %dx%dx%d), model %+v\n",
+		r.dir, r.b.Name(), r.dataset, r.ds.Train.N, r.ds.Test.N, r.ds.H, r.ds.W, r.ds.C, r.model.Config)
+	if r.resumedFrom != "" {
+		fmt.Fprintf(r.out, "resuming from step %d (%s)\n", r.tr.Step, r.resumedFrom)
+	}
+	for _, n := range r.notes {
+		fmt.Fprintf(r.out, "%s: from here on the run is not an exact continuation\n", n)
+	}
+	fmt.Fprintln(r.out, r.stop)
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it over path, so a
+// crash or a full disk leaves either the old file or the new one.
+func writeFileAtomic(path string, data []byte) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
