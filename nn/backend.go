@@ -7,7 +7,9 @@ package nn
 // Conventions: activations are NHWC; conv weights are [K, K, In, Out] (see ConvSpec) with
 // every masked entry exactly 0; gradient outputs accumulate (+=) so that a tensor read by
 // several ops gets the sum of their gradients, and are zeroed once per step by the caller.
-// Ops validate shapes and return an error naming the layer; they never panic on bad shapes.
+// Ops validate their arguments with nn's checks (validate.go: CheckConv, CheckCopy,
+// CheckTemperature, ...), so every backend accepts and refuses the same calls, and return an
+// error naming the layer; they never panic on bad arguments and never write to their inputs.
 type Backend interface {
 	Name() string
 
@@ -18,14 +20,14 @@ type Backend interface {
 	ToHost(dst []float32, t *Tensor) error
 	// Release hands t's storage back to the backend's pool; t must not be used afterwards.
 	Release(t *Tensor)
-	// Zero sets every element of t to 0.
+	// Zero sets every element of t to 0; Zero(nil) does nothing.
 	Zero(t *Tensor)
-	// Copy copies src into dst (same length).
+	// Copy copies src into dst (same element count; nil is an error).
 	Copy(dst, src *Tensor) error
 
 	// MaskedConv computes y = act(conv(x, w) + b) over x [N,H,W,In] into y [N,H,W,Out],
 	// where act is ReLU when spec.ReLU. Only unmasked taps are computed; w's masked entries
-	// are never read.
+	// are never read. Every argument is required: a nil bias is an error (pass zeros).
 	MaskedConv(spec ConvSpec, y, x, w, b *Tensor) error
 	// MaskedConvBackward takes dy (the gradient at y) and y (the op's output, whose sign gives
 	// the fused ReLU's mask), and accumulates dx += dL/dx, dw += dL/dw (unmasked entries
@@ -63,7 +65,8 @@ type Backend interface {
 
 	// SampleCategorical draws one value in [0,256) per row of logits. logits is viewed as
 	// len(out) rows of equal length; row r's distribution is softmax(logits[r][offset :
-	// offset+256] / temperature). The uniform for row r is Uniform(seed, counter, r), so all
+	// offset+256] / temperature); temperature must be finite and > 0 (CheckTemperature:
+	// +Inf would be uniform noise). The uniform for row r is Uniform(seed, counter, r), so all
 	// backends draw the same values.
 	SampleCategorical(out []int32, logits *Tensor, offset int, temperature float32, seed, counter uint64) error
 }

@@ -31,6 +31,7 @@ func Run(t *testing.T, b nn.Backend) {
 	t.Run("Optimizers", func(t *testing.T) { testOptimizers(t, b) })
 	t.Run("SampleCategorical", func(t *testing.T) { testSample(t, b) })
 	t.Run("Position", func(t *testing.T) { testPosition(t, b) })
+	t.Run("Validation", func(t *testing.T) { testValidation(t, b) })
 }
 
 func randSlice(r *rand.Rand, n int, scale float64) []float64 {

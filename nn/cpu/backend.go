@@ -120,11 +120,15 @@ func (b *Backend) Release(t *nn.Tensor) {
 	t.Host = nil
 }
 
-func (b *Backend) Zero(t *nn.Tensor) { clear(t.Host) }
+func (b *Backend) Zero(t *nn.Tensor) {
+	if t != nil {
+		clear(t.Host)
+	}
+}
 
 func (b *Backend) Copy(dst, src *nn.Tensor) error {
-	if len(dst.Host) != len(src.Host) {
-		return fmt.Errorf("cpu: Copy: %v into %v", src.Shape, dst.Shape)
+	if err := nn.CheckCopy(dst, src); err != nil {
+		return fmt.Errorf("cpu: %w", err)
 	}
 	copy(dst.Host, src.Host)
 	return nil

@@ -1,8 +1,6 @@
 package cpu
 
 import (
-	"fmt"
-
 	"pixelcnn/nn"
 	"pixelcnn/nn/cpu/gemm"
 	"pixelcnn/nn/cpu/vec"
@@ -18,7 +16,7 @@ import (
 // simply uses a shorter inner dimension. A 3x3 mask-B layer does 5 of 9 taps' work; a 7x7
 // mask-A layer 24 of 49 plus the allowed centre blocks.
 
-// convShape holds the validated dimensions of one conv call.
+// convShape holds the dimensions of one conv call (validated by nn.CheckConv and friends).
 type convShape struct {
 	spec      nn.ConvSpec
 	n, h, w   int
@@ -30,25 +28,10 @@ type convShape struct {
 	rows      int // positions per chunk
 }
 
-func newConvShape(spec nn.ConvSpec, x, w, b, y *nn.Tensor) (convShape, error) {
-	if err := spec.Validate(); err != nil {
-		return convShape{}, err
-	}
+// newConvShape returns the geometry of a conv over x [N,H,W,In]; the caller has validated
+// the call.
+func newConvShape(spec nn.ConvSpec, x *nn.Tensor) convShape {
 	xs := x.Shape
-	if len(xs) != 4 || xs[3] != spec.In {
-		return convShape{}, fmt.Errorf("layer %q: input shape %v, want [N,H,W,%d]", spec.Name, xs, spec.In)
-	}
-	// The error messages are formatted only on failure: the cached sampler calls this per
-	// pixel and layer.
-	if ws := [4]int{spec.K, spec.K, spec.In, spec.Out}; !nn.SameShape(w.Shape, ws[:]) {
-		return convShape{}, nn.CheckShape(fmt.Sprintf("layer %q: weight", spec.Name), w.Shape, ws[:])
-	}
-	if b != nil && (len(b.Shape) != 1 || b.Shape[0] != spec.Out) {
-		return convShape{}, nn.CheckShape(fmt.Sprintf("layer %q: bias", spec.Name), b.Shape, []int{spec.Out})
-	}
-	if ys := [4]int{xs[0], xs[1], xs[2], spec.Out}; y != nil && !nn.SameShape(y.Shape, ys[:]) {
-		return convShape{}, nn.CheckShape(fmt.Sprintf("layer %q: output", spec.Name), y.Shape, ys[:])
-	}
 	s := convShape{spec: spec, n: xs[0], h: xs[1], w: xs[2], taps: spec.Taps()}
 	s.m = s.n * s.h * s.w
 	s.tapsWidth = s.taps * spec.In
@@ -56,7 +39,7 @@ func newConvShape(spec nn.ConvSpec, x, w, b, y *nn.Tensor) (convShape, error) {
 	s.og = spec.Out / spec.Colors
 	// Keep a chunk's im2col block around 512 KiB so it stays in L2 while the GEMM reads it.
 	s.rows = min(1024, max(64, (128<<10)/s.kLive))
-	return s, nil
+	return s
 }
 
 func (s convShape) chunks() int { return (s.m + s.rows - 1) / s.rows }
@@ -100,10 +83,10 @@ func (s convShape) im2col(col, x []float32, p0, rows int) {
 
 // MaskedConv implements nn.Backend.
 func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
-	s, err := newConvShape(spec, x, w, bias, y)
-	if err != nil {
+	if err := nn.CheckConv(spec, y, x, w, bias); err != nil {
 		return err
 	}
+	s := newConvShape(spec, x)
 	in, out := spec.In, spec.Out
 	W := w.Host
 	cols := make([][]float32, b.workers)
@@ -157,23 +140,10 @@ func (s convShape) gemmCols(rows int, a []float32, lda int, W, bh, yc []float32,
 // and computes dcol = dz W^T. The im2col scatter back to dx would race between chunks (a tap
 // reads rows above), so dx is then gathered per position in a second parallel pass.
 func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor) error {
-	s, err := newConvShape(spec, x, w, db, y)
-	if err != nil {
+	if err := nn.CheckConvBackward(spec, dx, dw, db, dy, x, w, y); err != nil {
 		return err
 	}
-	if err := nn.CheckShape(fmt.Sprintf("layer %q: output gradient", spec.Name), dy.Shape, y.Shape); err != nil {
-		return err
-	}
-	if dx != nil {
-		if err := nn.CheckShape(fmt.Sprintf("layer %q: input gradient", spec.Name), dx.Shape, x.Shape); err != nil {
-			return err
-		}
-	}
-	if dw != nil {
-		if err := nn.CheckShape(fmt.Sprintf("layer %q: weight gradient", spec.Name), dw.Shape, w.Shape); err != nil {
-			return err
-		}
-	}
+	s := newConvShape(spec, x)
 	in, out := spec.In, spec.Out
 	W := w.Host
 	uniform := s.uniformCentre()

@@ -69,20 +69,14 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 // first value k whose running sum of exp((l-max)/T) exceeds u * total, u = nn.Uniform(seed,
 // counter, r). Sums are float64.
 func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, temperature float32, seed, counter uint64) error {
+	if err := nn.CheckSample(out, logits, offset, temperature); err != nil {
+		return err
+	}
 	rowsN := len(out)
 	if rowsN == 0 {
 		return nil
 	}
-	if temperature <= 0 || math.IsNaN(float64(temperature)) {
-		return fmt.Errorf("sample: temperature %v must be > 0", temperature)
-	}
-	if logits.Len()%rowsN != 0 {
-		return fmt.Errorf("sample: %d logits do not split into %d rows", logits.Len(), rowsN)
-	}
 	rowLen := logits.Len() / rowsN
-	if offset < 0 || offset+256 > rowLen {
-		return fmt.Errorf("sample: offset %d outside a row of %d logits", offset, rowLen)
-	}
 	invT := 1 / temperature
 	for r := range out {
 		l := logits.Host[r*rowLen+offset : r*rowLen+offset+256]

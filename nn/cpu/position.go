@@ -17,22 +17,12 @@ import (
 // 10^5 MACs of this small-row GEMM, so only the wide layers (the cifar10 head) are split.
 const positionParallelMACs = 1 << 18
 
-// newPositionShape validates a MaskedConvAt call: x [N,H,W,In], y [N,1,1,Out], (i,j) inside.
+// newPositionShape validates a MaskedConvAt call (nn.CheckConvAt) and returns its geometry.
 func newPositionShape(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j int) (convShape, error) {
-	s, err := newConvShape(spec, x, w, bias, nil)
-	if err != nil {
+	if err := nn.CheckConvAt(spec, y, x, w, bias, i, j); err != nil {
 		return convShape{}, err
 	}
-	if bias == nil {
-		return convShape{}, fmt.Errorf("layer %q: nil bias", spec.Name)
-	}
-	if ys := [4]int{s.n, 1, 1, spec.Out}; !nn.SameShape(y.Shape, ys[:]) {
-		return convShape{}, nn.CheckShape(fmt.Sprintf("layer %q: position output", spec.Name), y.Shape, ys[:])
-	}
-	if i < 0 || i >= s.h || j < 0 || j >= s.w {
-		return convShape{}, fmt.Errorf("layer %q: position (%d,%d) outside a %dx%d image", spec.Name, i, j, s.h, s.w)
-	}
-	return s, nil
+	return newConvShape(spec, x), nil
 }
 
 // MaskedConvAt implements nn.Backend. It runs exactly MaskedConv's GEMMs (gemmCols, same
