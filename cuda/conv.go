@@ -56,43 +56,35 @@ func (c convCall) geom() []uint64 {
 		argInt(s.Colors), argInt(maskB), argInt(relu)}
 }
 
-// newConvCall validates the shapes of a conv call. x is required; each other tensor is
-// checked when non-nil: w [K,K,In,Out], b [Out], y (and dy) [N,H,W,Out], dx like x.
+// newConvCall returns the geometry of a conv call whose shapes nn.CheckConv (or
+// CheckConvBackward, CheckConvAt) has validated. It checks what nn cannot: that x and each
+// non-nil other tensor is this backend's live buffer, and the device's size limits.
 func newConvCall(spec nn.ConvSpec, x, w, b, y *nn.Tensor, outs ...*nn.Tensor) (convCall, error) {
-	if err := spec.Validate(); err != nil {
-		return convCall{}, err
-	}
 	layer := fmt.Sprintf("cuda: layer %q", spec.Name)
 	if _, err := buf(layer+": input", x); err != nil {
 		return convCall{}, err
 	}
 	xs := x.Shape
-	if len(xs) != 4 || xs[3] != spec.In {
-		return convCall{}, fmt.Errorf("%s: input shape %v, want [N,H,W,%d]", layer, xs, spec.In)
-	}
 	c := convCall{spec: spec, n: xs[0], h: xs[1], w: xs[2], kw: (spec.Taps() + 1) * spec.In}
 	c.m = c.n * c.h * c.w
-	yShape := []int{xs[0], xs[1], xs[2], spec.Out}
-	check := func(what string, t *nn.Tensor, want []int) error {
+	check := func(what string, t *nn.Tensor) error {
 		if t == nil {
 			return nil
 		}
-		if _, err := buf(layer+": "+what, t); err != nil {
-			return err
-		}
-		return nn.CheckShape(layer+": "+what, t.Shape, want)
+		_, err := buf(layer+": "+what, t)
+		return err
 	}
-	if err := check("weight", w, spec.WeightShape()); err != nil {
+	if err := check("weight", w); err != nil {
 		return c, err
 	}
-	if err := check("bias", b, []int{spec.Out}); err != nil {
+	if err := check("bias", b); err != nil {
 		return c, err
 	}
-	if err := check("output", y, yShape); err != nil {
+	if err := check("output", y); err != nil {
 		return c, err
 	}
 	for _, o := range outs {
-		if err := check("gradient", o, yShape); err != nil {
+		if err := check("gradient", o); err != nil {
 			return c, err
 		}
 	}
@@ -105,10 +97,10 @@ func newConvCall(spec nn.ConvSpec, x, w, b, y *nn.Tensor, outs ...*nn.Tensor) (c
 	return c, nil
 }
 
-// MaskedConv computes y = act(conv(x, w) + b), b optional (nil: no bias).
+// MaskedConv computes y = act(conv(x, w) + b).
 func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
-	if w == nil || y == nil {
-		return fmt.Errorf("cuda: layer %q: MaskedConv needs y and w", spec.Name)
+	if err := nn.CheckConv(spec, y, x, w, bias); err != nil {
+		return fmt.Errorf("cuda: %w", err)
 	}
 	c, err := newConvCall(spec, x, w, bias, y)
 	if err != nil {
@@ -136,11 +128,8 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 // MaskedConvBackward accumulates dx, dw (live entries only) and db; any may be nil. The fused
 // ReLU's mask (y > 0) is applied inside each kernel, so no dz buffer is materialized.
 func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor) error {
-	if dy == nil || y == nil {
-		return fmt.Errorf("cuda: layer %q: MaskedConvBackward needs dy and y", spec.Name)
-	}
-	if dx != nil && w == nil {
-		return fmt.Errorf("cuda: layer %q: dx needs w", spec.Name)
+	if err := nn.CheckConvBackward(spec, dx, dw, db, dy, x, w, y); err != nil {
+		return fmt.Errorf("cuda: %w", err)
 	}
 	c, err := newConvCall(spec, x, w, db, y, dy)
 	if err != nil {
@@ -151,15 +140,9 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 		if _, err := buf(layer+": dx", dx); err != nil {
 			return err
 		}
-		if err := nn.CheckShape(layer+": dx", dx.Shape, x.Shape); err != nil {
-			return err
-		}
 	}
 	if dw != nil {
 		if _, err := buf(layer+": dw", dw); err != nil {
-			return err
-		}
-		if err := nn.CheckShape(layer+": dw", dw.Shape, spec.WeightShape()); err != nil {
 			return err
 		}
 	}
@@ -373,8 +356,8 @@ func (b *Backend) Precision() nn.Precision {
 // maskedconv_at_v2 (position.go; maskedconv_at_v1 with SetAtVersion(1)), whose sums are
 // formed exactly as MaskedConv's (versions 1 and 2), so the values agree bit for bit.
 func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j int) error {
-	if w == nil || y == nil {
-		return fmt.Errorf("cuda: layer %q: MaskedConvAt needs y and w", spec.Name)
+	if err := nn.CheckConvAt(spec, y, x, w, bias, i, j); err != nil {
+		return fmt.Errorf("cuda: %w", err)
 	}
 	c, err := newConvCall(spec, x, w, bias, nil)
 	if err != nil {
@@ -383,12 +366,6 @@ func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j 
 	layer := fmt.Sprintf("cuda: layer %q", spec.Name)
 	if _, err := buf(layer+": position output", y); err != nil {
 		return err
-	}
-	if err := nn.CheckShape(layer+": position output", y.Shape, []int{c.n, 1, 1, spec.Out}); err != nil {
-		return err
-	}
-	if i < 0 || i >= c.h || j < 0 || j >= c.w {
-		return fmt.Errorf("%s: position (%d,%d) outside a %dx%d image", layer, i, j, c.h, c.w)
 	}
 	exit, err := b.enterOp(layer)
 	if err != nil {

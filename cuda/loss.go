@@ -4,7 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"math"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -76,12 +75,12 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 // SampleCategorical draws one value per row with sample_categorical_v2 (one warp per row;
 // sample_categorical_v1, one thread per row, with SetAtVersion(1)): the same draws.
 func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, temperature float32, seed, counter uint64) error {
+	if err := nn.CheckSample(out, logits, offset, temperature); err != nil {
+		return fmt.Errorf("cuda: %w", err)
+	}
 	rows := len(out)
 	if rows == 0 {
 		return nil
-	}
-	if !(temperature > 0) || math.IsInf(float64(temperature), 0) {
-		return fmt.Errorf("cuda: sample: temperature %v must be > 0", temperature)
 	}
 	d, err := buf("cuda: sample: logits", logits)
 	if err != nil {

@@ -5,7 +5,6 @@ package cuda
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"unsafe"
 
@@ -161,8 +160,8 @@ func (b *Backend) launchAt(c convCall, y, x, w, bias *nn.Tensor, i, j int, curso
 
 // atCall validates a MaskedConvAt-style call (y [N,1,1,Out]) and returns its geometry.
 func atCall(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) (convCall, error) {
-	if w == nil || y == nil {
-		return convCall{}, fmt.Errorf("cuda: layer %q: MaskedConvAt needs y and w", spec.Name)
+	if err := nn.CheckConvAt(spec, y, x, w, bias, 0, 0); err != nil { // the cursor is on the device
+		return convCall{}, fmt.Errorf("cuda: %w", err)
 	}
 	c, err := newConvCall(spec, x, w, bias, nil)
 	if err != nil {
@@ -172,7 +171,7 @@ func atCall(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) (convCall, error) {
 	if _, err := buf(layer+": position output", y); err != nil {
 		return c, err
 	}
-	return c, nn.CheckShape(layer+": position output", y.Shape, []int{c.n, 1, 1, spec.Out})
+	return c, nil
 }
 
 // cursorBuf returns the cursor's device buffer, checking that it is this backend's and live.
@@ -296,8 +295,8 @@ func (b *Backend) SetPositionAtCursor(dst, src *nn.Tensor, cur *nn.Cursor) error
 // into img there and advances the cursor (sample_draw_v2, then sample_cursor_advance_v1).
 func (b *Backend) DrawAtCursor(img, logits *nn.Tensor, temperature float32, seed uint64, cur *nn.Cursor) error {
 	const op = "cuda: draw at cursor"
-	if !(temperature > 0) || math.IsInf(float64(temperature), 0) {
-		return fmt.Errorf("%s: temperature %v must be > 0", op, temperature)
+	if err := nn.CheckTemperature(temperature); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	d, err := cursorBuf(op, cur)
 	if err != nil {

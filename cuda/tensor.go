@@ -181,6 +181,9 @@ func (b *Backend) Release(t *nn.Tensor) {
 }
 
 func (b *Backend) Zero(t *nn.Tensor) {
+	if t == nil { // nn.Backend: Zero(nil) does nothing
+		return
+	}
 	d, err := buf("cuda: Zero", t)
 	exit, eerr := b.enter()
 	if eerr != nil {
@@ -195,6 +198,9 @@ func (b *Backend) Zero(t *nn.Tensor) {
 }
 
 func (b *Backend) Copy(dst, src *nn.Tensor) error {
+	if err := nn.CheckCopy(dst, src); err != nil {
+		return fmt.Errorf("cuda: %w", err)
+	}
 	dd, err := buf("cuda: Copy: dst", dst)
 	if err != nil {
 		return err
