@@ -1,0 +1,131 @@
+package pixelcnn
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"pixelcnn/nn"
+)
+
+// Memory estimates: what a run's tensors and buffers take, computed from the config before
+// anything is allocated, so that a run that cannot fit is refused with the numbers instead of
+// dying in the Go runtime's out-of-memory crash. They count the tensors the code holds at
+// its peak (parameters and their gradients, optimiser slots, every layer output of a batch
+// and, in training, its gradient; the samplers' caches and image buffers); the allocator's
+// slack comes on top. Sizes are float64 bytes: absurd configs must not overflow.
+
+// MemoryNeed is the bytes a run needs on the backend's device (the host, for the CPU
+// backend) and on the host whatever the backend.
+type MemoryNeed struct {
+	Device, Host float64
+}
+
+// paramCount is the number of weights and biases of a model of config c.
+func paramCount(c Config) float64 {
+	var p float64
+	for _, s := range layerSpecs(c) {
+		p += float64(s.K)*float64(s.K)*float64(s.In)*float64(s.Out) + float64(s.Out)
+	}
+	return p
+}
+
+// featuresPerPosition is the number of floats Forward keeps per pixel position: the input,
+// every conv output, each block's sum and the ReLU before the head.
+func featuresPerPosition(c Config) float64 {
+	f := float64(c.Colors)
+	for _, s := range layerSpecs(c) {
+		f += float64(s.Out)
+	}
+	return f + float64(c.Blocks+1)*2*float64(c.Hidden)
+}
+
+func positions(c Config, n int) float64 { return float64(n) * float64(c.Height) * float64(c.Width) }
+
+// TrainMemory is what training with o takes: parameters and gradients, the optimiser's
+// slots, and a batch's activations with their gradients.
+func TrainMemory(c Config, o TrainOptions) MemoryNeed {
+	slots := 2.0 // adam: m, v
+	if o.Optimizer == "rmsprop" {
+		slots = 1
+	}
+	p := paramCount(c)
+	return MemoryNeed{Device: 4 * ((2+slots)*p + 2*positions(c, o.Batch)*featuresPerPosition(c))}
+}
+
+// EvalMemory is what evaluating in batches of batch images takes.
+func EvalMemory(c Config, batch int) MemoryNeed {
+	return MemoryNeed{Device: 4 * (2*paramCount(c) + positions(c, batch)*featuresPerPosition(c))}
+}
+
+// SampleMemory is what drawing n images takes with the cached sampler, or with the naive
+// one (a whole forward pass over n images at its last row).
+func SampleMemory(c Config, n int, naive bool) MemoryNeed {
+	sub := positions(c, n) * float64(c.Colors)
+	need := MemoryNeed{Host: 10 * sub} // output and known bytes, the float32 input and read-back
+	if naive {
+		need.Device = 4 * (2*paramCount(c) + positions(c, n)*featuresPerPosition(c))
+		return need
+	}
+	pix := positions(c, n)
+	caches := pix * float64(c.Colors+c.Blocks*c.Hidden) // as cachedSamplerBytes, in float64
+	vecs := float64(n) * float64(8*c.Hidden+2*c.OutDim+256*c.Colors)
+	need.Device = 4 * (2*paramCount(c) + caches + vecs)
+	return need
+}
+
+// CheckMemory refuses need when it does not fit: the device part against the free device
+// memory of a backend that reports it (nn.MemoryInfo), and the host part (plus the device
+// part, for a backend without device memory: the CPU) against the host's available memory
+// (Linux's MemAvailable; elsewhere the host is not checked). what names the run in the error.
+func CheckMemory(what string, b nn.Backend, need MemoryNeed) error {
+	host := need.Host
+	if mi, ok := b.(nn.MemoryInfo); ok {
+		free, total, err := mi.MemInfo()
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if need.Device > float64(free) {
+			return fmt.Errorf("%s needs %s of device memory; %s has %s free of %s",
+				what, bytesStr(need.Device), b.Name(), bytesStr(float64(free)), bytesStr(float64(total)))
+		}
+	} else {
+		host += need.Device
+	}
+	avail, ok := hostAvailable()
+	if ok && host > float64(avail) {
+		return fmt.Errorf("%s needs %s of memory; this machine has %s available", what, bytesStr(host), bytesStr(float64(avail)))
+	}
+	return nil
+}
+
+// hostAvailable reads MemAvailable from /proc/meminfo (bytes); ok is false where there is none.
+func hostAvailable() (int64, bool) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	return parseMemAvailable(bufio.NewScanner(f))
+}
+
+func parseMemAvailable(sc *bufio.Scanner) (int64, bool) {
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 3 && fields[0] == "MemAvailable:" && fields[2] == "kB" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
+}
+
+// bytesStr formats a byte count in GiB (or MiB when small).
+func bytesStr(b float64) string {
+	if b < 1<<30 {
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	}
+	return fmt.Sprintf("%.3g GiB", b/(1<<30))
+}
