@@ -120,7 +120,7 @@ func benchCmd(args []string) error {
 		{"JPEG XL lossless (cjxl -d 0 -e 9)", "cjxl", "jxl", []string{"-d", "0", "-e", "9", "--quiet", "IN", "OUT"}},
 	} {
 		if _, err := exec.LookPath(t.bin); err != nil {
-			res.Rows = append(res.Rows, row{Codec: t.name, Note: t.bin + " not installed (tools/install-deps.sh installs it)"})
+			res.Rows = append(res.Rows, row{Codec: t.name, Note: t.bin + " not installed (Debian: apt-get install webp libjxl-tools)"})
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "%s per image...\n", t.bin)
