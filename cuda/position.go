@@ -23,7 +23,7 @@ var (
 
 // positionKernels are the kernels of this file; New requires them (initPosition).
 var positionKernels = []string{
-	"maskedconv_at_v2", "set_position_v2",
+	"maskedconv_at_v2",
 	"sample_categorical_v2", "sample_draw_v2", "sample_cursor_advance_v1",
 }
 
@@ -138,19 +138,40 @@ func atQuads(kw int) int {
 	return 0
 }
 
+// atPlace is where maskedconv_at_v2 works (kernels/position.cu): at (i, j), or at the pixel of
+// a cursor (device pointer, colours, image width), with the fused epilogue: the output also
+// written into cache [N,cacheH,width,Out] at that pixel, and/or added to y (accumulate).
+type atPlace struct {
+	i, j          int
+	cursor        uint64
+	colors, width int
+	cache         *nn.Tensor
+	cacheH        int
+	accumulate    bool
+}
+
 // launchAt runs the conv of c at (i, j), or at the cursor's pixel when cursor is not 0. The
 // caller holds enter and has validated the shapes.
 func (b *Backend) launchAt(c convCall, y, x, w, bias *nn.Tensor, i, j int, cursor uint64, cursorColors int) error {
+	return b.launchAtPlace(c, y, x, w, bias, atPlace{i: i, j: j, cursor: cursor, colors: cursorColors, width: c.w})
+}
+
+func (b *Backend) launchAtPlace(c convCall, y, x, w, bias *nn.Tensor, p atPlace) error {
 	args := append([]uint64{ptrOf(y), ptrOf(x), ptrOf(w), ptrOf(bias)}, c.geom()...)
-	args = append(args, argInt(i), argInt(j))
+	args = append(args, argInt(p.i), argInt(p.j))
 	q := atQuads(c.kw)
-	if cursor == noCursor && (b.pos.atVersion == 1 || q == 0) {
+	plain := p.cursor == noCursor && p.cache == nil && !p.accumulate
+	if plain && (b.pos.atVersion == 1 || q == 0) {
 		return b.launch("maskedconv_at_v1", grid1(c.n*c.spec.Out, 128), 128, args...)
 	}
 	if q == 0 {
 		return fmt.Errorf("cuda: layer %q: %d live rows exceed the position kernel's shared memory", c.spec.Name, c.kw)
 	}
-	args = append(args, cursor, argInt(cursorColors))
+	acc := 0
+	if p.accumulate {
+		acc = 1
+	}
+	args = append(args, p.cursor, argInt(p.colors), argInt(p.width), ptrOf(p.cache), argInt(p.cacheH), argInt(acc))
 	grid := dim3{ceilDiv(c.spec.Out, warpSize), ceilDiv(c.n, q*atImgs), 1}
 	if grid.y > 65535 {
 		return fmt.Errorf("cuda: layer %q: %d images exceed the position kernel's grid", c.spec.Name, c.n)
@@ -233,7 +254,7 @@ func (b *Backend) ReleaseCursor(cur *nn.Cursor) {
 	cur.Device = nil
 }
 
-// MaskedConvAtCursor is MaskedConvAt at the cursor's pixel.
+// MaskedConvAtCursor is MaskedConvAt at the cursor's pixel of x [N,cur.H,cur.W,In].
 func (b *Backend) MaskedConvAtCursor(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, cur *nn.Cursor) error {
 	c, err := atCall(spec, y, x, w, bias)
 	if err != nil {
@@ -258,37 +279,40 @@ func (b *Backend) MaskedConvAtCursor(spec nn.ConvSpec, y, x, w, bias *nn.Tensor,
 	return b.launchAt(c, y, x, w, bias, 0, 0, argPtr(d.ptr), cur.C)
 }
 
-// SetPositionAtCursor is SetPosition at the cursor's pixel.
-func (b *Backend) SetPositionAtCursor(dst, src *nn.Tensor, cur *nn.Cursor) error {
-	const op = "cuda: SetPosition at cursor"
-	d, err := cursorBuf(op, cur)
+// VectorConvAtCursor is MaskedConvAt at (0, 0) of a vector x [N,1,1,In] with the next op fused
+// in: cache (when not nil) [N,cur.H,cur.W,Out] gets the output at the cursor's pixel, and with
+// accumulate y = y + output.
+func (b *Backend) VectorConvAtCursor(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, cur *nn.Cursor, cache *nn.Tensor, accumulate bool) error {
+	c, err := atCall(spec, y, x, w, bias)
 	if err != nil {
 		return err
 	}
-	n, err := sameLen(op, src)
+	layer := fmt.Sprintf("cuda: layer %q", spec.Name)
+	d, err := cursorBuf(layer, cur)
 	if err != nil {
 		return err
 	}
-	if _, err := buf(op+": destination", dst); err != nil {
+	if err := nn.CheckShape(layer+": vector input", x.Shape, []int{c.n, 1, 1, spec.In}); err != nil {
 		return err
 	}
-	if err := checkPixels(op+": destination", dst, cur); err != nil {
-		return err
+	if cache != nil {
+		if _, err := buf(layer+": cache", cache); err != nil {
+			return err
+		}
+		if err := nn.CheckShape(layer+": cache", cache.Shape, []int{c.n, cur.H, cur.W, spec.Out}); err != nil {
+			return err
+		}
 	}
-	ds := dst.Shape
-	if err := nn.CheckShape(op+": source", src.Shape, []int{ds[0], 1, 1, ds[3]}); err != nil {
-		return err
-	}
-	exit, err := b.enterOp(op)
+	exit, err := b.enterOp(layer)
 	if err != nil {
 		return err
 	}
 	defer exit()
-	if n == 0 {
+	if c.n == 0 {
 		return nil
 	}
-	return b.launch("set_position_v2", grid1(n, elemBlock), elemBlock, ptrOf(dst), ptrOf(src),
-		argInt(ds[0]), argInt(ds[1]), argInt(ds[2]), argInt(ds[3]), argInt(0), argInt(0), argPtr(d.ptr), argInt(cur.C))
+	return b.launchAtPlace(c, y, x, w, bias, atPlace{cursor: argPtr(d.ptr), colors: cur.C, width: cur.W,
+		cache: cache, cacheH: cur.H, accumulate: accumulate})
 }
 
 // DrawAtCursor draws the cursor's subpixel of every image on the device, writes value/255

@@ -186,34 +186,68 @@ func firstDiff(got, want []float32) string {
 	return fmt.Sprintf("lengths %d, %d", len(got), len(want))
 }
 
-// TestSetPositionAtCursor: the cursor's pixel of every image gets src, nothing else changes.
-func TestSetPositionAtCursor(t *testing.T) {
+// TestVectorConvAtCursor: the fused residual-block epilogues give exactly the separate ops'
+// values: conv_in with its cache write (MaskedConvAt + SetPosition) and conv_out with the
+// residual add (MaskedConvAt + AddInto), at the cursor's pixel only.
+func TestVectorConvAtCursor(t *testing.T) {
 	b := gpu(t)
 	defer setMode(t, b, 2, true, true)()
-	r := rand.New(rand.NewPCG(3, 4))
-	const n, h, w, f, colors = 3, 4, 5, 7, 3
-	dst := hostRand(r, n*h*w*f, 1)
-	src := hostRand(r, n*f, 1)
-	dt, st := put(t, b, dst, n, h, w, f), put(t, b, src, n, 1, 1, f)
-	defer b.Release(dt)
-	defer b.Release(st)
-	sub := (2*w+3)*colors + 2 // pixel (2,3), last colour
-	cur, err := b.NewCursor(h, w, colors, sub)
+	r := rand.New(rand.NewPCG(8, 9))
+	const n, h, w, colors = 9, 3, 4, 3
+	s := nn.ConvSpec{Name: "vec", K: 1, In: 96, Out: 42, Colors: colors, Mode: nn.MaskB, ReLU: true}
+	x := put(t, b, hostRand(r, n*s.In, 1), n, 1, 1, s.In)
+	wt := put(t, b, hostRand(r, nn.ShapeLen(s.WeightShape()), 0.3), s.WeightShape()...)
+	bias := put(t, b, hostRand(r, s.Out, 0.3), s.Out)
+	y0 := hostRand(r, n*s.Out, 1)
+	cache0 := hostRand(r, n*h*w*s.Out, 1)
+	defer func() {
+		for _, tt := range []*nn.Tensor{x, wt, bias} {
+			b.Release(tt)
+		}
+	}()
+	const pi, pj = 1, 2
+	cur, err := b.NewCursor(h, w, colors, (pi*w+pj)*colors+1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.ReleaseCursor(cur)
-	if err := b.SetPositionAtCursor(dt, st, cur); err != nil {
-		t.Fatal(err)
+	for _, accumulate := range []bool{false, true} {
+		// The separate ops.
+		wantY, wantCache := put(t, b, y0, n, 1, 1, s.Out), put(t, b, cache0, n, h, w, s.Out)
+		o := poison(t, b, n, 1, 1, s.Out)
+		if err := b.MaskedConvAt(s, o, x, wt, bias, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if accumulate {
+			err = b.AddInto(wantY, o)
+		} else {
+			err = b.SetPosition(wantCache, o, pi, pj)
+			wantY, o = o, wantY
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The fused op.
+		gotY, gotCache := put(t, b, y0, n, 1, 1, s.Out), put(t, b, cache0, n, h, w, s.Out)
+		cache := gotCache
+		if accumulate {
+			cache = nil
+		}
+		if err := b.VectorConvAtCursor(s, gotY, x, wt, bias, cur, cache, accumulate); err != nil {
+			t.Fatal(err)
+		}
+		if g, w := get(t, b, gotY), get(t, b, wantY); !bitsEqual(g, w) {
+			t.Errorf("accumulate %v: y %s", accumulate, firstDiff(g, w))
+		}
+		if g, w := get(t, b, gotCache), get(t, b, wantCache); !bitsEqual(g, w) {
+			t.Errorf("accumulate %v: cache %s", accumulate, firstDiff(g, w))
+		}
+		for _, tt := range []*nn.Tensor{wantY, wantCache, o, gotY, gotCache} {
+			b.Release(tt)
+		}
 	}
-	for q := 0; q < n; q++ {
-		copy(dst[((q*h+2)*w+3)*f:], src[q*f:(q+1)*f])
-	}
-	if got := get(t, b, dt); !bitsEqual(got, dst) {
-		t.Fatalf("%s", firstDiff(got, dst))
-	}
-	if err := b.SetPositionAtCursor(put(t, b, src, n, 1, 1, f), dt, cur); err == nil {
-		t.Errorf("a 1x1 destination at a 4x5 cursor: no error")
+	if err := b.VectorConvAtCursor(s, poison(t, b, n, 1, 1, s.Out), put(t, b, hostRand(r, n*h*w*s.In, 1), n, h, w, s.In), wt, bias, cur, nil, false); err == nil {
+		t.Errorf("an image as the vector input: no error")
 	}
 }
 

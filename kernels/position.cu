@@ -24,8 +24,15 @@
 //
 // Device cursor. For CUDA graphs the position can come from device memory: when cursor is not
 // null, the subpixel index sub = cursor[0] (raster order, colours innermost, cursor_colors
-// colours per pixel) replaces (i, j): pixel sub / cursor_colors. A replayed graph then runs
-// at the position the previous replay left behind (sample_cursor_advance_v1, sample.cu).
+// colours per pixel, cursor_w pixels per row) replaces (i, j): pixel sub / cursor_colors. A
+// replayed graph then runs at the position the previous replay left behind
+// (sample_cursor_advance_v1, sample.cu). An x of one pixel ([n,1,1,in], the residual stream at
+// the position) is read at that one pixel whatever the position.
+//
+// Fused epilogues (the sampler's residual blocks; exact, as the values are the same numbers
+// the separate ops would see): with accumulate, y = y + v (AddInto after the conv: conv_out
+// and the residual add); with cache not null, v is also written into cache [n,h,w,out] at
+// the position (SetPosition after the conv: conv_in and its cache write).
 #include "common.cuh"
 
 #define AT_IMGS 4  // images per thread (independent chains sharing each weight load)
@@ -37,8 +44,8 @@
 #define AT_SMEM extern __shared__ float4 at_x[]
 #endif
 
-// cursor_pixel replaces (i, j) with the pixel of the cursor's subpixel when cursor is set. A
-// cursor past the last pixel gives i = h: the kernels then do nothing (no write outside).
+// cursor_pixel replaces (i, j) with the pixel of the cursor's subpixel when cursor is set (w
+// pixels per row). A cursor past the last pixel gives i = h: the kernels then do nothing.
 __device__ __forceinline__ void cursor_pixel(const int* __restrict__ cursor, int cursor_colors, int w,
                                              int& i, int& j) {
     if (!cursor) return;
@@ -94,15 +101,23 @@ __device__ __forceinline__ void at_chains(float acc[AT_IMGS], const float4* __re
 }
 
 // maskedconv_at_v2: y [n,1,1,out] = act(conv(x, w) + b) at (i, j) of every image (or at the
-// cursor's pixel), bitwise equal to the forward kernels' values there.
+// cursor's pixel), bitwise equal to the forward kernels' values there; see the header for the
+// cursor, cache and accumulate.
 extern "C" __global__ void __launch_bounds__(64)
 maskedconv_at_v2(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ wt,
                  const float* __restrict__ bias, CONV_PARAMS, int i, int j,
-                 const int* __restrict__ cursor, int cursor_colors) {
+                 const int* __restrict__ cursor, int cursor_colors, int cursor_w,
+                 float* __restrict__ cache, int cache_h, int accumulate) {
     CONV_GEOM;
     AT_SMEM;
-    cursor_pixel(cursor, cursor_colors, g.w, i, j);
-    if (i >= g.h) return;  // the same for the whole block, before any barrier
+    cursor_pixel(cursor, cursor_colors, cursor_w, i, j);
+    const int pix = i * cursor_w + j;  // the position in the cache
+    if (cache && i >= cache_h) return;  // a cursor past the end (uniform, before any barrier)
+    if (g.h == 1 && g.w == 1) {
+        i = 0;  // a one-pixel x: the vector at the position
+        j = 0;
+    }
+    if (i >= g.h) return;
     const int L = (g.taps + 1) * g.in;
     const int quads = blockDim.x / WARP_SIZE;
     const int img0 = blockIdx.y * quads * AT_IMGS;
@@ -120,19 +135,8 @@ maskedconv_at_v2(float* __restrict__ y, const float* __restrict__ x, const float
         float v = acc[b];
         if (bias) v += bias[o];  // as the forward: the chain, then + bias, then the ReLU
         if (g.relu) v = fmaxf(v, 0.0f);
+        if (cache) cache[((size_t)img * cache_h * cursor_w + pix) * g.out + o] = v;
+        if (accumulate) v = y[img * g.out + o] + v;  // as AddInto: dst + src
         y[img * g.out + o] = v;
     }
-}
-
-// set_position_v2 is set_position_v1 (elementwise.cu) at (i, j) or at the cursor's pixel:
-// dst [n,h,w,f] at that pixel = src [n,1,1,f].
-extern "C" __global__ void set_position_v2(float* __restrict__ dst, const float* __restrict__ src, int n,
-                                           int h, int w, int f, int i, int j,
-                                           const int* __restrict__ cursor, int cursor_colors) {
-    int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= n * f) return;
-    cursor_pixel(cursor, cursor_colors, w, i, j);
-    if (i >= h) return;
-    int img = idx / f, c = idx - img * f;
-    dst[((img * h + i) * w + j) * f + c] = src[idx];
 }

@@ -15,8 +15,12 @@ type DeviceSampler interface {
 	ReleaseCursor(cur *Cursor)
 	// MaskedConvAtCursor is MaskedConvAt at the cursor's pixel of x [N,cur.H,cur.W,In].
 	MaskedConvAtCursor(spec ConvSpec, y, x, w, b *Tensor, cur *Cursor) error
-	// SetPositionAtCursor is SetPosition at the cursor's pixel.
-	SetPositionAtCursor(dst, src *Tensor, cur *Cursor) error
+	// VectorConvAtCursor is MaskedConvAt at (0, 0) of a vector x [N,1,1,In] into y
+	// [N,1,1,Out] with the op that follows it in a residual block fused in: when cache is not
+	// nil, the output is also written into cache [N,cur.H,cur.W,Out] at the cursor's pixel (as
+	// SetPosition(cache, y)); when accumulate, y = y + output (as AddInto) instead of y =
+	// output. The values are exactly those of the separate ops.
+	VectorConvAtCursor(spec ConvSpec, y, x, w, b *Tensor, cur *Cursor, cache *Tensor, accumulate bool) error
 	// DrawAtCursor draws the cursor's subpixel s (colour s % C) of every image n from logits
 	// [N,1,1,256*C], the same value SampleCategorical draws with offset (s%C)*256, counter s
 	// and row n, writes value/255 into img [N,H,W,C] at that subpixel, and then advances the

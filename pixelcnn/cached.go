@@ -56,7 +56,9 @@ import (
 // the image cache and advances the cursor: one subpixel's pass is then the same sequence of
 // ops every time, recorded once (a CUDA graph) and replayed per subpixel, and the host reads
 // the images back once at the end (and waits once per row when it reports progress). The
-// device draw is SampleCategorical's draw, so the images are the same.
+// device draw is SampleCategorical's draw, so the images are the same. There each block's
+// conv_in and its cache write, and its conv_out and the residual add, are one op each
+// (VectorConvAtCursor), which computes the very values of the separate ops.
 
 // cachedSampler holds the caches and the per-position tensors of one run; nothing is
 // allocated per pixel but the one-pixel upload of each draw.
@@ -117,11 +119,15 @@ func (s *cachedSampler) vec(l *Layer, y, x *nn.Tensor) error {
 	return s.m.B.MaskedConvAt(l.Spec, y, x, l.W.Value, l.B.Value, 0, 0)
 }
 
-// position is where the two neighbour-reading ops of a pass run: a pixel the host names
-// (hostPos) or the pixel of a device cursor (cursorPos).
+// position is where the position-dependent ops of a pass run: a pixel the host names
+// (hostPos) or the pixel of a device cursor (cursorPos). convAt is layer l at the pixel of x
+// [N,H,W,In]; convInto is layer l of the vector x with its output y also written into cache
+// at the pixel (conv_in and its cache write); convAdd is y += layer l of the vector x, with
+// tmp for the layer's output where the two are separate ops (conv_out and the residual add).
 type position interface {
 	convAt(l *Layer, y, x *nn.Tensor) error
-	setAt(dst, src *nn.Tensor) error
+	convInto(l *Layer, y, x, cache *nn.Tensor) error
+	convAdd(l *Layer, y, x, tmp *nn.Tensor) error
 }
 
 type hostPos struct {
@@ -132,7 +138,20 @@ type hostPos struct {
 func (p hostPos) convAt(l *Layer, y, x *nn.Tensor) error {
 	return p.b.MaskedConvAt(l.Spec, y, x, l.W.Value, l.B.Value, p.i, p.j)
 }
-func (p hostPos) setAt(dst, src *nn.Tensor) error { return p.b.SetPosition(dst, src, p.i, p.j) }
+
+func (p hostPos) convInto(l *Layer, y, x, cache *nn.Tensor) error {
+	if err := p.b.MaskedConvAt(l.Spec, y, x, l.W.Value, l.B.Value, 0, 0); err != nil {
+		return err
+	}
+	return p.b.SetPosition(cache, y, p.i, p.j)
+}
+
+func (p hostPos) convAdd(l *Layer, y, x, tmp *nn.Tensor) error {
+	if err := p.b.MaskedConvAt(l.Spec, tmp, x, l.W.Value, l.B.Value, 0, 0); err != nil {
+		return err
+	}
+	return p.b.AddInto(y, tmp) // y + o, as the graph's Add
+}
 
 type cursorPos struct {
 	d   nn.DeviceSampler
@@ -142,30 +161,29 @@ type cursorPos struct {
 func (p cursorPos) convAt(l *Layer, y, x *nn.Tensor) error {
 	return p.d.MaskedConvAtCursor(l.Spec, y, x, l.W.Value, l.B.Value, p.cur)
 }
-func (p cursorPos) setAt(dst, src *nn.Tensor) error { return p.d.SetPositionAtCursor(dst, src, p.cur) }
+
+func (p cursorPos) convInto(l *Layer, y, x, cache *nn.Tensor) error {
+	return p.d.VectorConvAtCursor(l.Spec, y, x, l.W.Value, l.B.Value, p.cur, cache, false)
+}
+
+func (p cursorPos) convAdd(l *Layer, y, x, _ *nn.Tensor) error {
+	return p.d.VectorConvAtCursor(l.Spec, y, x, l.W.Value, l.B.Value, p.cur, nil, true)
+}
 
 // trunk runs input_conv and the residual blocks at p, updating the conv_in caches; the
 // residual stream ends in s.y.
 func (s *cachedSampler) trunk(p position) error {
-	b := s.m.B
 	if err := p.convAt(s.m.Input(), s.y, s.img); err != nil {
 		return err
 	}
 	for blk, l := range s.m.Blocks() {
-		in, mid, out := l.In, l.Mid, l.Out
-		if err := s.vec(in, s.a, s.y); err != nil {
+		if err := p.convInto(l.In, s.a, s.y, s.mid[blk]); err != nil {
 			return err
 		}
-		if err := p.setAt(s.mid[blk], s.a); err != nil {
+		if err := p.convAt(l.Mid, s.h, s.mid[blk]); err != nil {
 			return err
 		}
-		if err := p.convAt(mid, s.h, s.mid[blk]); err != nil {
-			return err
-		}
-		if err := s.vec(out, s.o, s.h); err != nil {
-			return err
-		}
-		if err := b.AddInto(s.y, s.o); err != nil { // y + o, as the graph's Add
+		if err := p.convAdd(l.Out, s.y, s.h, s.o); err != nil {
 			return err
 		}
 	}

@@ -15,7 +15,7 @@ import (
 // read-back at the end) where no GPU is, so that path's bookkeeping is tested everywhere.
 type hostDevice struct {
 	nn.Backend
-	records, replays int
+	records, replays, fused int
 }
 
 func (d *hostDevice) NewCursor(h, w, c, sub int) (*nn.Cursor, error) {
@@ -36,9 +36,26 @@ func (d *hostDevice) MaskedConvAtCursor(spec nn.ConvSpec, y, x, w, b *nn.Tensor,
 	return d.MaskedConvAt(spec, y, x, w, b, i, j)
 }
 
-func (d *hostDevice) SetPositionAtCursor(dst, src *nn.Tensor, cur *nn.Cursor) error {
+func (d *hostDevice) VectorConvAtCursor(spec nn.ConvSpec, y, x, w, b *nn.Tensor, cur *nn.Cursor, cache *nn.Tensor, accumulate bool) error {
+	d.fused++
 	_, i, j := pixel(cur)
-	return d.SetPosition(dst, src, i, j)
+	out := y
+	if accumulate {
+		out = d.New(y.Shape...)
+		defer d.Release(out)
+	}
+	if err := d.MaskedConvAt(spec, out, x, w, b, 0, 0); err != nil {
+		return err
+	}
+	if cache != nil {
+		if err := d.SetPosition(cache, out, i, j); err != nil {
+			return err
+		}
+	}
+	if accumulate {
+		return d.AddInto(y, out)
+	}
+	return nil
 }
 
 func (d *hostDevice) DrawAtCursor(img, logits *nn.Tensor, temperature float32, seed uint64, cur *nn.Cursor) error {
@@ -117,6 +134,9 @@ func TestCachedOnDeviceMatchesNaive(t *testing.T) {
 			}
 			if d.records != 1 || d.replays != (tc.h-tc.keep)*tc.w*tc.colors {
 				t.Errorf("%d records and %d replays, want 1 and %d", d.records, d.replays, (tc.h-tc.keep)*tc.w*tc.colors)
+			}
+			if d.fused != 2*c.Blocks*d.replays {
+				t.Errorf("%d fused vector convs in %d passes of %d blocks", d.fused, d.replays, c.Blocks)
 			}
 			if last != (tc.h-tc.keep)*tc.w {
 				t.Errorf("progress ended at %d", last)

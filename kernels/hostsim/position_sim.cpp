@@ -18,6 +18,8 @@
 //     no quad or warp; every masked weight, every input it must not read (later positions, the
 //     last colour's centre under mask A) and the dynamic shared memory start as NaN, so a read
 //     that reaches a chain shows; AddressSanitizer catches reads past a tensor.
+//   - the fused epilogues (cache write, accumulate) give the separate ops' values, at the
+//     cursor's pixel only; a cursor past the end writes nothing.
 //   - sample_categorical_v2 and sample_draw_v2 draw exactly sample_categorical_v1's values for
 //     peaked and flat logits and several temperatures; sample_draw_v2 writes v/255 at the
 //     cursor's subpixel only; a cursor past the end writes nothing.
@@ -205,11 +207,57 @@ static void check_at(const AtCase& c, std::mt19937& rng) {
                     launch(grid, quads * 32, (size_t)quads * AT_IMGS * L * 4, [&] {
                         maskedconv_at_v2(y.data(), x.data(), w.data(), bias.data(), c.n, c.h, c.w, c.in, c.out,
                                          c.k, c.colors, c.mask_b, c.relu, use_cursor ? 0 : i, use_cursor ? 0 : j,
-                                         use_cursor ? &cursor : nullptr, 3);
+                                         use_cursor ? &cursor : nullptr, 3, c.w, nullptr, 0, 0);
                     });
                     for (size_t e = 0; e < y.size(); e++)
                         CHECK(same_bits(y[e], ref[e]), "at (%d,%d) cursor %d quads %d: element %zu = %g, want %g", i,
                               j, use_cursor, quads, e, y[e], ref[e]);
+                }
+        }
+}
+
+// check_fused: a vector conv at a cursor with the fused epilogues. With a cache, y and the
+// cache's pixel get exactly the plain output and nothing else in the cache changes; with
+// accumulate, y = y + output (as AddInto); a cursor past the end writes nothing.
+static void check_fused(std::mt19937& rng) {
+    std::uniform_real_distribution<float> u(-1, 1);
+    const int n = 9, in = 96, out = 42, colors = 3, h = 3, w = 4;
+    ConvGeom g = make_geom(n, 1, 1, in, out, 1, colors, 1, 1);
+    std::vector<float> wt((size_t)in * out), bias(out), x((size_t)n * in), y0((size_t)n * out);
+    for (int kk = 0; kk < in; kk++)
+        for (int o = 0; o < out; o++)
+            wt[(size_t)kk * out + o] = kk < live_rows(g, o) ? u(rng) : std::numeric_limits<float>::quiet_NaN();
+    for (auto* v : {&bias, &x, &y0})
+        for (auto& e : *v) e = u(rng);
+    std::vector<float> ref((size_t)n * out);
+    for (int img = 0; img < n; img++)
+        for (int o = 0; o < out; o++) {
+            float acc = 0.0f;
+            for (int kk = 0; kk < live_rows(g, o); kk++) acc = fmaf(x[(size_t)img * in + kk], wt[(size_t)kk * out + o], acc);
+            ref[(size_t)img * out + o] = fmaxf(acc + bias[o], 0.0f);
+        }
+    const int pi = 1, pj = 2;
+    for (int past = 0; past < 2; past++)
+        for (int accumulate = 0; accumulate < 2; accumulate++) {
+            int cursor = past ? h * w * colors : (pi * w + pj) * colors + 1;
+            std::vector<float> y = y0, cache((size_t)n * h * w * out, -7.0f);
+            launch({(out + 31) / 32, (n + 7) / 8, 1}, 64, (size_t)8 * in * 4, [&] {
+                maskedconv_at_v2(y.data(), x.data(), wt.data(), bias.data(), n, 1, 1, in, out, 1, colors, 1, 1, 0, 0,
+                                 &cursor, colors, w, accumulate ? nullptr : cache.data(), h, accumulate);
+            });
+            for (int img = 0; img < n; img++)
+                for (int o = 0; o < out; o++) {
+                    size_t e = (size_t)img * out + o;
+                    // Past the end, only the cache's guard stops the kernel (a vector needs no pixel).
+                    float want = accumulate ? y0[e] + ref[e] : past ? y0[e] : ref[e];
+                    CHECK(same_bits(y[e], want), "fused past %d accumulate %d: y[%zu] = %g, want %g", past, accumulate, e,
+                          y[e], want);
+                    for (int p = 0; p < h * w; p++) {
+                        float c = cache[((size_t)img * h * w + p) * out + o];
+                        float cw = !accumulate && !past && p == pi * w + pj ? ref[e] : -7.0f;
+                        CHECK(same_bits(c, cw), "fused past %d accumulate %d: cache image %d pixel %d feature %d = %g, want %g",
+                              past, accumulate, img, p, o, c, cw);
+                    }
                 }
         }
 }
@@ -266,6 +314,8 @@ int main() {
                     c.out, c.colors, c.mask_b ? 'B' : 'A', c.relu);
         check_at(c, rng);
     }
+    std::printf("fused epilogues\n");
+    check_fused(rng);
     std::printf("draws\n");
     check_draws(rng);
     if (failures) {
