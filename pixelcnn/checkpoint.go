@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	"pixelcnn/nn"
@@ -27,6 +29,8 @@ type TrainState struct {
 // training state and the optimiser slots (PyTorch layout, keyed by full name).
 type Checkpoint struct {
 	Config Config
+	// Dataset is the dataset the model was trained on ("" when the file does not say).
+	Dataset string
 	Train  *TrainState
 	Model  *Model
 	optim  map[string]safetensors.Tensor
@@ -129,6 +133,9 @@ func Save(path string, m *Model, tr *Trainer, dataset string) error {
 	}
 	meta := map[string]string{"format": FormatV1, "config": string(cfg), "step": "0",
 		MetaDataSHA256: safetensors.DataSHA256(tensors)}
+	if dataset != "" {
+		meta["dataset"] = dataset
+	}
 	if tr != nil {
 		st := TrainState{Step: tr.Step, LR: tr.LR, Options: tr.Opt, Data: tr.batcher.State(), Dataset: dataset}
 		js, err := json.Marshal(st)
@@ -140,6 +147,26 @@ func Save(path string, m *Model, tr *Trainer, dataset string) error {
 		meta["lr"] = strconv.FormatFloat(tr.LR, 'g', -1, 64)
 	}
 	return safetensors.Write(path, tensors, meta)
+}
+
+// CheckpointFile is the checkpoint's name inside a run directory.
+const CheckpointFile = "checkpoint.safetensors"
+
+// ResolveCheckpoint turns a --checkpoint argument into a file: a run directory stands for its
+// checkpoint.
+func ResolveCheckpoint(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if !st.IsDir() {
+		return path, nil
+	}
+	ck := filepath.Join(path, CheckpointFile)
+	if _, err := os.Stat(ck); err != nil {
+		return "", fmt.Errorf("checkpoint: %s is a directory without a %s (not a run directory?)", path, CheckpointFile)
+	}
+	return ck, nil
 }
 
 // Load reads a checkpoint and builds its model on backend b. It checks the data checksum
@@ -177,6 +204,10 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 		if err := json.Unmarshal([]byte(js), ck.Train); err != nil {
 			return nil, fail("train_state metadata: %v", err)
 		}
+		ck.Dataset = ck.Train.Dataset
+	}
+	if d := f.Metadata["dataset"]; d != "" {
+		ck.Dataset = d
 	}
 	get := func(name string, shape []int) ([]float32, error) {
 		t, ok := f.Get(name)

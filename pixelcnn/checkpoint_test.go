@@ -366,3 +366,34 @@ func TestCommittedCheckpointLoads(t *testing.T) {
 		t.Fatalf("the committed checkpoint has no training state")
 	}
 }
+
+// TestCheckpointDatasetAndRunDir: the dataset is recorded with or without a trainer, and a
+// run directory resolves to its checkpoint.
+func TestCheckpointDatasetAndRunDir(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := NewModel(cpu.New(), tinyConfig(1, 4, 4), 1)
+	path := filepath.Join(dir, CheckpointFile)
+	if err := Save(path, m, nil, "fashion-mnist"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ResolveCheckpoint(dir)
+	if err != nil || got != path {
+		t.Fatalf("ResolveCheckpoint(run dir) = %q, %v; want %q", got, err, path)
+	}
+	if got, err := ResolveCheckpoint(path); err != nil || got != path {
+		t.Fatalf("ResolveCheckpoint(file) = %q, %v", got, err)
+	}
+	ck, err := Load(path, cpu.New())
+	if err != nil || ck.Dataset != "fashion-mnist" {
+		t.Fatalf("dataset %q, %v; want fashion-mnist", ck.Dataset, err)
+	}
+	trained, _ := trainedCheckpoint(t, dir)
+	if ck, err := Load(trained, cpu.New()); err != nil || ck.Dataset != "test" {
+		t.Fatalf("trained checkpoint: dataset %q, %v; want test", ck.Dataset, err)
+	}
+	for _, bad := range []string{t.TempDir(), filepath.Join(dir, "none")} {
+		if _, err := ResolveCheckpoint(bad); err == nil {
+			t.Errorf("ResolveCheckpoint(%s): no error", bad)
+		}
+	}
+}
