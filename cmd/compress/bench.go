@@ -35,9 +35,9 @@ type benchResult struct {
 	NLLBitsPerDim float64 `json:"model_nll_bits_per_dim"`
 	// TablesBitsPerDim is the ideal code length of the integer frequency tables.
 	TablesBitsPerDim float64 `json:"tables_bits_per_dim"`
-	EncodePerSec  float64 `json:"encode_images_per_s"`
-	DecodePerSec  float64 `json:"decode_images_per_s"`
-	Rows          []row   `json:"rows"`
+	EncodePerSec     float64 `json:"encode_images_per_s"`
+	DecodePerSec     float64 `json:"decode_images_per_s"`
+	Rows             []row   `json:"rows"`
 }
 
 func benchCmd(args []string) error {
