@@ -31,9 +31,9 @@ type Checkpoint struct {
 	Config Config
 	// Dataset is the dataset the model was trained on ("" when the file does not say).
 	Dataset string
-	Train  *TrainState
-	Model  *Model
-	optim  map[string]safetensors.Tensor
+	Train   *TrainState
+	Model   *Model
+	optim   map[string]safetensors.Tensor
 }
 
 // MetaDataSHA256 is the metadata key of the SHA-256 of the data section (safetensors.DataSHA256):
