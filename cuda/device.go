@@ -23,7 +23,8 @@ import (
 // kernels loaded from the embedded PTX, a caching buffer pool and the multi-tensor tables.
 // Every method takes b.mu and binds the context to a locked OS thread for its duration
 // (enter), so the Backend is safe for concurrent use and goroutine moves never lose the
-// context. All work goes to the legacy default stream, so it runs in issue order.
+// context. Kernels go to the backend's own blocking stream and copies to the legacy default
+// stream, which stay ordered with each other, so all work runs in issue order.
 type Backend struct {
 	mu       sync.Mutex
 	dev      cu.Device

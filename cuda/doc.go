@@ -18,8 +18,10 @@
 //
 // # Streams, memory, errors
 //
-// All work is queued on the legacy default stream, in issue order; host copies (ToHost, the
-// loss and sum-of-squares partials) wait for it. Tensors hold a *devBuf from a caching pool
+// Kernels are launched on a stream the backend creates (so that the sampler's per-subpixel
+// pass can be captured into a CUDA graph, graph.go; the legacy default stream cannot be); it
+// is a blocking stream, so it and the host copies on the legacy default stream (ToHost, the
+// loss and sum-of-squares partials) run in issue order, and host copies wait for it. Tensors hold a *devBuf from a caching pool
 // (pool.go: size classes, free lists, stats); Release returns the buffer to the pool, which
 // is safe at once because later work on the same stream runs after earlier work. Tensors
 // must be Released (there is no finalizer). Every driver call is checked; a launch is checked
