@@ -36,8 +36,11 @@ type Backend interface {
 
 	// MaskedConvAt computes the op at one position only: y [N,1,1,Out] = act(conv(x, w) + b)
 	// at (i, j) of x [N,H,W,In], reading x only at (i, j) and its unmasked taps. It is the
-	// cached sampler's step and must give the same values MaskedConv gives at (i, j).
-	// (A 1x1 conv of a [N,1,1,In] vector is MaskedConvAt at (0, 0).)
+	// cached sampler's step and must give the same values MaskedConv gives at (i, j) at FP32.
+	// It computes in FP32 at every Precision (a backend at TF32 rounds only MaskedConv's and
+	// MaskedConvBackward's operands): the cached sampler then draws the naive sampler's FP32
+	// images bit for bit, and a one-position pass is latency-bound, so tensor cores would buy
+	// nothing. (A 1x1 conv of a [N,1,1,In] vector is MaskedConvAt at (0, 0).)
 	MaskedConvAt(spec ConvSpec, y, x, w, b *Tensor, i, j int) error
 	// SetPosition writes src [N,1,1,F] into dst [N,H,W,F] at (i, j).
 	SetPosition(dst, src *Tensor, i, j int) error

@@ -16,7 +16,8 @@ import (
 
 // Backend is the CPU implementation of nn.Backend.
 type Backend struct {
-	workers int
+	workers   int
+	precision nn.Precision // of the conv ops; "" is nn.FP32 (precision.go)
 
 	mu   sync.Mutex
 	pool map[int][][]float32 // released buffers by length

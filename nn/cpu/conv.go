@@ -87,26 +87,44 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 		return err
 	}
 	s := newConvShape(spec, x)
-	in, out := spec.In, spec.Out
-	W := w.Host
+	out := spec.Out
+	W, copied := b.liveWeights(s, w.Host)
 	cols := make([][]float32, b.workers)
 	b.parallel(s.chunks(), func(worker, c int) {
 		p0 := c * s.rows
 		rows := min(s.rows, s.m-p0)
-		a, lda := x.Host[p0*in:], in
-		if spec.K > 1 {
-			if cols[worker] == nil {
-				cols[worker] = b.buffer(s.rows * s.kLive)
-			}
-			s.im2col(cols[worker], x.Host, p0, rows)
-			a, lda = cols[worker], s.kLive
+		if cols[worker] == nil && (spec.K > 1 || b.tf32()) {
+			cols[worker] = b.buffer(s.rows * s.kLive)
 		}
+		a, lda := s.inputRows(cols[worker], x.Host, p0, rows, b.tf32())
 		s.gemmCols(rows, a, lda, W, bias.Host, y.Host[p0*out:], 0, out)
 	})
 	for _, c := range cols {
 		b.putBuffer(c)
 	}
+	if copied {
+		b.putBuffer(W)
+	}
 	return nil
+}
+
+// inputRows returns the GEMM's A operand for positions [p0, p0+rows) and its row stride: x
+// itself for a 1x1 conv at FP32; otherwise col ([rows, kLive]) filled with the im2col rows
+// (a 1x1 conv's are x's), rounded to TF32 when tf32.
+func (s convShape) inputRows(col, x []float32, p0, rows int, tf32 bool) ([]float32, int) {
+	in := s.spec.In
+	if s.spec.K == 1 && !tf32 {
+		return x[p0*in:], in
+	}
+	if s.spec.K > 1 {
+		s.im2col(col, x, p0, rows)
+	} else {
+		copy(col, x[p0*in:(p0+rows)*in])
+	}
+	if tf32 {
+		roundTF32(col[:rows*s.kLive])
+	}
+	return col, s.kLive
 }
 
 // gemmCols computes output columns [o0, o1) of rows positions whose im2col rows are a (row
@@ -145,7 +163,7 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 	}
 	s := newConvShape(spec, x)
 	in, out := spec.In, spec.Out
-	W := w.Host
+	W, copied := b.liveWeights(s, w.Host)
 	uniform := s.uniformCentre()
 	wsLen := s.kLive * out
 
@@ -159,7 +177,7 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 		sc := &ws[worker]
 		if sc.dz == nil {
 			sc.dz = b.buffer(s.rows * out)
-			if spec.K > 1 {
+			if spec.K > 1 || b.tf32() {
 				sc.col = b.buffer(s.rows * s.kLive)
 			}
 			if dw != nil {
@@ -178,13 +196,19 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 			vec.ReLUMask(dz, dyc, y.Host[p0*out:(p0+rows)*out])
 		}
 		if db != nil {
-			vec.ColumnSums(sc.dbPart[:out], dz, rows, out)
+			vec.ColumnSums(sc.dbPart[:out], dz, rows, out) // from the unrounded dz at TF32 too
 		}
-		a, lda := x.Host[p0*in:], in
-		if spec.K > 1 {
-			s.im2col(sc.col, x.Host, p0, rows)
-			a, lda = sc.col, s.kLive
+		if b.tf32() { // dz is an operand of both GEMMs
+			dz = sc.dz[:len(dyc)]
+			if spec.ReLU {
+				roundTF32(dz)
+			} else {
+				for i, v := range dyc {
+					dz[i] = nn.RoundTF32(v)
+				}
+			}
 		}
+		a, lda := s.inputRows(sc.col, x.Host, p0, rows, b.tf32())
 		if dw != nil {
 			if uniform {
 				gemm.Sgemm(true, false, s.tapsWidth+spec.CentreInLimit(0), out, rows, 1, a, lda, dz, out, 1, sc.dwPart, out)
@@ -242,6 +266,9 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 	if dcol != nil {
 		s.col2imGather(b, dx.Host, dcol)
 		b.putBuffer(dcol)
+	}
+	if copied {
+		b.putBuffer(W)
 	}
 	return nil
 }
