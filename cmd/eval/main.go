@@ -1,51 +1,93 @@
 // Command eval reports a checkpoint's negative log-likelihood on a dataset split in bits/dim
 // (over all C*H*W subpixels) and nats per image.
+//
+//	go run ./cmd/eval --checkpoint runs/R              # a run directory or a .safetensors file
+//	go run ./cmd/eval --checkpoint ck.safetensors --split train --limit 1000 --json
+//
+// The dataset is the one the checkpoint records unless --dataset says otherwise. Bad flags
+// exit with status 2, a failed evaluation with status 1.
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/progress"
 	"pixelcnn/nn"
 	_ "pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn"
 	"pixelcnn/pixelcnn/data"
 )
 
-func main() {
-	fs := pflag.NewFlagSet("eval", pflag.ContinueOnError)
-	ckPath := fs.String("checkpoint", "", "checkpoint (.safetensors) to evaluate (required)")
-	dataset := fs.String("dataset", "mnist", "mnist | fashion-mnist | cifar10")
-	dataDir := fs.String("data-dir", "", "dataset directory (default: the dataset's standard place)")
-	split := fs.String("split", "test", "test | train")
-	limit := fs.Int("limit", 0, "evaluate the first N images in file order (0: all)")
-	batch := fs.Int("batch", 64, "batch size")
-	device := fs.String("device", "auto", "cpu | cuda | auto")
-	asJSON := fs.Bool("json", false, "print one JSON line instead of text")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "eval:", err)
-		os.Exit(2)
-	}
-	if *ckPath == "" {
-		fmt.Fprintln(os.Stderr, "eval: --checkpoint is required")
-		os.Exit(2)
-	}
-	if err := run(*ckPath, *dataset, *dataDir, *split, *limit, *batch, *device, *asJSON); err != nil {
-		fmt.Fprintln(os.Stderr, "eval:", err)
-		os.Exit(1)
-	}
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+type options struct {
+	ckPath, dataset, dataDir, split, device string
+	limit, batch                            int
+	asJSON                                  bool
 }
 
-func run(ckPath, dataset, dataDir, splitName string, limit, batch int, device string, asJSON bool) error {
-	b, err := nn.Open(device)
+// run is main without the process exit, so tests can call it.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("eval", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.ckPath, "checkpoint", "", "checkpoint (.safetensors) or run directory to evaluate (required)")
+	fs.StringVar(&o.dataset, "dataset", "", "mnist | fashion-mnist | cifar10 (default: the checkpoint's)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "dataset directory (default: the dataset's standard place)")
+	fs.StringVar(&o.split, "split", "test", "test | train")
+	fs.IntVar(&o.limit, "limit", 0, "evaluate the first N images in file order (0: all)")
+	fs.IntVar(&o.batch, "batch", 64, "batch size")
+	fs.StringVar(&o.device, "device", "auto", "cpu | cuda | auto")
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON line instead of text")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "eval:", err)
+		return 2
+	}
+	if err := o.validate(fs.Args()); err != nil {
+		fmt.Fprintln(stderr, "eval:", err)
+		return 2
+	}
+	if err := evaluate(o, stdout, progress.New(stderr)); err != nil {
+		fmt.Fprintln(stderr, "eval:", err)
+		return 1
+	}
+	return 0
+}
+
+// validate checks the flags before anything is loaded.
+func (o options) validate(extra []string) error {
+	switch {
+	case len(extra) > 0:
+		return fmt.Errorf("unexpected arguments %q (flags take the form --name value)", extra)
+	case o.ckPath == "":
+		return errors.New("--checkpoint is required")
+	case o.split != "test" && o.split != "train":
+		return fmt.Errorf("--split %q: want test or train", o.split)
+	case o.limit < 0:
+		return fmt.Errorf("--limit %d must be >= 0 (0: all)", o.limit)
+	case o.batch < 1:
+		return fmt.Errorf("--batch %d must be >= 1", o.batch)
+	}
+	return nil
+}
+
+func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
+	ckPath, err := pixelcnn.ResolveCheckpoint(o.ckPath)
+	if err != nil {
+		return err
+	}
+	b, err := nn.Open(o.device)
 	if err != nil {
 		return err
 	}
@@ -53,28 +95,35 @@ func run(ckPath, dataset, dataDir, splitName string, limit, batch int, device st
 	if err != nil {
 		return err
 	}
-	ds, err := data.Load(dataset, dataDir)
+	dataset := o.dataset
+	if dataset == "" {
+		if dataset = ck.Dataset; dataset == "" {
+			return fmt.Errorf("checkpoint %s does not record its dataset: give --dataset", ckPath)
+		}
+	}
+	ds, err := data.Load(dataset, o.dataDir)
 	if err != nil {
 		return err
 	}
 	if err := ck.Config.CheckImages(dataset, ds.H, ds.W, ds.C); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", ckPath, err)
 	}
-	var s data.Split
-	switch splitName {
-	case "test":
-		s = ds.Test
-	case "train":
+	s := ds.Test
+	if o.split == "train" {
 		s = ds.Train
-	default:
-		return fmt.Errorf("--split %q: want test or train", splitName)
 	}
 	n := s.N
-	if limit > 0 && limit < n {
-		n = limit
+	if o.limit > 0 && o.limit < n {
+		n = o.limit
+	}
+	if err := pixelcnn.CheckMemory(fmt.Sprintf("evaluating in batches of %d", o.batch), b, pixelcnn.EvalMemory(ck.Config, o.batch)); err != nil {
+		return fmt.Errorf("%w (lower --batch)", err)
 	}
 	start := time.Now()
-	bpd, natsPerImage, err := pixelcnn.Evaluate(ck.Model, s, n, batch)
+	p.Line("evaluating %s on %d %s %s images (%s)", ckPath, n, dataset, o.split, b.Name())
+	bpd, natsPerImage, err := pixelcnn.EvaluateContext(context.Background(), ck.Model, s, n, o.batch, func(done, total int) {
+		p.Update("eval: %d/%d images, %s", done, total, time.Since(start).Round(time.Second))
+	})
 	if err != nil {
 		return err
 	}
@@ -82,13 +131,17 @@ func run(ckPath, dataset, dataDir, splitName string, limit, batch int, device st
 	if ck.Train != nil {
 		step = ck.Train.Step
 	}
-	if asJSON {
-		js, _ := json.Marshal(map[string]any{"bits_per_dim": bpd, "nats_per_image": natsPerImage, "images": n,
-			"split": splitName, "dataset": dataset, "checkpoint": ckPath, "step": step, "seconds": time.Since(start).Seconds()})
-		fmt.Println(string(js))
+	if o.asJSON {
+		js, err := json.Marshal(map[string]any{"bits_per_dim": bpd, "nats_per_image": natsPerImage, "images": n,
+			"split": o.split, "dataset": dataset, "checkpoint": ckPath, "step": step, "seconds": time.Since(start).Seconds()})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(js))
 		return nil
 	}
-	fmt.Printf("%s (step %d) on %s %s, %d images: %.5f bits/dim, %.3f nats/image (%s, %s)\n",
-		ckPath, step, dataset, splitName, n, bpd, natsPerImage, b.Name(), time.Since(start).Round(time.Millisecond))
+	p.End()
+	fmt.Fprintf(stdout, "%s (step %d) on %s %s, %d images: %.5f bits/dim, %.3f nats/image (%s, %s)\n",
+		ckPath, step, dataset, o.split, n, bpd, natsPerImage, b.Name(), time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -61,3 +61,13 @@ func (p *Printer) Line(format string, args ...any) {
 	}
 	fmt.Fprintf(p.w, format+"\n", args...)
 }
+
+// End ends an open update on a terminal (a newline), so that what follows starts a line.
+func (p *Printer) End() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open {
+		fmt.Fprintln(p.w)
+		p.open = false
+	}
+}

@@ -33,7 +33,10 @@ func TestTerminal(t *testing.T) {
 	p.Update("a")
 	p.Update("b")
 	p.Line("done")
-	if want := "\ra   \rb   \ndone\n"; buf.String() != want {
+	p.Update("c")
+	p.End()
+	p.End()
+	if want := "\ra   \rb   \ndone\n\rc   \n"; buf.String() != want {
 		t.Fatalf("output %q, want %q", buf.String(), want)
 	}
 }

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"image"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pixelcnn/nn/cpu"
+	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/imageio"
+)
+
+// smallData writes a 28x28 IDX dataset (64 train, 32 test images of noise) and returns its dir.
+func smallData(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range []struct {
+		name string
+		n    int
+	}{{"train-images-idx3-ubyte", 64}, {"t10k-images-idx3-ubyte", 32}} {
+		b := binary.BigEndian.AppendUint32(nil, 0x803)
+		for _, v := range []int{s.n, 28, 28} {
+			b = binary.BigEndian.AppendUint32(b, uint32(v))
+		}
+		for range s.n * 28 * 28 {
+			b = append(b, byte(rng.IntN(256)))
+		}
+		if err := os.WriteFile(filepath.Join(dir, s.name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// runDir saves a small 28x28 model as a run directory's checkpoint, recording dataset.
+func runDir(t *testing.T, dataset string) string {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := pixelcnn.NewModel(cpu.New(), pixelcnn.Config{Colors: 1, Height: 28, Width: 28, Hidden: 4, Blocks: 1, OutDim: 8}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pixelcnn.Save(filepath.Join(dir, pixelcnn.CheckpointFile), m, nil, dataset); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func runEval(args ...string) (code int, stdout, stderr string) {
+	var out, errs bytes.Buffer
+	code = run(append(args, "--device", "cpu"), &out, &errs)
+	return code, out.String(), errs.String()
+}
+
+func TestEvalCommand(t *testing.T) {
+	data := smallData(t)
+	fashion := runDir(t, "fashion-mnist")
+	unknown := runDir(t, "")
+	text := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(text, []byte("step,loss\n1,5.5\n2,5.4\n3,5.3\n4,5.2\n"), 0o644)
+	png := filepath.Join(t.TempDir(), "digit.png")
+	if err := imageio.WritePNG(png, image.NewGray(image.Rect(0, 0, 28, 28))); err != nil {
+		t.Fatal(err)
+	}
+
+	// The dataset comes from the checkpoint; a run directory stands for its checkpoint.
+	code, out, errs := runEval("--checkpoint", fashion, "--data-dir", data, "--json", "--limit", "5", "--batch", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res struct {
+		BPD     float64 `json:"bits_per_dim"`
+		Dataset string  `json:"dataset"`
+		Images  int     `json:"images"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	if res.Dataset != "fashion-mnist" || res.Images != 5 || !(res.BPD > 0) || math.IsInf(res.BPD, 0) {
+		t.Fatalf("result %+v, want fashion-mnist, 5 images, finite bits/dim", res)
+	}
+	if !strings.Contains(errs, "evaluating") {
+		t.Errorf("stderr %q does not say the evaluation is running", errs)
+	}
+	// --dataset overrides; text output.
+	code, out, errs = runEval("--checkpoint", filepath.Join(fashion, pixelcnn.CheckpointFile), "--dataset", "mnist", "--data-dir", data, "--split", "train", "--limit", "3")
+	if code != 0 || !strings.Contains(out, "on mnist train, 3 images") {
+		t.Fatalf("exit %d, output %q %s", code, out, errs)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no checkpoint", nil, 2, "--checkpoint is required"},
+		{"extra argument", []string{"--checkpoint", fashion, "extra"}, 2, `unexpected arguments ["extra"]`},
+		{"bad split", []string{"--checkpoint", fashion, "--split", "valid"}, 2, `--split "valid"`},
+		{"bad batch", []string{"--checkpoint", fashion, "--batch", "0"}, 2, "--batch 0"},
+		{"negative limit", []string{"--checkpoint", fashion, "--limit", "-1"}, 2, "--limit -1"},
+		{"text file", []string{"--checkpoint", text}, 1, "not a safetensors file"},
+		{"png", []string{"--checkpoint", png}, 1, "not a safetensors file"},
+		{"empty dir", []string{"--checkpoint", t.TempDir()}, 1, "without a checkpoint.safetensors"},
+		{"no dataset recorded", []string{"--checkpoint", unknown, "--data-dir", data}, 1, "give --dataset"},
+		{"batch too large", []string{"--checkpoint", fashion, "--data-dir", data, "--batch", "2000000000"}, 1, "lower --batch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := runEval(tc.args...)
+			if code != tc.code || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, errs, tc.code, tc.want)
+			}
+			if strings.Contains(errs, "goroutine") {
+				t.Fatalf("stack trace: %s", errs)
+			}
+		})
+	}
+}
