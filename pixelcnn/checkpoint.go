@@ -29,6 +29,9 @@ type TrainState struct {
 // training state and the optimiser slots (PyTorch layout, keyed by full name).
 type Checkpoint struct {
 	Config Config
+	// Precision is the conv precision of the backend that saved it (metadata "precision");
+	// "" for checkpoints from before it was recorded. The weights are F32 whatever it is.
+	Precision nn.Precision
 	// Dataset is the dataset the model was trained on ("" when the file does not say).
 	Dataset string
 	Train   *TrainState
@@ -132,7 +135,7 @@ func Save(path string, m *Model, tr *Trainer, dataset string) error {
 		return err
 	}
 	meta := map[string]string{"format": FormatV1, "config": string(cfg), "step": "0",
-		MetaDataSHA256: safetensors.DataSHA256(tensors)}
+		MetaDataSHA256: safetensors.DataSHA256(tensors), "precision": string(nn.BackendPrecision(m.B))}
 	if dataset != "" {
 		meta["dataset"] = dataset
 	}
@@ -198,6 +201,11 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 	}
 	if err := ck.Config.Validate(); err != nil {
 		return nil, fail("%v", err)
+	}
+	if p, ok := f.Metadata["precision"]; ok {
+		if ck.Precision, err = nn.ParsePrecision(p); err != nil {
+			return nil, fail("metadata: %v", err)
+		}
 	}
 	if js, ok := f.Metadata["train_state"]; ok {
 		ck.Train = new(TrainState)

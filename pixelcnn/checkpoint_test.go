@@ -397,3 +397,24 @@ func TestCheckpointDatasetAndRunDir(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointPrecision: a checkpoint records the precision of the backend that saved it
+// (the package safetensors writes F32 only).
+func TestCheckpointPrecision(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range nn.Precisions {
+		b := cpu.New()
+		if err := b.SetPrecision(p); err != nil {
+			t.Fatal(err)
+		}
+		m, _ := NewModel(b, tinyConfig(1, 4, 4), 1)
+		path := filepath.Join(dir, string(p)+".safetensors")
+		if err := Save(path, m, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := Load(path, cpu.New())
+		if err != nil || ck.Precision != p {
+			t.Errorf("saved at %s: loaded precision %q, %v", p, ck.Precision, err)
+		}
+	}
+}
