@@ -91,14 +91,15 @@ func PlotRoofline(path string, r Roofline) error {
 		labels = append(labels, rect)
 	}
 	bw := fmt.Sprintf("%s: %.4g TB/s", r.BandwidthLabel, r.BandwidthTBs)
-	// Along the bandwidth roof, a fifth of the way from the left edge to the lowest ridge.
+	// Above and left of the bandwidth roof, halfway from where it enters the plot to the
+	// lowest ridge: the side no op can reach.
 	lowest := math.Inf(1)
 	for _, c := range r.Compute {
 		lowest = min(lowest, c.TFLOPs)
 	}
-	lx := math.Pow(10, ax.x.lo+0.2*(math.Log10(lowest/r.BandwidthTBs)-ax.x.lo))
+	lx := math.Pow(10, (math.Log10(x0)+math.Log10(lowest/r.BandwidthTBs))/2)
 	at := ax.toPx(lx, r.BandwidthTBs*lx)
-	bwRect := image.Rect(at.X+8, at.Y-textHeight-2, at.X+8+textWidth(bw), at.Y-2)
+	bwRect := image.Rect(at.X-6-textWidth(bw), at.Y-textHeight-6, at.X-6, at.Y-6)
 	drawText(img, bw, bwRect.Min.X, bwRect.Min.Y, roofTextColour)
 	labels = append(labels, bwRect)
 
