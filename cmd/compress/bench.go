@@ -40,6 +40,13 @@ type benchResult struct {
 	Rows             []row   `json:"rows"`
 }
 
+// add appends a row and reports it on stderr at once, so a long run shows its results as it
+// goes.
+func (r *benchResult) add(x row) {
+	r.Rows = append(r.Rows, x)
+	fmt.Fprintf(os.Stderr, "%s: %d bytes, %.5f bits/dim %s\n", x.Codec, x.Bytes, x.BitsPerDim, x.Note)
+}
+
 func benchCmd(args []string) error {
 	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
 	var c common
@@ -87,8 +94,10 @@ func benchCmd(args []string) error {
 	}
 	res.NLLBitsPerDim = st.NLLBitsPerDim()
 	res.TablesBitsPerDim = st.QuantBits / float64(st.Subpixels)
-	res.Rows = append(res.Rows, row{Codec: "pixelcnn codec (this)", Bytes: int64(st.Bytes), BitsPerDim: st.BitsPerDim(),
+	res.add(row{Codec: "pixelcnn codec (this)", Bytes: int64(st.Bytes), BitsPerDim: st.BitsPerDim(),
 		Note: fmt.Sprintf("%+.3f%% vs NLL, round trip exact", 100*(st.BitsPerDim()/st.NLLBitsPerDim()-1))})
+	fmt.Fprintf(os.Stderr, "model NLL %.5f bits/dim, integer tables %.5f; encode %.1f images/s, decode %.1f images/s\n",
+		res.NLLBitsPerDim, res.TablesBitsPerDim, res.EncodePerSec, res.DecodePerSec)
 
 	// PNG, per image and tiled, Go's encoder at best compression.
 	sub := cfg.Subpixels()
@@ -100,13 +109,13 @@ func benchCmd(args []string) error {
 		}
 		pngBytes += int64(len(b))
 	}
-	res.Rows = append(res.Rows, row{Codec: "PNG per image (Go, best compression)", Bytes: pngBytes, BitsPerDim: bpd(pngBytes)})
+	res.add(row{Codec: "PNG per image (Go, best compression)", Bytes: pngBytes, BitsPerDim: bpd(pngBytes)})
 	tile, th, tw := tiled(px, n, cfg.Height, cfg.Width, cfg.Colors)
 	tb, err := encodePNG(tile, th, tw, cfg.Colors, png.BestCompression)
 	if err != nil {
 		return err
 	}
-	res.Rows = append(res.Rows, row{Codec: fmt.Sprintf("PNG tiled %dx%d (Go, best compression)", tw, th), Bytes: int64(len(tb)), BitsPerDim: bpd(int64(len(tb))),
+	res.add(row{Codec: fmt.Sprintf("PNG tiled %dx%d (Go, best compression)", tw, th), Bytes: int64(len(tb)), BitsPerDim: bpd(int64(len(tb))),
 		Note: "padding cells are black"})
 
 	// cwebp and cjxl, per image and tiled, every byte of every file counted.
@@ -123,7 +132,7 @@ func benchCmd(args []string) error {
 		{"JPEG XL lossless (cjxl -d 0 -e 9)", "cjxl", "jxl", []string{"-d", "0", "-e", "9", "--quiet", "IN", "OUT"}},
 	} {
 		if _, err := exec.LookPath(t.bin); err != nil {
-			res.Rows = append(res.Rows, row{Codec: t.name, Note: t.bin + " not installed (Debian: apt-get install webp libjxl-tools)"})
+			res.add(row{Codec: t.name, Note: t.bin + " not installed (Debian: apt-get install webp libjxl-tools)"})
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "%s per image...\n", t.bin)
@@ -131,7 +140,7 @@ func benchCmd(args []string) error {
 		if err != nil {
 			return err
 		}
-		res.Rows = append(res.Rows, row{Codec: t.name + " per image", Bytes: per, BitsPerDim: bpd(per)})
+		res.add(row{Codec: t.name + " per image", Bytes: per, BitsPerDim: bpd(per)})
 		in := filepath.Join(tmp, "tiled.png")
 		if err := os.WriteFile(in, tb, 0o644); err != nil {
 			return err
@@ -141,7 +150,7 @@ func benchCmd(args []string) error {
 		if err != nil {
 			return err
 		}
-		res.Rows = append(res.Rows, row{Codec: t.name + " tiled", Bytes: size, BitsPerDim: bpd(size)})
+		res.add(row{Codec: t.name + " tiled", Bytes: size, BitsPerDim: bpd(size)})
 	}
 	printTable(res)
 	if *asJSON != "" {
