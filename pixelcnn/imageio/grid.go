@@ -74,26 +74,75 @@ func (l GridLayout) Cell(i, h, w int) image.Rectangle {
 // line; unused cells in the last row are left grey. Grey images give an 8-bit grey PNG, RGB
 // images an RGBA one. The write is atomic.
 func WriteGrid(path string, images []uint8, n, h, w, c int, cols, scale int) error {
+	dst, _, err := gridImage(path, images, n, h, w, c, cols, scale, c == 3)
+	if err != nil {
+		return err
+	}
+	return WritePNG(path, dst)
+}
+
+// Colours of the completion grid's marks.
+var (
+	// KeptMark marks, in the frame left and right of every cell, the rows kept from the original.
+	KeptMark = color.RGBA{R: 230, G: 40, B: 40, A: 255}
+	// OriginalMark frames the original image.
+	OriginalMark = color.RGBA{R: 40, G: 110, B: 230, A: 255}
+)
+
+// WriteCompletionGrid writes a completion grid: the original image (h x w x c bytes, HWC)
+// framed in OriginalMark, then the n completions (images back to back, as WriteGrid takes
+// them). The frame beside the first keepRows rows of every cell is KeptMark, so the rows
+// given to the model stand apart from the generated ones. The PNG is RGBA; cols and scale
+// are as for WriteGrid (of n+1 images).
+func WriteCompletionGrid(path string, original, completions []uint8, n, h, w, c, keepRows, cols, scale int) error {
+	if len(original) != h*w*c {
+		return fmt.Errorf("imageio: %s: original has %d bytes, want %dx%dx%d", path, len(original), h, w, c)
+	}
+	if keepRows < 0 || keepRows > h {
+		return fmt.Errorf("imageio: %s: kept rows %d outside [0, %d]", path, keepRows, h)
+	}
+	all := append(append(make([]uint8, 0, len(original)+len(completions)), original...), completions...)
+	dst, l, err := gridImage(path, all, n+1, h, w, c, cols, scale, true)
+	if err != nil {
+		return err
+	}
+	fill := func(r image.Rectangle, col color.Color) {
+		draw.Draw(dst, r, image.NewUniform(col), image.Point{}, draw.Src)
+	}
+	o := l.Cell(0, h, w)
+	fill(image.Rect(o.Min.X-Border, o.Min.Y-Border, o.Max.X+Border, o.Max.Y+Border), OriginalMark)
+	draw.NearestNeighbor.Scale(dst, o, hwcImage(original, h, w, c), image.Rect(0, 0, w, h), draw.Src, nil)
+	for i := 0; i <= n; i++ {
+		r := l.Cell(i, h, w)
+		y1 := r.Min.Y + keepRows*l.Scale
+		fill(image.Rect(r.Min.X-Border, r.Min.Y, r.Min.X, y1), KeptMark)
+		fill(image.Rect(r.Max.X, r.Min.Y, r.Max.X+Border, y1), KeptMark)
+	}
+	return WritePNG(path, dst)
+}
+
+// gridImage draws WriteGrid's grid (grey unless rgba).
+func gridImage(path string, images []uint8, n, h, w, c, cols, scale int, rgba bool) (draw.Image, GridLayout, error) {
 	if c != 1 && c != 3 {
-		return fmt.Errorf("imageio: %s: channel count %d must be 1 (grey) or 3 (RGB)", path, c)
+		return nil, GridLayout{}, fmt.Errorf("imageio: %s: channel count %d must be 1 (grey) or 3 (RGB)", path, c)
 	}
 	l, err := NewGridLayout(n, h, w, cols, scale)
 	if err != nil {
-		return fmt.Errorf("imageio: %s: %w", path, err)
+		return nil, l, fmt.Errorf("imageio: %s: %w", path, err)
 	}
 	if want := n * h * w * c; len(images) != want {
-		return fmt.Errorf("imageio: %s: got %d bytes for %d images of %dx%dx%d, want %d",
+		return nil, l, fmt.Errorf("imageio: %s: got %d bytes for %d images of %dx%dx%d, want %d",
 			path, len(images), n, h, w, c, want)
 	}
 	if err := checkSize(path, l.Width, l.Height); err != nil {
-		return err
+		return nil, l, err
 	}
 	bounds := image.Rect(0, 0, l.Width, l.Height)
 	var dst draw.Image
-	if c == 1 {
-		dst = image.NewGray(bounds)
-	} else {
+	if rgba {
 		dst = image.NewRGBA(bounds)
+	} else {
+		dst = image.NewGray(bounds)
 	}
 	draw.Draw(dst, bounds, image.NewUniform(color.Gray{Y: BorderGrey}), image.Point{}, draw.Src)
 
@@ -102,7 +151,7 @@ func WriteGrid(path string, images []uint8, n, h, w, c int, cols, scale int) err
 		src := hwcImage(images[i*size:(i+1)*size], h, w, c)
 		draw.NearestNeighbor.Scale(dst, l.Cell(i, h, w), src, src.Bounds(), draw.Src, nil)
 	}
-	return WritePNG(path, dst)
+	return dst, l, nil
 }
 
 // hwcImage views one HWC image as an image.Image: grey bytes are used in place, RGB is
