@@ -46,189 +46,19 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// TestConvTF32 runs the version 3 (TF32 tensor-core) conv kernels on every conformance conv
-// shape and on the cifar10 preset's shapes (batch 2, 32x32: many tiles, K chunks and dW
-// slices), against references on TF32-rounded operands (tight) and on the exact operands.
+// TestConvTF32 runs the version 3 (TF32 tensor-core) conv kernels through backendtest's TF32
+// conv checks: every conformance conv shape and (unless -short) the cifar10 preset's shapes
+// at batch 2 (many tiles, K chunks and dW slices), against references on TF32-rounded
+// operands (tight) and on the exact operands, with the bounds derived in nn/backendtest/tf32.go.
 func TestConvTF32(t *testing.T) {
 	b := gpu(t)
 	if err := b.SetPrecision(nn.TF32); err != nil {
 		t.Skipf("no TF32 tensor cores: %v", err)
 	}
 	defer b.SetPrecision(nn.FP32)
-	if p := b.Precision(); p != nn.TF32 {
-		t.Fatalf("Precision() = %s after SetPrecision(tf32)", p)
-	}
-	cases := append(backendtest.ConvCases(), cifarConvCases()...)
-	for ci, c := range cases {
-		t.Run(c.Spec.Name, func(t *testing.T) { checkConvTF32(t, b, c, uint64(ci)) })
-	}
+	backendtest.RunConvTF32(t, b)
 	if err := b.Synchronize(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// cifarConvCases are the cifar10 preset's conv shapes (pixelcnn/model.go: residual stream
-// 384, hidden 192, head 768) on two 32x32 images: M = 2048 positions.
-func cifarConvCases() []backendtest.ConvCase {
-	spec := func(name string, k, in, out int, mode nn.MaskMode, relu bool) backendtest.ConvCase {
-		return backendtest.ConvCase{N: 2, H: 32, W: 32, Spec: nn.ConvSpec{Name: "cifar-" + name, K: k, In: in, Out: out, Colors: 3, Mode: mode, ReLU: relu}}
-	}
-	return []backendtest.ConvCase{
-		spec("input_conv", 7, 3, 384, nn.MaskA, false),
-		spec("conv_in", 1, 384, 192, nn.MaskB, true),
-		spec("conv_mid", 3, 192, 192, nn.MaskB, true),
-		spec("conv_out", 1, 192, 384, nn.MaskB, true),
-		spec("output_conv2", 1, 768, 768, nn.MaskB, false),
-	}
-}
-
-// tf32AccumBound is the relative bound, against the sum of |terms|, of an FP32 sum of k terms
-// whose terms are exact, as they are here: a product of two TF32 operands (11-bit
-// significands) has at most 22 significant bits, so it is exact in FP32 whether the tensor
-// core forms it or the reference does. What remains is the accumulation: any order of k-1
-// FP32 additions errs by at most gamma_k * sum|terms|, gamma_k ~ k*u, u = 2^-24 for round to
-// nearest. The tensor core's internal adds are not specified; measurements (Fasi, Higham,
-// Mikaitis, Pranesh 2021, "Numerical behavior of NVIDIA tensor cores") found truncation, i.e.
-// up to 2u per add, so we take 2u per add and a safety factor of 2: 4*k*2^-24. The dW slices
-// and the accumulation into the pre-filled gradient are counted in k.
-func tf32AccumBound(k int) float64 { return 4 * float64(k) * 0x1p-24 }
-
-// tf32ProductBound bounds |a*b - RoundTF32(a)*RoundTF32(b)| / |a*b|: each rounding errs by at
-// most 2^-11 relatively (nn.TF32UnitRoundoff), so (1+2^-11)^2 - 1 = 2^-10 + 2^-22; the 1.01
-// covers measuring the sum of |terms| on the rounded operands instead of the exact ones.
-const tf32ProductBound = 1.01 * (2*nn.TF32UnitRoundoff + nn.TF32UnitRoundoff*nn.TF32UnitRoundoff)
-
-func checkConvTF32(t *testing.T, b *Backend, c backendtest.ConvCase, seed uint64) {
-	r := rand.New(rand.NewPCG(seed, 29))
-	s := c.Spec
-	xs, ys := []int{c.N, c.H, c.W, s.In}, []int{c.N, c.H, c.W, s.Out}
-	mask, err := nn.Mask(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := func(n int, scale float64) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32((r.Float64()*2 - 1) * scale)
-		}
-		return v
-	}
-	// Masked weights hold garbage: a kernel that reads one fails the tight check.
-	x, w, bias := host(nn.ShapeLen(xs), 1), host(len(mask), 0.5), host(s.Out, 0.3)
-	dy, dx0, dw0, db0 := host(nn.ShapeLen(ys), 1), host(nn.ShapeLen(xs), 1), host(len(mask), 1), host(s.Out, 1)
-	up := func(v []float32, shape ...int) *nn.Tensor {
-		tt, err := b.FromHost(v, shape...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tt
-	}
-	get := func(tt *nn.Tensor) []float32 {
-		v := make([]float32, tt.Len())
-		if err := b.ToHost(v, tt); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	nan := make([]float32, nn.ShapeLen(ys))
-	for i := range nan {
-		nan[i] = float32(math.NaN())
-	}
-	xt, wt, bt, yt := up(x, xs...), up(w, s.WeightShape()...), up(bias, s.Out), up(nan, ys...)
-	defer func() {
-		for _, tt := range []*nn.Tensor{xt, wt, bt, yt} {
-			b.Release(tt)
-		}
-	}()
-	if err := b.MaskedConv(s, yt, xt, wt, bt); err != nil {
-		t.Fatal(err)
-	}
-	y := get(yt)
-	backward := func() (dx, dw, db []float32) {
-		dyt, dxt, dwt, dbt := up(dy, ys...), up(dx0, xs...), up(dw0, s.WeightShape()...), up(db0, s.Out)
-		if err := b.MaskedConvBackward(s, dxt, dwt, dbt, dyt, xt, wt, yt); err != nil {
-			t.Fatal(err)
-		}
-		dx, dw, db = get(dxt), get(dwt), get(dbt)
-		for _, tt := range []*nn.Tensor{dyt, dxt, dwt, dbt} {
-			b.Release(tt)
-		}
-		return dx, dw, db
-	}
-	dx, dw, db := backward()
-	dx2, dw2, db2 := backward()
-	if !bitsEqual(dx, dx2) || !bitsEqual(dw, dw2) || !bitsEqual(db, db2) {
-		t.Errorf("backward not bitwise deterministic")
-	}
-
-	// References, concurrently (the cifar shapes take seconds each): on TF32-rounded
-	// operands, on their absolute values (the sums of |terms| for the bounds) and exact.
-	f64 := func(v []float32, f func(float32) float32) []float64 {
-		o := make([]float64, len(v))
-		for i, e := range v {
-			o[i] = float64(f(e))
-		}
-		return o
-	}
-	id := func(v float32) float32 { return v }
-	absTF32 := func(v float32) float32 { return float32(math.Abs(float64(nn.RoundTF32(v)))) }
-	noReLU := c
-	noReLU.Spec.ReLU = false
-	zero := make([]float64, s.Out)
-	yg := f64(y, id)
-	type refs struct{ y, dx, dw []float64 }
-	var rnd, abs, exact refs
-	var wg sync.WaitGroup
-	for _, job := range []struct {
-		out     *refs
-		spec    backendtest.ConvCase
-		f       func(float32) float32
-		dy      []float64
-		bias    []float64
-		roundDZ bool
-	}{
-		{&rnd, c, nn.RoundTF32, f64(dy, nn.RoundTF32), f64(bias, id), true},
-		{&abs, noReLU, absTF32, f64(dy, absTF32), zero, true},
-		{&exact, c, id, f64(dy, id), f64(bias, id), false},
-	} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			xv, wv := f64(x, job.f), f64(w, job.f)
-			job.out.y = backendtest.RefConv(job.spec, xv, wv, job.bias)
-			// The ReLU mask comes from the GPU's own y, for every reference (abs too).
-			cb := job.spec
-			cb.Spec.ReLU = s.ReLU
-			job.out.dx, job.out.dw, _ = backendtest.RefConvBackward(cb, xv, wv, yg, job.dy)
-		}()
-	}
-	wg.Wait()
-	kFwd := (s.Taps()+1)*s.In + 1
-	kDX := (s.Taps()+1)*s.Out + 1
-	kDW := c.N*c.H*c.W + 1
-	checkTF32(t, "y", y, nil, rnd.y, exact.y, abs.y, bias, kFwd)
-	checkTF32(t, "dx", dx, dx0, rnd.dx, exact.dx, abs.dx, nil, kDX)
-	checkTF32(t, "dw", dw, dw0, rnd.dw, exact.dw, abs.dw, nil, kDW)
-	for i, m := range mask {
-		if m == 0 && dw[i] != dw0[i] {
-			t.Fatalf("dw[%d] is a masked entry but changed: %g -> %g", i, dw0[i], dw[i])
-		}
-	}
-	// dB is summed in FP32 from the unrounded gradient (version 2's kernels).
-	dbRef, dbAbs := make([]float64, s.Out), make([]float64, s.Out)
-	for i := range dbRef {
-		dbRef[i], dbAbs[i] = float64(db0[i]), math.Abs(float64(db0[i]))
-	}
-	for i, d := range dy {
-		if !s.ReLU || y[i] > 0 {
-			dbRef[i%s.Out] += float64(d)
-			dbAbs[i%s.Out] += math.Abs(float64(d))
-		}
-	}
-	for i := range db {
-		if d := math.Abs(float64(db[i]) - dbRef[i]); !(d <= tf32AccumBound(kDW)*dbAbs[i]) {
-			t.Errorf("db[%d] = %g, want %g", i, db[i], dbRef[i])
-		}
 	}
 }
 
@@ -259,44 +89,6 @@ func TestSetPrecision(t *testing.T) {
 	if got := nn.BackendPrecision(b); got != b.Precision() {
 		t.Errorf("nn.BackendPrecision = %s, Precision() = %s", got, b.Precision())
 	}
-}
-
-// checkTF32 compares got (each element: the pre-filled acc0 plus a sum of k products; acc0
-// or add may be nil) with the reference on rounded operands within tf32AccumBound(k) of the
-// sum of |terms|, and with the exact reference within that plus tf32ProductBound of it.
-func checkTF32(t *testing.T, what string, got, acc0 []float32, rnd, exact, abs []float64, add []float32, k int) {
-	t.Helper()
-	bad := 0
-	worst := 0.0
-	for i := range got {
-		scale := abs[i]
-		if acc0 != nil {
-			scale += math.Abs(float64(acc0[i]))
-		}
-		if add != nil {
-			scale += math.Abs(float64(add[i%len(add)]))
-		}
-		ref, ex := rnd[i], exact[i]
-		if acc0 != nil {
-			ref += float64(acc0[i])
-			ex += float64(acc0[i])
-		}
-		d := math.Abs(float64(got[i]) - ref)
-		tight := tf32AccumBound(k) * scale
-		if scale > 0 {
-			worst = max(worst, d/scale)
-		}
-		if !(d <= tight) || !(math.Abs(float64(got[i])-ex) <= tight+tf32ProductBound*abs[i]) {
-			if bad < 10 {
-				t.Errorf("%s[%d] = %.9g, want %.9g on TF32 operands (bound %.3g), exact %.9g", what, i, got[i], ref, tight, ex)
-			}
-			bad++
-		}
-	}
-	if bad > 10 {
-		t.Errorf("%s: %d mismatches in all", what, bad)
-	}
-	t.Logf("%s: %d values, worst |err| / sum|terms| = %.3g (bound %.3g)", what, len(got), worst, tf32AccumBound(k))
 }
 
 // TestKernelsLoad checks that every .entry of every embedded PTX module was loaded, that the
