@@ -12,8 +12,14 @@
 // The CPU side is slow (a cifar10 step at batch 64 takes minutes on two cores):
 // --cpu-train=false skips it. --train-only skips the kernel table.
 //
+// --profile (cuda build, a GPU) instead times every kernel launch of --preset's train step at
+// --batch with CUDA events and prints, per op and layer, ms, % of the step, FLOP, bytes,
+// TFLOP/s, GB/s and % of the roofline bound at the GPU's datasheet ceilings (--peak-fp32,
+// --peak-tf32, --peak-bw override them); --profile-json and --roofline FILE.png write it too.
+//
 //	go build -tags cuda -o bin/bench ./cmd/bench && bin/bench --json
 //	go run ./cmd/bench --train-only --train-presets mnist --train-batches 16
+//	bin/bench --profile --preset cifar10 --batch 16 --profile-json p.json --roofline p.png
 package main
 
 import (
@@ -114,7 +120,16 @@ func main() {
 	pflag.BoolVar(&c.tc.cpu, "cpu-train", true, "also time the train steps on the CPU backend (slow)")
 	pflag.IntVar(&c.tc.cpuSteps, "cpu-train-steps", 2, "timed CPU train steps per case")
 	pflag.IntVar(&c.tc.cpuWarmup, "cpu-train-warmup", 1, "untimed CPU train steps before timing (fills the buffer pool)")
+	pc := addProfileFlags(pflag.CommandLine)
 	pflag.Parse()
+	if pc.on {
+		pc.batch = c.batch
+		if err := runProfile(*pc, jsonOut); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	c.kernels = !trainOnly
 	if trainOnly {
 		c.train = true
