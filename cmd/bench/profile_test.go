@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"pixelcnn/nn"
+	"pixelcnn/nn/cpu"
+	"pixelcnn/pixelcnn"
 )
 
 // tinyShape: batch 2 of 4x4x3 images (M = 32 positions), a residual stream of 8 and one
@@ -279,5 +281,26 @@ func TestProfileWithoutCUDA(t *testing.T) {
 	err := runProfile(profileConfig{preset: "mnist", batch: 16, steps: 1, warmup: 1, capacity: 10}, false)
 	if err != errProfileNeedsGPU {
 		t.Errorf("error %v, want %v", err, errProfileNeedsGPU)
+	}
+}
+
+func TestNewStepShape(t *testing.T) {
+	cfg, err := pixelcnn.PresetConfig("tiny", 3, 5, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := pixelcnn.NewModel(cpu.New(), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	s := newStepShape(m, 2)
+	_, vars := m.Params()
+	params := 0
+	for _, v := range vars {
+		params += v.Value.Len()
+	}
+	if s.params != params || s.stream != 12 || s.batch != 2 || s.h != 5 || s.w != 4 || s.colors != 3 || len(s.specs) != len(m.Layers) {
+		t.Errorf("shape %+v, want %d params, stream 12, %d layers", s, params, len(m.Layers))
 	}
 }
