@@ -24,8 +24,8 @@ func (o SampleOptions) validate(c Config) error {
 	if o.N < 1 {
 		return fmt.Errorf("sample: n %d must be >= 1", o.N)
 	}
-	if !(o.Temperature > 0) {
-		return fmt.Errorf("sample: temperature %v must be > 0", o.Temperature)
+	if err := nn.CheckTemperature(o.Temperature); err != nil {
+		return fmt.Errorf("sample: %w", err)
 	}
 	if o.KeepRows < 0 || o.KeepRows > c.Height {
 		return fmt.Errorf("sample: keep-rows %d outside [0, %d]", o.KeepRows, c.Height)

@@ -1,58 +1,171 @@
 // Command sample draws images from a checkpoint into a PNG grid, or completes the bottom of
-// given images (--complete IMAGE.png --keep-rows K: the paper's occlusion completions).
+// an image (the paper's occlusion completions):
+//
+//	go run ./cmd/sample --checkpoint runs/R --n 16 --out samples.png
+//	go run ./cmd/sample --checkpoint runs/R --complete-from mnist:test:7 --keep-rows 14 --n 8
+//	go run ./cmd/sample --checkpoint ck.safetensors --complete digit.png --keep-rows 14
+//
+// A completion grid shows the original first (blue frame), then the completions; the frame
+// beside the kept rows is red. Bad flags exit with status 2, a failed run with status 1.
 package main
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/progress"
 	"pixelcnn/nn"
 	_ "pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/data"
 	"pixelcnn/pixelcnn/imageio"
 )
 
-func main() {
-	fs := pflag.NewFlagSet("sample", pflag.ContinueOnError)
-	ckPath := fs.String("checkpoint", "", "checkpoint (.safetensors) to sample from (required)")
-	n := fs.Int("n", 16, "number of images")
-	seed := fs.Uint64("seed", 1, "random seed (same seed, same images, whatever the method)")
-	temp := fs.Float32("temperature", 1, "softmax temperature (> 0)")
-	out := fs.String("out", "samples.png", "output PNG grid")
-	method := fs.String("method", "cached", "cached | naive")
-	complete := fs.String("complete", "", "PNG of one image (HxW of the model) whose top rows to keep")
-	keepRows := fs.Int("keep-rows", 0, "with --complete: rows kept from the image; the rest are sampled")
-	device := fs.String("device", "auto", "cpu | cuda | auto")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "sample:", err)
-		os.Exit(2)
-	}
-	if *ckPath == "" {
-		fmt.Fprintln(os.Stderr, "sample: --checkpoint is required")
-		os.Exit(2)
-	}
-	if err := run(*ckPath, *n, *seed, *temp, *out, *method, *complete, *keepRows, *device); err != nil {
-		fmt.Fprintln(os.Stderr, "\nsample:", err)
-		os.Exit(1)
-	}
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+type options struct {
+	ckPath, out, method, complete, completeFrom, dataDir, device string
+	n, keepRows                                                  int
+	seed                                                         uint64
+	temp                                                         float32
 }
 
-func run(ckPath string, n int, seed uint64, temp float32, out, method, complete string, keepRows int, device string) error {
-	if !(temp > 0) {
-		return fmt.Errorf("--temperature %v must be > 0", temp)
+// run is main without the process exit, so tests can call it.
+func run(args []string, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("sample", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.ckPath, "checkpoint", "", "checkpoint (.safetensors) or run directory to sample from (required)")
+	fs.IntVar(&o.n, "n", 16, "number of images")
+	fs.Uint64Var(&o.seed, "seed", 1, "random seed (same seed, same images, whatever the method)")
+	fs.Float32Var(&o.temp, "temperature", 1, "softmax temperature (finite, > 0)")
+	fs.StringVar(&o.out, "out", "samples.png", "output PNG grid (.png)")
+	fs.StringVar(&o.method, "method", "cached", "cached | naive")
+	fs.StringVar(&o.complete, "complete", "", "image file (HxW of the model) whose top rows to keep")
+	fs.StringVar(&o.completeFrom, "complete-from", "", "DATASET:SPLIT:INDEX, e.g. mnist:test:7 (index from 0): a dataset image whose top rows to keep")
+	fs.StringVar(&o.dataDir, "data-dir", "", "with --complete-from: the dataset's directory (default: its standard place)")
+	fs.IntVar(&o.keepRows, "keep-rows", 0, "with --complete or --complete-from: rows kept from the image; the rest are sampled")
+	fs.StringVar(&o.device, "device", "auto", "cpu | cuda | auto")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "sample:", err)
+		return 2
 	}
-	if n < 1 {
-		return fmt.Errorf("--n %d must be >= 1", n)
+	if err := o.validate(fs.Args()); err != nil {
+		fmt.Fprintln(stderr, "sample:", err)
+		return 2
 	}
-	b, err := nn.Open(device)
+	if err := sample(o, progress.New(stderr)); err != nil {
+		fmt.Fprintln(stderr, "sample:", err)
+		return 1
+	}
+	return 0
+}
+
+// validate checks the flags before anything is loaded.
+func (o options) validate(extra []string) error {
+	if len(extra) > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags take the form --name value)", extra)
+	}
+	if o.ckPath == "" {
+		return errors.New("--checkpoint is required")
+	}
+	if err := nn.CheckTemperature(o.temp); err != nil {
+		return fmt.Errorf("--temperature: %w", err)
+	}
+	if o.n < 1 {
+		return fmt.Errorf("--n %d must be >= 1", o.n)
+	}
+	if ext := filepath.Ext(o.out); !strings.EqualFold(ext, ".png") {
+		return fmt.Errorf("--out %s: the grid is written as PNG; give a name ending in .png", o.out)
+	}
+	if o.method != "cached" && o.method != "naive" {
+		return fmt.Errorf("--method %q: want cached or naive", o.method)
+	}
+	if o.complete != "" && o.completeFrom != "" {
+		return errors.New("give --complete or --complete-from, not both")
+	}
+	if o.complete == "" && o.completeFrom == "" {
+		if o.keepRows != 0 {
+			return errors.New("--keep-rows needs --complete or --complete-from")
+		}
+		return nil
+	}
+	if o.keepRows < 1 {
+		return fmt.Errorf("--keep-rows %d: give the number of rows to keep (>= 1)", o.keepRows)
+	}
+	if o.completeFrom != "" {
+		if _, _, _, err := parseSource(o.completeFrom); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseSource parses --complete-from's DATASET:SPLIT:INDEX.
+func parseSource(s string) (dataset, split string, index int, err error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return "", "", 0, fmt.Errorf("--complete-from %q: want DATASET:SPLIT:INDEX, e.g. mnist:test:7", s)
+	}
+	dataset, split = parts[0], parts[1]
+	known := false
+	for _, n := range data.Names {
+		known = known || n == dataset
+	}
+	if !known {
+		return "", "", 0, fmt.Errorf("--complete-from %q: unknown dataset %q (want one of %s)", s, dataset, strings.Join(data.Names, ", "))
+	}
+	if split != "test" && split != "train" {
+		return "", "", 0, fmt.Errorf("--complete-from %q: split %q: want test or train", s, split)
+	}
+	index, err = strconv.Atoi(parts[2])
+	if err != nil || index < 0 {
+		return "", "", 0, fmt.Errorf("--complete-from %q: index %q must be an integer >= 0", s, parts[2])
+	}
+	return dataset, split, index, nil
+}
+
+// source reads the image to complete, h*w*c bytes HWC.
+func (o options) source(c pixelcnn.Config) ([]uint8, error) {
+	if o.complete != "" {
+		return imageio.ReadImage(o.complete, c.Height, c.Width, c.Colors)
+	}
+	dataset, split, index, _ := parseSource(o.completeFrom) // validated
+	ds, err := data.Load(dataset, o.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CheckImages(dataset, ds.H, ds.W, ds.C); err != nil {
+		return nil, fmt.Errorf("--complete-from %s: %w", o.completeFrom, err)
+	}
+	s := ds.Test
+	if split == "train" {
+		s = ds.Train
+	}
+	if index >= s.N {
+		return nil, fmt.Errorf("--complete-from %s: index %d outside the %d images of %s %s", o.completeFrom, index, s.N, dataset, split)
+	}
+	size := c.Subpixels()
+	return append([]uint8(nil), s.Pixels[index*size:(index+1)*size]...), nil
+}
+
+func sample(o options, p *progress.Printer) error {
+	ckPath, err := pixelcnn.ResolveCheckpoint(o.ckPath)
+	if err != nil {
+		return err
+	}
+	b, err := nn.Open(o.device)
 	if err != nil {
 		return err
 	}
@@ -61,44 +174,47 @@ func run(ckPath string, n int, seed uint64, temp float32, out, method, complete 
 		return err
 	}
 	c := ck.Config
-	o := pixelcnn.SampleOptions{N: n, Seed: seed, Temperature: temp}
-	if complete != "" {
-		if keepRows < 1 || keepRows > c.Height {
-			return fmt.Errorf("--keep-rows %d: want 1..%d with --complete", keepRows, c.Height)
+	if err := pixelcnn.CheckMemory(fmt.Sprintf("sampling %d images", o.n), b, pixelcnn.SampleMemory(c, o.n, o.method == "naive")); err != nil {
+		return fmt.Errorf("%w (sample fewer images at a time)", err)
+	}
+	so := pixelcnn.SampleOptions{N: o.n, Seed: o.seed, Temperature: o.temp}
+	var original []uint8
+	if o.complete != "" || o.completeFrom != "" {
+		if o.keepRows > c.Height {
+			return fmt.Errorf("--keep-rows %d: the model's images have %d rows", o.keepRows, c.Height)
 		}
-		img, err := imageio.ReadImage(complete, c.Height, c.Width, c.Colors)
-		if err != nil {
+		if original, err = o.source(c); err != nil {
 			return err
 		}
-		o.KeepRows = keepRows
-		o.Known = []uint8(strings.Repeat(string(img), n)) // every image completes the same top
-	} else if keepRows != 0 {
-		return fmt.Errorf("--keep-rows needs --complete")
+		so.KeepRows = o.keepRows
+		so.Known = []uint8(strings.Repeat(string(original), o.n)) // every image completes the same top
 	}
 	start := time.Now()
-	o.Progress = func(done, total int) {
+	so.Progress = func(done, total int) {
 		el := time.Since(start)
 		eta := time.Duration(float64(el) / float64(done) * float64(total-done)).Round(time.Second)
 		const width = 30
 		bar := strings.Repeat("#", done*width/total) + strings.Repeat(".", width-done*width/total)
-		fmt.Fprintf(os.Stderr, "\r[%s] %d/%d pixels  %s elapsed  ETA %s ", bar, done, total, el.Round(time.Second), eta)
+		p.Update("[%s] %d/%d pixels  %s elapsed  ETA %s", bar, done, total, el.Round(time.Second), eta)
 	}
 	var imgs []uint8
-	switch method {
-	case "cached":
-		imgs, err = pixelcnn.Sample(ck.Model, o)
-	case "naive":
-		imgs, err = pixelcnn.SampleNaive(ck.Model, o)
-	default:
-		return fmt.Errorf("--method %q: want cached or naive", method)
+	if o.method == "naive" {
+		imgs, err = pixelcnn.SampleNaive(ck.Model, so)
+	} else {
+		imgs, err = pixelcnn.Sample(ck.Model, so)
 	}
 	if err != nil {
 		return err
 	}
 	el := time.Since(start) // sampling only, not the write
-	if err := imageio.WriteGrid(out, imgs, n, c.Height, c.Width, c.Colors, 0, 0); err != nil {
+	if original != nil {
+		err = imageio.WriteCompletionGrid(o.out, original, imgs, o.n, c.Height, c.Width, c.Colors, o.keepRows, 0, 0)
+	} else {
+		err = imageio.WriteGrid(o.out, imgs, o.n, c.Height, c.Width, c.Colors, 0, 0)
+	}
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "\n%d images (%s, %s) in %s, %.3g images/s -> %s\n", n, method, b.Name(), el.Round(time.Millisecond), float64(n)/el.Seconds(), out)
+	p.Line("%d images (%s, %s) in %s, %.3g images/s -> %s", o.n, o.method, b.Name(), el.Round(time.Millisecond), float64(o.n)/el.Seconds(), o.out)
 	return nil
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"image"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +15,39 @@ import (
 	"pixelcnn/pixelcnn/imageio"
 )
 
+// smallData writes a 28x28 IDX dataset (4 train, 3 test images of noise) and returns its dir.
+func smallData(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range []struct {
+		name string
+		n    int
+	}{{"train-images-idx3-ubyte", 4}, {"t10k-images-idx3-ubyte", 3}} {
+		b := binary.BigEndian.AppendUint32(nil, 0x803)
+		for _, v := range []int{s.n, 28, 28} {
+			b = binary.BigEndian.AppendUint32(b, uint32(v))
+		}
+		for range s.n * 28 * 28 {
+			b = append(b, byte(rng.IntN(256)))
+		}
+		if err := os.WriteFile(filepath.Join(dir, s.name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func runSample(args ...string) (int, string) {
+	var errs bytes.Buffer
+	code := run(append(args, "--device", "cpu"), &errs)
+	return code, errs.String()
+}
+
 func TestSampleCommand(t *testing.T) {
 	dir := t.TempDir()
-	cfg := pixelcnn.Config{Colors: 1, Height: 6, Width: 5, Hidden: 6, Blocks: 1, OutDim: 12}
-	m, err := pixelcnn.NewModel(cpu.New(), cfg, 1)
+	small := pixelcnn.Config{Colors: 1, Height: 6, Width: 5, Hidden: 6, Blocks: 1, OutDim: 12}
+	m, err := pixelcnn.NewModel(cpu.New(), small, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,43 +55,91 @@ func TestSampleCommand(t *testing.T) {
 	if err := pixelcnn.Save(ck, m, nil, ""); err != nil {
 		t.Fatal(err)
 	}
+	run28 := t.TempDir() // a run directory of a 28x28 model
+	m28, _ := pixelcnn.NewModel(cpu.New(), pixelcnn.Config{Colors: 1, Height: 28, Width: 28, Hidden: 2, Blocks: 0, OutDim: 2}, 1)
+	if err := pixelcnn.Save(filepath.Join(run28, pixelcnn.CheckpointFile), m28, nil, "mnist"); err != nil {
+		t.Fatal(err)
+	}
+	data := smallData(t)
 	// A completion source of the model's size, and one of the wrong size.
 	good, wrong := filepath.Join(dir, "good.png"), filepath.Join(dir, "wrong.png")
 	if err := imageio.WritePNG(good, image.NewGray(image.Rect(0, 0, 5, 6))); err != nil {
 		t.Fatal(err)
 	}
-	// WriteGrid frames the image, so this PNG is (6+4)x(5+4): the wrong size.
-	if err := imageio.WriteGrid(wrong, make([]uint8, 30), 1, 6, 5, 1, 1, 1); err != nil {
+	if err := imageio.WritePNG(wrong, image.NewGray(image.Rect(0, 0, 9, 10))); err != nil {
 		t.Fatal(err)
 	}
+	text := filepath.Join(dir, "notes.txt")
+	os.WriteFile(text, []byte("these are notes, not a checkpoint\n"), 0o644)
 	out := filepath.Join(dir, "grid.png")
-	if err := run(ck, 3, 1, 1, out, "cached", "", 0, "cpu"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(out); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(ck, 2, 1, 1, out, "cached", good, 3, "cpu"); err != nil {
-		t.Fatalf("completion: %v", err)
-	}
-	tests := []struct {
-		name             string
-		temp             float32
-		method, complete string
-		keep             int
-		want             string
+	for _, tc := range []struct {
+		name string
+		args []string
+		size image.Point // of the PNG written
 	}{
-		{"zero temperature", 0, "cached", "", 0, "temperature"},
-		{"unknown method", 1, "magic", "", 0, `method "magic"`},
-		{"keep without complete", 1, "cached", "", 2, "needs --complete"},
-		{"keep out of range", 1, "cached", good, 7, "--keep-rows 7"},
-		{"wrong image size", 1, "cached", wrong, 2, "want 5x6"},
-		{"missing image", 1, "naive", filepath.Join(dir, "none.png"), 2, "none.png"},
+		{"samples", []string{"--checkpoint", ck, "--n", "3", "--out", out}, image.Pt(2+2*(5*16+2), 2+2*(6*16+2))},
+		{"naive", []string{"--checkpoint", ck, "--n", "1", "--method", "naive", "--out", out}, image.Pt(2+5*16+2, 2+6*16+2)},
+		{"completion", []string{"--checkpoint", ck, "--n", "2", "--complete", good, "--keep-rows", "3", "--out", out}, image.Pt(2+2*(5*16+2), 2+2*(6*16+2))},
+		{"complete from a dataset, run directory", []string{"--checkpoint", run28, "--n", "1", "--complete-from", "mnist:test:2", "--data-dir", data, "--keep-rows", "27", "--out", out}, image.Pt(2+2*(28*4+2), 2+28*4+2)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(out)
+			if code, errs := runSample(tc.args...); code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			f, err := os.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cfg, _, err := image.DecodeConfig(f)
+			if err != nil || cfg.Width != tc.size.X || cfg.Height != tc.size.Y {
+				t.Fatalf("grid %dx%d (%v), want %v", cfg.Width, cfg.Height, err, tc.size)
+			}
+		})
 	}
-	for _, tc := range tests {
-		err := run(ck, 2, 1, tc.temp, out, tc.method, tc.complete, tc.keep, "cpu")
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
-		}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"zero temperature", []string{"--temperature", "0"}, 2, "temperature"},
+		{"infinite temperature", []string{"--temperature", "Inf"}, 2, "temperature +Inf must be finite"},
+		{"NaN temperature", []string{"--temperature", "NaN"}, 2, "temperature"},
+		{"jpeg out", []string{"--out", filepath.Join(dir, "x.jpg")}, 2, "give a name ending in .png"},
+		{"extra argument", []string{"extra"}, 2, `unexpected arguments ["extra"]`},
+		{"no images", []string{"--n", "0"}, 2, "--n 0"},
+		{"unknown method", []string{"--method", "magic"}, 2, `method "magic"`},
+		{"keep without complete", []string{"--keep-rows", "2"}, 2, "needs --complete"},
+		{"complete without keep", []string{"--complete", good}, 2, "--keep-rows 0"},
+		{"both sources", []string{"--complete", good, "--complete-from", "mnist:test:1", "--keep-rows", "1"}, 2, "not both"},
+		{"bad source", []string{"--complete-from", "mnist:7", "--keep-rows", "1"}, 2, "DATASET:SPLIT:INDEX"},
+		{"bad source dataset", []string{"--complete-from", "svhn:test:1", "--keep-rows", "1"}, 2, `unknown dataset "svhn"`},
+		{"bad source split", []string{"--complete-from", "mnist:val:1", "--keep-rows", "1"}, 2, `split "val"`},
+		{"bad source index", []string{"--complete-from", "mnist:test:-1", "--keep-rows", "1"}, 2, "index"},
+		{"keep out of range", []string{"--complete", good, "--keep-rows", "7"}, 1, "--keep-rows 7"},
+		{"wrong image size", []string{"--complete", wrong, "--keep-rows", "2"}, 1, "want 5x6"},
+		{"missing image", []string{"--complete", filepath.Join(dir, "none.png"), "--keep-rows", "2"}, 1, "none.png"},
+		{"source image size", []string{"--complete-from", "mnist:test:1", "--data-dir", data, "--keep-rows", "2"}, 1, "--complete-from mnist:test:1"},
+		{"text as checkpoint", []string{"--checkpoint", text}, 1, "not a safetensors file"},
+		{"png as checkpoint", []string{"--checkpoint", good}, 1, "not a safetensors file"},
+		{"a billion images", []string{"--n", "1000000000"}, 1, "sample fewer images at a time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--checkpoint", ck, "--out", out}, tc.args...)
+			code, errs := runSample(args...)
+			if code != tc.code || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, errs, tc.code, tc.want)
+			}
+			if strings.Contains(errs, "goroutine") {
+				t.Fatalf("stack trace: %s", errs)
+			}
+		})
+	}
+	// Past the end of the split.
+	code, errs := runSample("--checkpoint", run28, "--complete-from", "mnist:train:4", "--data-dir", data, "--keep-rows", "2", "--out", out)
+	if code != 1 || !strings.Contains(errs, "index 4 outside the 4 images of mnist train") {
+		t.Errorf("exit %d, stderr %q", code, errs)
 	}
 }
