@@ -61,7 +61,9 @@ type runConfig struct {
 	Train   pixelcnn.TrainOptions `json:"train"`
 	Dataset string                `json:"dataset"`
 	Device  string                `json:"device"`
-	Run     *runSettings          `json:"run,omitempty"`
+	// Precision is the conv precision (nn.Precision); absent in runs from before it was recorded.
+	Precision string       `json:"precision,omitempty"`
+	Run       *runSettings `json:"run,omitempty"`
 }
 
 // readRunConfig reads dir/config.json; a missing file is an empty config.

@@ -126,7 +126,7 @@ func every(n, step int) bool { return n > 0 && step%n == 0 }
 
 func (r *trainingRun) metricNow() metric {
 	return metric{Step: r.tr.Step, Epoch: r.tr.Epoch(), TrainBPD: r.smooth, LR: r.tr.LR,
-		WallSec: (r.wallBefore + time.Since(r.start)).Seconds()}
+		WallSec: (r.wallBefore + time.Since(r.start)).Seconds(), Precision: string(r.precision)}
 }
 
 // writeMetric appends m with the training throughput since the previous line and any notes.

@@ -22,12 +22,14 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/nn"
 	_ "pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn"
 )
 
 type flags struct {
 	dataset, dataDir, preset, runDir, resume, device, optimizer string
+	precision                                                   string
 	hidden, blocks, outDim, batch, steps                        int
 	epochs, minutes, lr, lrDecay, clip                          float64
 	evalEvery, evalLimit, finalEvalLimit, sampleEvery, samples  int
@@ -93,6 +95,7 @@ func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
 	fs.BoolVar(&f.overwrite, "overwrite", false, "replace the run already in --run-dir (its checkpoint, metrics, config, samples and curve)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed for the initial weights, the data order and samples")
 	fs.StringVar(&f.device, "device", "auto", "cpu | cuda | auto")
+	fs.StringVar(&f.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu; on --resume the checkpoint's)")
 	if err := fs.Parse(args); err != nil {
 		return f, fs, err
 	}
@@ -135,6 +138,11 @@ func validateFlags(f flags, fs *pflag.FlagSet) error {
 	}
 	if !(f.lr > 0) || math.IsInf(f.lr, 0) {
 		return fmt.Errorf("--lr %v: must be a finite number > 0", f.lr)
+	}
+	if fs.Changed("precision") {
+		if _, err := nn.ParsePrecision(f.precision); err != nil {
+			return fmt.Errorf("--precision: %w", err)
+		}
 	}
 	if !(f.lrDecay > 0 && f.lrDecay <= 1) {
 		return fmt.Errorf("--lr-decay %v: must be in (0, 1]", f.lrDecay)

@@ -202,6 +202,8 @@ func TestTrainNumericFlags(t *testing.T) {
 		{[]string{"--steps", "1", "--checkpoint-every", "-1"}, "--checkpoint-every -1"},
 		{[]string{"--steps", "1", "--log-every", "-1"}, "--log-every -1"},
 		{[]string{"--steps", "1", "--resume", "x", "--overwrite"}, "give one"},
+		{[]string{"--steps", "1", "--precision", "bf16"}, `"bf16": unknown (choose one of [tf32 fp32])`},
+		{[]string{"--steps", "1", "--precision", ""}, "choose one of [tf32 fp32]"},
 	}
 	for _, tc := range tests {
 		dir := filepath.Join(t.TempDir(), "run")
@@ -212,5 +214,55 @@ func TestTrainNumericFlags(t *testing.T) {
 		if _, err := os.Stat(dir); err == nil {
 			t.Errorf("train %v: created the run dir before refusing", tc.args)
 		}
+	}
+}
+
+// TestTrainPrecision: the precision (the device's default, or --precision) is printed and
+// recorded in config.json, every metrics line and the checkpoint; a resume keeps the
+// checkpoint's unless --precision changes it, and then says so.
+func TestTrainPrecision(t *testing.T) {
+	check := func(dir string, out string, want nn.Precision, lines int) {
+		t.Helper()
+		if !strings.Contains(out, "precision "+string(want)) {
+			t.Errorf("output does not say precision %s:\n%s", want, out)
+		}
+		cfg, err := readRunConfig(dir)
+		if err != nil || cfg.Precision != string(want) {
+			t.Errorf("config.json: precision %q, %v; want %s", cfg.Precision, err, want)
+		}
+		ms := readMetricsFile(t, dir)
+		for _, m := range ms[len(ms)-lines:] {
+			if m.Precision != string(want) {
+				t.Errorf("metrics line at step %d: precision %q, want %s", m.Step, m.Precision, want)
+			}
+		}
+		b, _ := nn.Open("cpu")
+		ck, err := pixelcnn.Load(filepath.Join(dir, "checkpoint.safetensors"), b)
+		if err != nil || ck.Precision != want {
+			t.Errorf("checkpoint: precision %q, %v; want %s", ck.Precision, err, want)
+		}
+	}
+	def := filepath.Join(t.TempDir(), "run")
+	check(def, mustRun(t, with(t, "--steps", "1", "--run-dir", def)...), nn.FP32, 1)
+
+	dir := filepath.Join(t.TempDir(), "run")
+	out := mustRun(t, with(t, "--steps", "2", "--log-every", "1", "--run-dir", dir, "--precision", "tf32")...)
+	check(dir, out, nn.TF32, 2)
+	out = mustRun(t, "--resume", dir, "--steps", "3")
+	check(dir, out, nn.TF32, 3)
+	if strings.Contains(out, "checkpoint's was") {
+		t.Errorf("a resume that keeps the precision says it changed:\n%s", out)
+	}
+	out = mustRun(t, "--resume", dir, "--steps", "4", "--precision", "fp32")
+	check(dir, out, nn.FP32, 1)
+	if want := "precision fp32 (the checkpoint's was tf32)"; !strings.Contains(out, want) {
+		t.Errorf("resume at fp32 does not say %q:\n%s", want, out)
+	}
+	noted := false
+	for _, m := range readMetricsFile(t, dir) {
+		noted = noted || m.Step == 4 && strings.Contains(m.Note, "precision fp32")
+	}
+	if !noted {
+		t.Errorf("no metrics line at step 4 notes the change:\n%+v", readMetricsFile(t, dir))
 	}
 }

@@ -24,7 +24,8 @@ type metric struct {
 	TestBPD   *float64 `json:"test_bpd,omitempty"`
 	ImagesSec float64  `json:"images_per_sec"`
 	WallSec   float64  `json:"wall_s"`
-	Note      string   `json:"note,omitempty"` // e.g. settings changed on resume
+	Precision string   `json:"precision,omitempty"` // the conv precision (nn.Precision)
+	Note      string   `json:"note,omitempty"`      // e.g. settings changed on resume
 }
 
 // metricsHistory is what readMetrics keeps of a metrics file.

@@ -150,7 +150,7 @@ func (r *trainingRun) removeStaleTemps() error {
 
 func (r *trainingRun) writeConfig() error {
 	set := r.set
-	js, err := json.MarshalIndent(runConfig{r.model.Config, r.tr.Opt, r.dataset, r.b.Name(), &set}, "", "  ")
+	js, err := json.MarshalIndent(runConfig{r.model.Config, r.tr.Opt, r.dataset, r.b.Name(), string(r.precision), &set}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -158,8 +158,8 @@ func (r *trainingRun) writeConfig() error {
 }
 
 func (r *trainingRun) printStart() {
-	fmt.Fprintf(r.out, "run dir %s\ndevice %s, dataset %s (%d train / %d test, %dx%dx%d), model %+v\n",
-		r.dir, r.b.Name(), r.dataset, r.ds.Train.N, r.ds.Test.N, r.ds.H, r.ds.W, r.ds.C, r.model.Config)
+	fmt.Fprintf(r.out, "run dir %s\ndevice %s, precision %s, dataset %s (%d train / %d test, %dx%dx%d), model %+v\n",
+		r.dir, r.b.Name(), r.precision, r.dataset, r.ds.Train.N, r.ds.Test.N, r.ds.H, r.ds.W, r.ds.C, r.model.Config)
 	if r.resumedFrom != "" {
 		fmt.Fprintf(r.out, "resuming from step %d (%s)\n", r.tr.Step, r.resumedFrom)
 	}

@@ -28,6 +28,9 @@ type trainingRun struct {
 	set     runSettings
 	stop    stopCondition
 
+	precision   nn.Precision // of the conv ops, recorded in config.json and every metrics line
+	ckPrecision nn.Precision // a resumed checkpoint's ("" when it does not record one)
+
 	dir         string // the run directory; "" until prepareDir claims the default one
 	defaultDir  string // runs/DATASET-PRESET-TIME, claimed with a suffix if it exists
 	ckPath      string
@@ -63,7 +66,37 @@ func setup(f flags, fs *pflag.FlagSet, out io.Writer) (*trainingRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.choosePrecision(f); err != nil {
+		return nil, err
+	}
 	return r, r.chooseDir(f.runDir)
+}
+
+// choosePrecision sets the backend's conv precision: --precision, else a resumed checkpoint's
+// (when the device can compute at it), else the device's default. A resume that changes the
+// precision says so and notes it in the next metrics line.
+func (r *trainingRun) choosePrecision(f flags) error {
+	flag := f.precision
+	if flag == "" && r.ckPrecision != "" {
+		err := nn.SetBackendPrecision(r.b, r.ckPrecision)
+		if err == nil {
+			r.precision = r.ckPrecision
+			return nil
+		}
+		fmt.Fprintf(r.out, "note: the checkpoint's precision: %v\n", err)
+	}
+	p, notice, err := nn.ChoosePrecision(r.b, flag)
+	if err != nil {
+		return err
+	}
+	if notice != "" {
+		fmt.Fprintln(r.out, notice)
+	}
+	r.precision = p
+	if r.ckPrecision != "" && p != r.ckPrecision {
+		r.notes = append(r.notes, fmt.Sprintf("precision %s (the checkpoint's was %s)", p, r.ckPrecision))
+	}
+	return nil
 }
 
 // loadDataset is data.Load; tests share one copy of each dataset between runs.
@@ -148,6 +181,9 @@ func (r *trainingRun) resume(f flags, fs *pflag.FlagSet) error {
 		ckPath = filepath.Join(ckPath, "checkpoint.safetensors")
 	}
 	ck, err := pixelcnn.Load(ckPath, r.b)
+	if ck != nil {
+		r.ckPrecision = ck.Precision
+	}
 	if err != nil {
 		return err
 	}
