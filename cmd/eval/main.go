@@ -30,6 +30,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 type options struct {
 	ckPath, dataset, dataDir, split, device string
+	precision                               string
 	limit, batch                            int
 	asJSON                                  bool
 }
@@ -46,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.limit, "limit", 0, "evaluate the first N images in file order (0: all)")
 	fs.IntVar(&o.batch, "batch", 64, "batch size")
 	fs.StringVar(&o.device, "device", "auto", "cpu | cuda | auto")
+	fs.StringVar(&o.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu)")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON line instead of text")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -79,6 +81,11 @@ func (o options) validate(extra []string) error {
 	case o.batch < 1:
 		return fmt.Errorf("--batch %d must be >= 1", o.batch)
 	}
+	if o.precision != "" {
+		if _, err := nn.ParsePrecision(o.precision); err != nil {
+			return fmt.Errorf("--precision: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -90,6 +97,13 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 	b, err := nn.Open(o.device)
 	if err != nil {
 		return err
+	}
+	precision, notice, err := nn.ChoosePrecision(b, o.precision)
+	if err != nil {
+		return err
+	}
+	if notice != "" {
+		p.Line("%s", notice)
 	}
 	ck, err := pixelcnn.Load(ckPath, b)
 	if err != nil {
@@ -120,7 +134,7 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 		return fmt.Errorf("%w (lower --batch)", err)
 	}
 	start := time.Now()
-	p.Line("evaluating %s on %d %s %s images (%s)", ckPath, n, dataset, o.split, b.Name())
+	p.Line("evaluating %s on %d %s %s images (%s, precision %s)", ckPath, n, dataset, o.split, b.Name(), precision)
 	bpd, natsPerImage, err := pixelcnn.EvaluateContext(context.Background(), ck.Model, s, n, o.batch, func(done, total int) {
 		p.Update("eval: %d/%d images, %s", done, total, time.Since(start).Round(time.Second))
 	})
@@ -133,7 +147,7 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 	}
 	if o.asJSON {
 		js, err := json.Marshal(map[string]any{"bits_per_dim": bpd, "nats_per_image": natsPerImage, "images": n,
-			"split": o.split, "dataset": dataset, "checkpoint": ckPath, "step": step, "seconds": time.Since(start).Seconds()})
+			"split": o.split, "dataset": dataset, "checkpoint": ckPath, "step": step, "seconds": time.Since(start).Seconds(), "precision": precision})
 		if err != nil {
 			return err
 		}
@@ -141,7 +155,7 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 		return nil
 	}
 	p.End()
-	fmt.Fprintf(stdout, "%s (step %d) on %s %s, %d images: %.5f bits/dim, %.3f nats/image (%s, %s)\n",
-		ckPath, step, dataset, o.split, n, bpd, natsPerImage, b.Name(), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "%s (step %d) on %s %s, %d images: %.5f bits/dim, %.3f nats/image (%s, precision %s, %s)\n",
+		ckPath, step, dataset, o.split, n, bpd, natsPerImage, b.Name(), precision, time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -77,9 +77,10 @@ func TestEvalCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var res struct {
-		BPD     float64 `json:"bits_per_dim"`
-		Dataset string  `json:"dataset"`
-		Images  int     `json:"images"`
+		BPD       float64 `json:"bits_per_dim"`
+		Dataset   string  `json:"dataset"`
+		Images    int     `json:"images"`
+		Precision string  `json:"precision"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("output %q: %v", out, err)
@@ -89,6 +90,14 @@ func TestEvalCommand(t *testing.T) {
 	}
 	if !strings.Contains(errs, "evaluating") {
 		t.Errorf("stderr %q does not say the evaluation is running", errs)
+	}
+	if res.Precision != "fp32" {
+		t.Errorf("precision %q on the cpu by default, want fp32", res.Precision)
+	}
+	// --precision tf32 on the cpu: the emulation, said in the output; the result stays close.
+	code, out, errs = runEval("--checkpoint", fashion, "--data-dir", data, "--limit", "5", "--batch", "2", "--precision", "tf32")
+	if code != 0 || !strings.Contains(out, "precision tf32") {
+		t.Fatalf("--precision tf32: exit %d, output %q %s", code, out, errs)
 	}
 	// --dataset overrides; text output.
 	code, out, errs = runEval("--checkpoint", filepath.Join(fashion, pixelcnn.CheckpointFile), "--dataset", "mnist", "--data-dir", data, "--split", "train", "--limit", "3")
@@ -107,6 +116,7 @@ func TestEvalCommand(t *testing.T) {
 		{"bad split", []string{"--checkpoint", fashion, "--split", "valid"}, 2, `--split "valid"`},
 		{"bad batch", []string{"--checkpoint", fashion, "--batch", "0"}, 2, "--batch 0"},
 		{"negative limit", []string{"--checkpoint", fashion, "--limit", "-1"}, 2, "--limit -1"},
+		{"bad precision", []string{"--checkpoint", fashion, "--precision", "bf16"}, 2, `"bf16": unknown (choose one of [tf32 fp32])`},
 		{"text file", []string{"--checkpoint", text}, 1, "not a safetensors file"},
 		{"png", []string{"--checkpoint", png}, 1, "not a safetensors file"},
 		{"empty dir", []string{"--checkpoint", t.TempDir()}, 1, "without a checkpoint.safetensors"},
