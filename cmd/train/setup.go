@@ -158,6 +158,9 @@ func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	if err := pixelcnn.CheckMemory("training", r.b, pixelcnn.TrainMemory(cfg, o)); err != nil {
+		return fmt.Errorf("%w (lower --hidden, --blocks or --batch)", err)
+	}
 	model, err := pixelcnn.NewModel(r.b, cfg, f.seed)
 	if err != nil {
 		return err
