@@ -33,6 +33,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 type options struct {
 	ckPath, out, method, complete, completeFrom, dataDir, device string
+	precision                                                    string
 	n, keepRows                                                  int
 	seed                                                         uint64
 	temp                                                         float32
@@ -54,6 +55,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.dataDir, "data-dir", "", "with --complete-from: the dataset's directory (default: its standard place)")
 	fs.IntVar(&o.keepRows, "keep-rows", 0, "with --complete or --complete-from: rows kept from the image; the rest are sampled")
 	fs.StringVar(&o.device, "device", "auto", "cpu | cuda | auto")
+	fs.StringVar(&o.precision, "precision", string(nn.FP32), "conv precision: fp32 only (the sampler computes in fp32 at every precision)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -86,6 +88,9 @@ func (o options) validate(extra []string) error {
 	if o.n < 1 {
 		return fmt.Errorf("--n %d must be >= 1", o.n)
 	}
+	if err := checkSamplePrecision(o.precision); err != nil {
+		return err
+	}
 	if ext := filepath.Ext(o.out); !strings.EqualFold(ext, ".png") {
 		return fmt.Errorf("--out %s: the grid is written as PNG; give a name ending in .png", o.out)
 	}
@@ -108,6 +113,21 @@ func (o options) validate(extra []string) error {
 		if _, _, _, err := parseSource(o.completeFrom); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkSamplePrecision accepts fp32 only. The cached sampler's per-position pass
+// (MaskedConvAt) computes in FP32 at every precision, so that it draws the naive sampler's
+// images bit for bit; and a one-position pass is latency-bound, so tensor cores would buy
+// nothing. TF32 would only make the naive sampler's images differ from the cached one's.
+func checkSamplePrecision(s string) error {
+	p, err := nn.ParsePrecision(s)
+	if err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
+	if p != nn.FP32 {
+		return fmt.Errorf("--precision %s: sampling computes in %s only (the per-position pass must give the naive sampler's images bit for bit, and it is latency-bound: tensor cores would not speed it up)", p, nn.FP32)
 	}
 	return nil
 }
@@ -167,6 +187,9 @@ func sample(o options, p *progress.Printer) error {
 	}
 	b, err := nn.Open(o.device)
 	if err != nil {
+		return err
+	}
+	if err := nn.SetBackendPrecision(b, nn.FP32); err != nil { // the naive sampler's convs too
 		return err
 	}
 	ck, err := pixelcnn.Load(ckPath, b)

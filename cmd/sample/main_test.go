@@ -79,6 +79,7 @@ func TestSampleCommand(t *testing.T) {
 	}{
 		{"samples", []string{"--checkpoint", ck, "--n", "3", "--out", out}, image.Pt(2+2*(5*16+2), 2+2*(6*16+2))},
 		{"naive", []string{"--checkpoint", ck, "--n", "1", "--method", "naive", "--out", out}, image.Pt(2+5*16+2, 2+6*16+2)},
+		{"fp32 named", []string{"--checkpoint", ck, "--n", "1", "--precision", "fp32", "--out", out}, image.Pt(2+5*16+2, 2+6*16+2)},
 		{"completion", []string{"--checkpoint", ck, "--n", "2", "--complete", good, "--keep-rows", "3", "--out", out}, image.Pt(2+2*(5*16+2), 2+2*(6*16+2))},
 		{"complete from a dataset, run directory", []string{"--checkpoint", run28, "--n", "1", "--complete-from", "mnist:test:2", "--data-dir", data, "--keep-rows", "27", "--out", out}, image.Pt(2+2*(28*4+2), 2+28*4+2)},
 	} {
@@ -111,6 +112,8 @@ func TestSampleCommand(t *testing.T) {
 		{"extra argument", []string{"extra"}, 2, `unexpected arguments ["extra"]`},
 		{"no images", []string{"--n", "0"}, 2, "--n 0"},
 		{"unknown method", []string{"--method", "magic"}, 2, `method "magic"`},
+		{"tf32", []string{"--precision", "tf32"}, 2, "sampling computes in fp32 only"},
+		{"unknown precision", []string{"--precision", "bf16"}, 2, `"bf16": unknown (choose one of [tf32 fp32])`},
 		{"keep without complete", []string{"--keep-rows", "2"}, 2, "needs --complete"},
 		{"complete without keep", []string{"--complete", good}, 2, "--keep-rows 0"},
 		{"both sources", []string{"--complete", good, "--complete-from", "mnist:test:1", "--keep-rows", "1"}, 2, "not both"},
