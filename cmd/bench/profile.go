@@ -80,13 +80,8 @@ var datasheets = []struct {
 // ceilingsFor returns the datasheet ceilings of the device named name with every positive
 // flag value in override replacing its datasheet value. An unknown GPU needs all three flags.
 func ceilingsFor(name string, override ceilings) (ceilings, error) {
-	for _, v := range []struct {
-		flag string
-		v    float64
-	}{{"--peak-fp32", override.FP32}, {"--peak-tf32", override.TF32}, {"--peak-bw", override.BW}} {
-		if v.v < 0 || math.IsNaN(v.v) || math.IsInf(v.v, 0) {
-			return ceilings{}, fmt.Errorf("%s %v: want a positive number", v.flag, v.v)
-		}
+	if err := override.checkFlags(); err != nil {
+		return ceilings{}, err
 	}
 	lower := strings.ToLower(name)
 	var c ceilings
@@ -117,6 +112,19 @@ func ceilingsFor(name string, override ceilings) (ceilings, error) {
 		c.Source += ", overridden by flags"
 	}
 	return c, nil
+}
+
+// checkFlags reports a --peak-* value that is negative or not finite (0: not given).
+func (c ceilings) checkFlags() error {
+	for _, v := range []struct {
+		flag string
+		v    float64
+	}{{"--peak-fp32", c.FP32}, {"--peak-tf32", c.TF32}, {"--peak-bw", c.BW}} {
+		if v.v < 0 || math.IsNaN(v.v) || math.IsInf(v.v, 0) {
+			return fmt.Errorf("%s %v: want a positive number", v.flag, v.v)
+		}
+	}
+	return nil
 }
 
 func containsAll(s string, words []string) bool {
@@ -603,6 +611,9 @@ func (pc profileConfig) validate() (pixelcnn.Config, error) {
 		return cfg, fmt.Errorf("--profile-capacity %d: must be at least 1", pc.capacity)
 	case pc.clip < 0 || math.IsNaN(pc.clip) || math.IsInf(pc.clip, 0):
 		return cfg, fmt.Errorf("--profile-clip %v: must be >= 0", pc.clip)
+	}
+	if err := pc.peaks.checkFlags(); err != nil {
+		return cfg, err
 	}
 	if pc.precision != "" {
 		if _, err := nn.ParsePrecision(pc.precision); err != nil {

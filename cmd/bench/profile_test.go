@@ -258,6 +258,7 @@ func TestProfileConfigValidate(t *testing.T) {
 		{func(p *profileConfig) { p.warmup = 0 }, "--profile-warmup"},
 		{func(p *profileConfig) { p.clip = math.NaN() }, "--profile-clip"},
 		{func(p *profileConfig) { p.precision = "bf16" }, "bf16"},
+		{func(p *profileConfig) { p.peaks.BW = math.Inf(1) }, "--peak-bw +Inf"},
 		{func(p *profileConfig) { p.jsonPath = filepath.Join(dir, "missing", "p.json") }, "--profile-json"},
 		{func(p *profileConfig) { p.pngPath = dir }, "is a directory"},
 	}
