@@ -35,7 +35,7 @@ type profileConfig struct {
 	jsonPath      string
 	pngPath       string
 	perLayer      bool
-	precision     string // "" keeps the backend's default
+	precision     string // --precision; "" is the device's default (nn.ChoosePrecision)
 	peaks         ceilings
 }
 
@@ -647,57 +647,10 @@ func runProfile(pc profileConfig, jsonOut bool) error {
 	if err != nil {
 		return err
 	}
-	precision := string(nn.FP32)
-	if ps, ok := gpu.backend.(nn.PrecisionSetter); ok {
-		if pc.precision != "" {
-			if err := ps.SetPrecision(nn.Precision(pc.precision)); err != nil {
-				return err
-			}
-		}
-		precision = string(ps.Precision())
-	}
-	m, err := pixelcnn.NewModel(gpu.backend, cfg, 1)
+	rep, err := profileOn(gpu, pc, cfg, ceil, profileLaunches)
 	if err != nil {
 		return err
 	}
-	defer m.Release()
-	opt := pixelcnn.DefaultTrainOptions()
-	opt.Batch, opt.Clip = pc.batch, pc.clip
-	tr, err := pixelcnn.NewTrainer(m, randomSplit(2*pc.batch, cfg.Subpixels(), 5), opt)
-	if err != nil {
-		return err
-	}
-	defer tr.Release()
-	step := func() error { _, err := tr.TrainStep(); return err }
-	fmt.Fprintf(os.Stderr, "bench: profiling %s b%d on %s (%d warmup + %d plain + %d profiled steps)...\n", pc.preset, pc.batch, gpu.name, pc.warmup, pc.steps, pc.steps)
-	for i := 0; i < pc.warmup; i++ {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-	plain := make([]float64, pc.steps)
-	for i := range plain {
-		if plain[i], err = gpu.time(step); err != nil {
-			return err
-		}
-	}
-	runs, totals, err := profileLaunches(gpu, pc.capacity, pc.steps, step)
-	if err != nil {
-		return err
-	}
-	launches, err := medianLaunches(runs)
-	if err != nil {
-		return err
-	}
-	rep := profileReport{Device: gpu.name, Preset: pc.preset, Shape: fmt.Sprintf("%dx%dx%d", cfg.Height, cfg.Width, cfg.Colors),
-		Batch: pc.batch, Precision: precision, Steps: pc.steps, StepMs: median(totals), PlainStepMs: median(plain),
-		Launches: len(launches), Ceilings: ceil}
-	for _, l := range launches {
-		rep.KernelMs += l.Ms
-	}
-	var unknown []string
-	rep.Groups, rep.Layers, unknown = buildProfile(launches, newStepShape(m, pc.batch), ceil, rep.StepMs)
-	rep.Notes = profileNotes(unknown)
 	if jsonOut {
 		js, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
@@ -720,4 +673,64 @@ func profileNotes(unknown []string) []string {
 		notes = append(notes, "no cost model for kernels "+strings.Join(unknown, ", ")+": their rows have times only")
 	}
 	return notes
+}
+
+// profileFunc times steps runs of step launch by launch (profileLaunches in a cuda build).
+type profileFunc func(gpu *gpuDevice, capacity, steps int, step func() error) ([][]launchRec, []float64, error)
+
+// profileOn builds the preset's model and trainer on gpu's backend, runs the warmup and
+// the unprofiled steps, profiles pc.steps steps with profile and builds the report.
+func profileOn(gpu *gpuDevice, pc profileConfig, cfg pixelcnn.Config, ceil ceilings, profile profileFunc) (profileReport, error) {
+	var rep profileReport
+	p, notice, err := nn.ChoosePrecision(gpu.backend, pc.precision) // "": the device's default, tf32 where it can
+	if err != nil {
+		return rep, err
+	}
+	if notice != "" {
+		fmt.Fprintln(os.Stderr, "bench:", notice)
+	}
+	precision := string(p)
+	m, err := pixelcnn.NewModel(gpu.backend, cfg, 1)
+	if err != nil {
+		return rep, err
+	}
+	defer m.Release()
+	opt := pixelcnn.DefaultTrainOptions()
+	opt.Batch, opt.Clip = pc.batch, pc.clip
+	tr, err := pixelcnn.NewTrainer(m, randomSplit(2*pc.batch, cfg.Subpixels(), 5), opt)
+	if err != nil {
+		return rep, err
+	}
+	defer tr.Release()
+	step := func() error { _, err := tr.TrainStep(); return err }
+	fmt.Fprintf(os.Stderr, "bench: profiling %s b%d on %s (%d warmup + %d plain + %d profiled steps)...\n", pc.preset, pc.batch, gpu.name, pc.warmup, pc.steps, pc.steps)
+	for i := 0; i < pc.warmup; i++ {
+		if err := step(); err != nil {
+			return rep, err
+		}
+	}
+	plain := make([]float64, pc.steps)
+	for i := range plain {
+		if plain[i], err = gpu.time(step); err != nil {
+			return rep, err
+		}
+	}
+	runs, totals, err := profile(gpu, pc.capacity, pc.steps, step)
+	if err != nil {
+		return rep, err
+	}
+	launches, err := medianLaunches(runs)
+	if err != nil {
+		return rep, err
+	}
+	rep = profileReport{Device: gpu.name, Preset: pc.preset, Shape: fmt.Sprintf("%dx%dx%d", cfg.Height, cfg.Width, cfg.Colors),
+		Batch: pc.batch, Precision: precision, Steps: pc.steps, StepMs: median(totals), PlainStepMs: median(plain),
+		Launches: len(launches), Ceilings: ceil}
+	for _, l := range launches {
+		rep.KernelMs += l.Ms
+	}
+	var unknown []string
+	rep.Groups, rep.Layers, unknown = buildProfile(launches, newStepShape(m, pc.batch), ceil, rep.StepMs)
+	rep.Notes = profileNotes(unknown)
+	return rep, nil
 }

@@ -305,3 +305,46 @@ func TestNewStepShape(t *testing.T) {
 		t.Errorf("shape %+v, want %d params, stream 12, %d layers", s, params, len(m.Layers))
 	}
 }
+
+// TestProfileOnCPU runs the profile's glue (model, trainer, warmup, unprofiled timing, report)
+// on the CPU backend with a stand-in for the CUDA profiler: one forward launch per layer.
+func TestProfileOnCPU(t *testing.T) {
+	cfg, err := pixelcnn.PresetConfig("tiny", 3, 4, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpu := &gpuDevice{name: "cuda:0 (NVIDIA H100 80GB HBM3, sm_90)", backend: cpu.New(), time: wallTime}
+	ceil, err := ceilingsFor(gpu.name, ceilings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepsRun := 0
+	fake := func(_ *gpuDevice, capacity, steps int, step func() error) ([][]launchRec, []float64, error) {
+		var runs [][]launchRec
+		var totals []float64
+		for i := 0; i < steps; i++ {
+			if err := step(); err != nil {
+				return nil, nil, err
+			}
+			stepsRun++
+			var recs []launchRec
+			for _, sp := range []string{"input_conv", "blocks.0.conv_in", "blocks.1.conv_in", "final_conv"} {
+				recs = append(recs, launchRec{Kernel: "maskedconv_forward_v2", Label: `cuda: layer "` + sp + `"`, Grid: [3]int{1, 1, 1}, Ms: 0.01 * float64(i+1)})
+			}
+			runs, totals = append(runs, recs), append(totals, 1)
+		}
+		return runs, totals, nil
+	}
+	pc := profileConfig{preset: "tiny", batch: 2, steps: 3, warmup: 1, capacity: 100, clip: 1e-3}
+	rep, err := profileOn(gpu, pc, cfg, ceil, fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stepsRun != 3 || rep.Launches != 4 || len(rep.Layers) != 4 || len(rep.Groups) != 3 || !(rep.PlainStepMs > 0) || rep.StepMs != 1 || rep.Precision != "fp32" {
+		t.Fatalf("report %+v", rep)
+	}
+	g := rep.Groups[0] // blocks.*.conv_in: two launches at the median 0.02 ms
+	if g.Layer != "blocks.*.conv_in" || g.Launches != 2 || !near(g.Ms, 0.04) || !(g.FLOP > 0) || !(g.PctRoofline > 0) {
+		t.Errorf("group %+v", g)
+	}
+}
