@@ -317,13 +317,6 @@ func TestDeferredError(t *testing.T) {
 	}
 }
 
-func TestRange(t *testing.T) {
-	b := gpu(t)
-	done := b.Range("outer")
-	b.Range("inner")()
-	done()
-}
-
 // TestAgainstCPU compares both conv versions with the CPU backend on model-sized shapes that
 // span many tiles, K chunks and dW slices (the conformance shapes fit in one tile), and checks
 // that the backward pass is bitwise deterministic.
