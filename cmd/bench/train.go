@@ -26,6 +26,7 @@ type trainConfig struct {
 	steps, warmup       int // GPU
 	cpu                 bool
 	cpuSteps, cpuWarmup int
+	precision           string // --precision; "" is each device's default (nn.ChoosePrecision)
 }
 
 // trainRow is one preset at one batch size. The FLOP count is the masked convolutions'
@@ -45,6 +46,7 @@ type trainRow struct {
 	CPUImgs   float64 `json:"cpu_images_per_s,omitempty"`
 	CPUGFLOPs float64 `json:"cpu_gflops,omitempty"`
 	CPUBPD    float64 `json:"cpu_last_bits_per_dim,omitempty"`
+	CPUPrec   string  `json:"cpu_precision,omitempty"`
 
 	GPUSteps  int     `json:"gpu_steps,omitempty"`
 	GPUms     float64 `json:"gpu_ms,omitempty"`
@@ -52,6 +54,7 @@ type trainRow struct {
 	GPUImgs   float64 `json:"gpu_images_per_s,omitempty"`
 	GPUGFLOPs float64 `json:"gpu_gflops,omitempty"`
 	GPUBPD    float64 `json:"gpu_last_bits_per_dim,omitempty"`
+	GPUPrec   string  `json:"gpu_precision,omitempty"`
 
 	Speedup float64 `json:"speedup,omitempty"` // cpu_ms / gpu_ms
 }
@@ -155,6 +158,17 @@ func timeTrain(b nn.Backend, c pixelcnn.Config, batch, warmup, steps int, timer 
 // step's time covers all of its work (and the host gaps between its launches).
 func runTrain(tc trainConfig, gpu *gpuDevice) ([]trainRow, error) {
 	var rows []trainRow
+	var gpuPrec nn.Precision
+	if gpu != nil {
+		p, notice, err := nn.ChoosePrecision(gpu.backend, tc.precision)
+		if err != nil {
+			return nil, err
+		}
+		if notice != "" {
+			fmt.Fprintln(os.Stderr, "bench:", notice)
+		}
+		gpuPrec = p
+	}
 	for _, preset := range tc.presets {
 		h, w, col := presetShape(preset)
 		c, err := pixelcnn.PresetConfig(preset, col, h, w)
@@ -165,8 +179,14 @@ func runTrain(tc trainConfig, gpu *gpuDevice) ([]trainRow, error) {
 			r := trainRow{Preset: preset, Shape: fmt.Sprintf("%dx%dx%d", h, w, col), Batch: batch}
 			var fwd float64
 			if tc.cpu {
-				fmt.Fprintf(os.Stderr, "bench: train %s b%d on cpu (%d+%d steps)...\n", preset, batch, tc.cpuWarmup, tc.cpuSteps)
-				med, fastest, bpd, params, f, err := timeTrain(cpu.New(), c, batch, tc.cpuWarmup, tc.cpuSteps, wallTime)
+				cb := cpu.New()
+				prec, _, err := nn.ChoosePrecision(cb, tc.precision)
+				if err != nil {
+					return nil, err
+				}
+				r.CPUPrec = string(prec)
+				fmt.Fprintf(os.Stderr, "bench: train %s b%d on cpu at %s (%d+%d steps)...\n", preset, batch, prec, tc.cpuWarmup, tc.cpuSteps)
+				med, fastest, bpd, params, f, err := timeTrain(cb, c, batch, tc.cpuWarmup, tc.cpuSteps, wallTime)
 				if err != nil {
 					return nil, fmt.Errorf("train %s b%d on cpu: %w", preset, batch, err)
 				}
@@ -174,7 +194,8 @@ func runTrain(tc trainConfig, gpu *gpuDevice) ([]trainRow, error) {
 				r.CPUSteps, r.CPUms, r.CPUMinMs, r.CPUBPD = tc.cpuSteps, med, fastest, bpd
 			}
 			if gpu != nil {
-				fmt.Fprintf(os.Stderr, "bench: train %s b%d on gpu (%d+%d steps)...\n", preset, batch, tc.warmup, tc.steps)
+				r.GPUPrec = string(gpuPrec)
+				fmt.Fprintf(os.Stderr, "bench: train %s b%d on gpu at %s (%d+%d steps)...\n", preset, batch, gpuPrec, tc.warmup, tc.steps)
 				med, fastest, bpd, params, f, err := timeTrain(gpu.backend, c, batch, tc.warmup, tc.steps, gpu.time)
 				if err != nil {
 					return nil, fmt.Errorf("train %s b%d on gpu: %w", preset, batch, err)
@@ -204,10 +225,10 @@ func printTrainTable(rows []trainRow, cpuOn, gpuOn bool) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "train step\tshape\tbatch\tparams\tGFLOP/step\t"
 	if cpuOn {
-		head += "cpu ms\tcpu img/s\tcpu GFLOP/s\t"
+		head += "cpu prec\tcpu ms\tcpu img/s\tcpu GFLOP/s\t"
 	}
 	if gpuOn {
-		head += "gpu ms\tgpu img/s\tgpu GFLOP/s\t"
+		head += "gpu prec\tgpu ms\tgpu img/s\tgpu GFLOP/s\t"
 	}
 	if cpuOn && gpuOn {
 		head += "speedup\t"
@@ -216,10 +237,10 @@ func printTrainTable(rows []trainRow, cpuOn, gpuOn bool) {
 	for _, r := range rows {
 		line := fmt.Sprintf("%s\t%s\t%d\t%d\t%.2f\t", r.Preset, r.Shape, r.Batch, r.Params, r.StepGFLOP)
 		if cpuOn {
-			line += fmt.Sprintf("%.1f\t%.1f\t%.1f\t", r.CPUms, r.CPUImgs, r.CPUGFLOPs)
+			line += fmt.Sprintf("%s\t%.1f\t%.1f\t%.1f\t", r.CPUPrec, r.CPUms, r.CPUImgs, r.CPUGFLOPs)
 		}
 		if gpuOn {
-			line += fmt.Sprintf("%.3f\t%.0f\t%.0f\t", r.GPUms, r.GPUImgs, r.GPUGFLOPs)
+			line += fmt.Sprintf("%s\t%.3f\t%.0f\t%.0f\t", r.GPUPrec, r.GPUms, r.GPUImgs, r.GPUGFLOPs)
 		}
 		if cpuOn && gpuOn {
 			line += fmt.Sprintf("%.1fx\t", r.Speedup)
