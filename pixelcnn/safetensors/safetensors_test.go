@@ -357,22 +357,34 @@ func TestWriteRenameFailure(t *testing.T) {
 	}
 }
 
-func TestWriteReadOnlyDir(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores directory permissions")
-	}
+// TestWriteFailsCleanly: writes that fail for any user, root included (CI runs as root,
+// which ignores permissions): the target is an existing directory (the rename fails after
+// the data is written), or its parent is a regular file (no temp file can be created). The
+// error names the path, no temp file is left, and what was there is untouched.
+func TestWriteFailsCleanly(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "ckpt.safetensors")
-	old := writeOld(t, path)
-	if err := os.Chmod(dir, 0o555); err != nil {
+	target := filepath.Join(dir, "ckpt.safetensors")
+	if err := os.Mkdir(target, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	defer os.Chmod(dir, 0o755)
-	err := Write(path, sampleTensors(), nil)
-	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("Write into a read-only dir = %v, want an error naming %s", err, path)
+	inside := filepath.Join(target, "keep.txt")
+	os.WriteFile(inside, []byte("keep me"), 0o644)
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, []byte("a file"), 0o644)
+	for _, path := range []string{target, filepath.Join(notDir, "ckpt.safetensors")} {
+		err := Write(path, sampleTensors(), nil)
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("Write(%s) = %v, want an error naming it", path, err)
+		}
 	}
-	checkIntact(t, path, old)
+	checkIntact(t, inside, []byte("keep me"))
+	checkIntact(t, notDir, []byte("a file"))
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temp file %s left behind", e.Name())
+		}
+	}
 }
 
 func TestWriteMissingDir(t *testing.T) {
