@@ -75,7 +75,7 @@ func (b *Backend) table(op string, lists ...[]*nn.Tensor) (*chunkTable, error) {
 		return c, nil
 	}
 	// The table is 64-bit words; allocate it as twice as many 32-bit elements.
-	d, err := b.allocBuf(len(words) * 2)
+	d, err := b.allocLastingBuf(len(words) * 2) // cached across steps: not from a free list
 	if err != nil {
 		return nil, fmt.Errorf("cuda: %s: chunk table: %w", op, err)
 	}

@@ -86,6 +86,24 @@ func (p *Pool) alloc(n int64) (cu.DevicePtr, int64, error) {
 	return ptr, class, nil
 }
 
+// allocLasting returns a buffer for an object kept across steps (a multi-tensor chunk table):
+// always a fresh cuMemAlloc, never a buffer from a free list. Taken from a free list it would
+// keep, for the rest of the run, a buffer that a per-step temporary of the same size class
+// released earlier in the first step, and that temporary would call cuMemAlloc again in the
+// second step. (The H200 run's one cuMemAlloc in step 2 of TestPoolNoAllocAfterFirstStep:
+// the loss's partial sums, 48 float64s, and the chunk tables, 35 words, share the 512-byte
+// class; the sum-of-squares table, built after the loss in step 1, kept the loss's buffer.)
+func (p *Pool) allocLasting(n int64) (cu.DevicePtr, int64, error) {
+	class := sizeClass(n)
+	ptr, err := cu.MemAlloc(class)
+	if err != nil {
+		return p.alloc(n) // alloc trims the cache and retries, and reports the pool's state
+	}
+	p.st.Allocs++
+	p.use(class)
+	return ptr, class, nil
+}
+
 func (p *Pool) use(class int64) {
 	p.st.InUse += class
 	p.st.Buffers++

@@ -65,6 +65,18 @@ func (b *Backend) allocBuf(n int) (*devBuf, error) {
 	return &devBuf{ptr: ptr, class: class, n: n}, nil
 }
 
+// allocLastingBuf is allocBuf for a buffer kept across steps (Pool.allocLasting).
+func (b *Backend) allocLastingBuf(n int) (*devBuf, error) {
+	if n <= 0 || n > maxElems {
+		return b.allocBuf(n)
+	}
+	ptr, class, err := b.pool.allocLasting(int64(n) * 4)
+	if err != nil {
+		return nil, err
+	}
+	return &devBuf{ptr: ptr, class: class, n: n}, nil
+}
+
 func (b *Backend) freeBuf(d *devBuf) {
 	if d == nil || d.released {
 		return
