@@ -62,6 +62,7 @@ func PlotCurves(path string, title string, series []Series) error {
 	draw.Draw(img, img.Bounds(), image.NewUniform(plotBackground), image.Point{}, draw.Src)
 
 	xr, yr := dataRange(series)
+	yr, clipped := usefulYRange(series, xr, yr)
 	xr = xr.padded(0.02)
 	yr = yr.padded(0.05)
 	area := PlotArea
@@ -98,6 +99,9 @@ func PlotCurves(path string, title string, series []Series) error {
 		drawTextCentred(img, "no data", (area.Min.X+area.Max.X)/2, (area.Min.Y+area.Max.Y)/2, textColour)
 	}
 	drawLegend(img, series)
+	if clipped {
+		drawText(img, "first steps off the top", area.Min.X+8, area.Min.Y+6, textColour)
+	}
 
 	drawTextCentred(img, title, PlotWidth/2, (plotTop-textHeight)/2, textColour)
 	drawTextCentred(img, "step", (area.Min.X+area.Max.X)/2, area.Max.Y+7+textHeight+8, textColour)
@@ -126,6 +130,34 @@ func dataRange(series []Series) (x, y axisRange) {
 		}
 	}
 	return x, y
+}
+
+// earlyFraction is the share of the steps whose points may lie above the y axis.
+const earlyFraction = 0.1
+
+// usefulYRange zooms the y axis on the useful range: from the lowest point to the highest one
+// past the first earlyFraction of the steps. The first steps' loss is several times the
+// final one and would squash the rest of the curve into a flat line at the bottom. It zooms
+// only when those early points would take more than half of the axis; clipped reports that
+// it did (some early points lie above the range).
+func usefulYRange(series []Series, x, y axisRange) (axisRange, bool) {
+	if x.empty || x.hi == x.lo {
+		return y, false
+	}
+	cut := x.lo + earlyFraction*(x.hi-x.lo)
+	hi := math.Inf(-1)
+	for _, s := range series {
+		for i := range s.X {
+			if finite(s.X[i]) && finite(s.Y[i]) && s.X[i] >= cut {
+				hi = max(hi, s.Y[i])
+			}
+		}
+	}
+	// Zoom only when the early points would take more than half of the axis.
+	if math.IsInf(hi, -1) || y.hi-hi <= hi-y.lo {
+		return y, false
+	}
+	return axisRange{lo: y.lo, hi: hi}, true
 }
 
 // padded widens r by frac of its span on each side. A single value gets a window of
