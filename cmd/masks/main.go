@@ -4,7 +4,7 @@
 //	go run ./cmd/masks --k 7 --mode A --colors 3 --out masks.png
 //	go run ./cmd/masks --k 3 --both --out masks-ab.png   # mask A and mask B side by side
 //
-// Bad flags exit with status 2, a failed write with status 1.
+// It says what it wrote on stderr. Bad flags exit with status 2, a failed write with status 1.
 package main
 
 import (
@@ -66,10 +66,17 @@ func run(args []string, stderr io.Writer) int {
 		}
 		imgs = append(imgs, img)
 	}
-	if err := imageio.WritePNG(*out, imageio.SideBySide(24, imgs...)); err != nil {
+	img := imageio.SideBySide(24, imgs...)
+	if err := imageio.WritePNG(*out, img); err != nil {
 		fmt.Fprintf(stderr, "masks: %v\n", err)
 		return 1
 	}
+	var names []string
+	for _, m := range modes {
+		names = append(names, fmt.Sprintf("mask %v", m))
+	}
+	fmt.Fprintf(stderr, "wrote %s: %s, %dx%d, %d colour(s) (%dx%d pixels)\n",
+		*out, strings.Join(names, " and "), *k, *k, *colors, img.Bounds().Dx(), img.Bounds().Dy())
 	return 0
 }
 

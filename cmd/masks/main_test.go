@@ -25,6 +25,9 @@ func TestRunWritesPNG(t *testing.T) {
 			if rc := run(append(tt.args, "--out", out), &stderr); rc != 0 {
 				t.Fatalf("exit %d, stderr: %s", rc, stderr.String())
 			}
+			if !strings.HasPrefix(stderr.String(), "wrote "+out+": mask ") {
+				t.Errorf("stderr %q does not say what was written", stderr.String())
+			}
 			f, err := os.Open(out)
 			if err != nil {
 				t.Fatal(err)

@@ -439,6 +439,11 @@ func TestMaskImage(t *testing.T) {
 			if img.Bounds() != image.Rect(0, 0, l.width, l.height) {
 				t.Fatalf("bounds %v, want %dx%d", img.Bounds(), l.width, l.height)
 			}
+			for n, e := range maskLegend { // the legend shows each shade
+				if got := grey(img, l.legendSwatch(n)); got != e.grey {
+					t.Errorf("legend %q swatch = %d, want %d", e.label, got, e.grey)
+				}
+			}
 			c := tt.k / 2
 			for i := 0; i < tt.colors; i++ {
 				for j := 0; j < tt.colors; j++ {

@@ -25,11 +25,29 @@ const (
 	maskMarginSide = 12
 )
 
+// maskLegend names the four shades of a mask picture, in the order the legend lists them.
+var maskLegend = []struct {
+	grey  uint8
+	label string
+}{
+	{maskOn, "read (unmasked tap)"},
+	{maskOff, "not read (masked tap)"},
+	{maskCentreOn, "centre tap, read"},
+	{maskCentreOff, "centre tap, masked"},
+}
+
+// Legend geometry: one swatch and label per line below the panels.
+const (
+	legendSwatch = 12
+	legendLine   = textHeight + 6
+)
+
 // maskLayout is the geometry of a MaskImage: colors x colors panels, each k x k cells of
 // cell pixels separated by 1-px grid lines, below a title and column labels.
 type maskLayout struct {
 	k, colors, cell int
 	left, top       int // top-left corner of the first panel
+	legendTop       int // y of the legend's first line
 	width, height   int
 }
 
@@ -42,9 +60,20 @@ func newMaskLayout(k, colors int, title string) maskLayout {
 	l.left = maskMarginSide + labelW + 10
 	l.top = maskMarginSide + textHeight + 12 + textHeight + 8
 	span := colors*l.panel() + (colors-1)*maskPanelGap
-	l.width = max(l.left+span+maskMarginSide, textWidth(title)+2*maskMarginSide)
-	l.height = l.top + span + maskMarginSide
+	legendW := 0
+	for _, e := range maskLegend {
+		legendW = max(legendW, legendSwatch+6+textWidth(e.label))
+	}
+	l.width = max(l.left+span+maskMarginSide, textWidth(title)+2*maskMarginSide, legendW+2*maskMarginSide)
+	l.legendTop = l.top + span + 12
+	l.height = l.legendTop + len(maskLegend)*legendLine + maskMarginSide
 	return l
+}
+
+// legendSwatch is the rectangle of the n-th legend entry's shade.
+func (l maskLayout) legendSwatch(n int) image.Rectangle {
+	x, y := maskMarginSide+1, l.legendTop+n*legendLine
+	return image.Rect(x, y, x+legendSwatch, y+legendSwatch)
 }
 
 // panel is the side of one panel in pixels, grid lines included.
@@ -136,6 +165,12 @@ func MaskImage(k int, mode nn.MaskMode, colors int) (image.Image, error) {
 		o := l.panelOrigin(i, 0)
 		s := colourName(i, colors) + " in"
 		drawText(img, s, l.left-10-textWidth(s), o.Y+l.panel()/2-textHeight/2, labelColour(i, colors))
+	}
+	for n, e := range maskLegend {
+		r := l.legendSwatch(n)
+		fillRect(img, r.Inset(-1), color.Gray{Y: maskGridGrey})
+		fillRect(img, r, color.Gray{Y: e.grey})
+		drawText(img, e.label, r.Max.X+6, r.Min.Y+legendSwatch/2-textHeight/2, color.Black)
 	}
 	return img, nil
 }
