@@ -4,9 +4,9 @@ speed against the same math.
 
   /usr/bin/python3 tools/peer/bench.py [--threads 2] [--runs 20] [--device cpu|cuda]
       [--compile] [--presets mnist,cifar10,tiny] [--kinds conv_fwd_bwd,train_step]
-      [--with-cifar-train]
+      [--with-cifar-train] [--batches 16,64] [--channels-last] [--tf32 default|on|off]
 
-Cases (batch 16, NCHW):
+Cases (batch 16 unless --batches; NCHW, or channels_last memory format with --channels-last):
   conv_fwd_bwd  masked conv (weight * mask each call) + bias + ReLU, forward and backward
                 (input requires grad, weight and bias grads):
                 mnist/input7x7A (1->64, k7, 28x28)    cifar10/input7x7A (3->384, k7, 32x32)
@@ -17,10 +17,15 @@ Cases (batch 16, NCHW):
                 mnist/train_step, tiny/train_step (tiny at 28x28, C=1)
                 (cifar10/train_step with --with-cifar-train)
 
+--tf32 sets torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32 (default:
+leave PyTorch's defaults, which are TF32 convolutions and FP32 matmuls); every record says what
+was in force.
+
 Each case is warmed up, then timed --runs times (fewer when one run is slow, so a case takes
 about --max-seconds); the median is printed as one JSON line per case:
   {"name": ..., "kind": ..., "ms": median, "threads": T, "torch": version,
-   "device": ..., "runs": n, "min_ms": fastest run}
+   "device": ..., "runs": n, "min_ms": fastest run, "batch": B, "cudnn_tf32": bool,
+   "matmul_tf32": bool, "channels_last": bool}
 On a shared machine min_ms is the less noisy number; ms (the median) is the headline.
 """
 
@@ -36,8 +41,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pixelcnn_torch import PRESETS, PixelCNN, make_mask, nll_nats  # noqa: E402
-
-BATCH = 16
 
 # name -> (colors, size, f_in, f_out, k, mode)
 CONV_CASES = [
@@ -89,13 +92,18 @@ def maybe_compile(fn, enabled):
     return torch.compile(fn)
 
 
-def conv_case(colors, size, f_in, f_out, k, mode, device, compile_):
+def to_format(t, channels_last):
+    return t.contiguous(memory_format=torch.channels_last) if channels_last else t
+
+
+def conv_case(colors, size, f_in, f_out, k, mode, device, compile_, batch, channels_last):
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(BATCH, f_in, size, size, generator=g).to(device).requires_grad_(True)
-    w = (torch.randn(f_out, f_in, k, k, generator=g) / (f_in * k * k) ** 0.5).to(device).requires_grad_(True)
+    x = to_format(torch.rand(batch, f_in, size, size, generator=g).to(device), channels_last).requires_grad_(True)
+    w = to_format((torch.randn(f_out, f_in, k, k, generator=g) / (f_in * k * k) ** 0.5).to(device),
+                  channels_last).requires_grad_(True)
     b = torch.zeros(f_out).to(device).requires_grad_(True)
-    mask = make_mask(k, f_in, f_out, colors, mode).to(device)
-    gout = torch.randn(BATCH, f_out, size, size, generator=g).to(device)
+    mask = to_format(make_mask(k, f_in, f_out, colors, mode).to(device), channels_last)
+    gout = to_format(torch.randn(batch, f_out, size, size, generator=g).to(device), channels_last)
 
     def fwd(x, w, b):
         return F.relu(F.conv2d(x, w * mask, b, padding=k // 2))
@@ -110,13 +118,16 @@ def conv_case(colors, size, f_in, f_out, k, mode, device, compile_):
     return step
 
 
-def train_case(preset, device, compile_):
+def train_case(preset, device, compile_, batch, channels_last):
     cfg = dict(PRESETS[preset])
     torch.manual_seed(0)
     model = PixelCNN(**cfg).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(1)
-    x = torch.randint(0, 256, (BATCH, cfg["colors"], cfg["height"], cfg["width"]), generator=g, dtype=torch.uint8).to(device)
+    x = torch.randint(0, 256, (batch, cfg["colors"], cfg["height"], cfg["width"]), generator=g, dtype=torch.uint8).to(device)
+    x = to_format(x, channels_last)
     dims = x.numel()
     loss_fn = maybe_compile(lambda xb: nll_nats(model, xb) / dims, compile_)
 
@@ -140,6 +151,10 @@ def main(argv=None):
     p.add_argument("--presets", default="mnist,cifar10,tiny", help="comma list of case prefixes")
     p.add_argument("--kinds", default="conv_fwd_bwd,train_step")
     p.add_argument("--with-cifar-train", action="store_true", help="also time cifar10/train_step")
+    p.add_argument("--batches", default="16", help="comma list of batch sizes")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory format (cuDNN's native layout)")
+    p.add_argument("--tf32", default="default", choices=["default", "on", "off"],
+                   help="TF32 for cuDNN convolutions and matmuls (default: PyTorch's own defaults)")
     a = p.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -148,29 +163,43 @@ def main(argv=None):
         if not torch.cuda.is_available():
             raise SystemExit("bench: --device cuda but torch.cuda.is_available() is false")
         torch.backends.cudnn.benchmark = True
+    if a.tf32 != "default":
+        torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
+    try:
+        batches = [int(s) for s in a.batches.split(",") if s.strip()]
+    except ValueError:
+        raise SystemExit(f"bench: --batches {a.batches!r}: want a comma list of positive integers")
+    if not batches or min(batches) < 1:
+        raise SystemExit(f"bench: --batches {a.batches!r}: want a comma list of positive integers")
     presets = {s.strip() for s in a.presets.split(",") if s.strip()}
     kinds = {s.strip() for s in a.kinds.split(",") if s.strip()}
     timer = Timer(device)
 
+    cl = a.channels_last
     cases = []
-    if "conv_fwd_bwd" in kinds:
-        for name, *spec in CONV_CASES:
-            if name.split("/")[0] in presets:
-                cases.append((name, "conv_fwd_bwd", lambda spec=spec: conv_case(*spec, device, a.compile)))
-    if "train_step" in kinds:
-        train = ["mnist", "tiny"] + (["cifar10"] if a.with_cifar_train else [])
-        for preset in train:
-            if preset in presets:
-                cases.append((f"{preset}/train_step", "train_step", lambda preset=preset: train_case(preset, device, a.compile)))
+    for batch in batches:
+        if "conv_fwd_bwd" in kinds:
+            for name, *spec in CONV_CASES:
+                if name.split("/")[0] in presets:
+                    cases.append((name, "conv_fwd_bwd", batch,
+                                  lambda spec=spec, batch=batch: conv_case(*spec, device, a.compile, batch, cl)))
+        if "train_step" in kinds:
+            train = ["mnist", "tiny"] + (["cifar10"] if a.with_cifar_train else [])
+            for preset in train:
+                if preset in presets:
+                    cases.append((f"{preset}/train_step", "train_step", batch,
+                                  lambda preset=preset, batch=batch: train_case(preset, device, a.compile, batch, cl)))
     if not cases:
         raise SystemExit("bench: no case selected")
 
-    for name, kind, build in cases:
+    for name, kind, batch, build in cases:
         fn = build()
         ms, min_ms, n = measure(fn, timer, a.runs, a.warmup, a.max_seconds)
         rec = {"name": name, "kind": kind, "ms": round(ms, 4), "threads": a.threads, "torch": torch.__version__,
                "device": a.device if device.type == "cpu" else torch.cuda.get_device_name(), "runs": n,
-               "min_ms": round(min_ms, 4)}
+               "min_ms": round(min_ms, 4), "batch": batch, "cudnn_tf32": torch.backends.cudnn.allow_tf32,
+               "matmul_tf32": torch.backends.cuda.matmul.allow_tf32, "channels_last": cl}
         if a.compile:
             rec["compile"] = True
         print(json.dumps(rec), flush=True)
