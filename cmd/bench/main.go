@@ -121,7 +121,15 @@ func main() {
 	pflag.IntVar(&c.tc.cpuSteps, "cpu-train-steps", 2, "timed CPU train steps per case")
 	pflag.IntVar(&c.tc.cpuWarmup, "cpu-train-warmup", 1, "untimed CPU train steps before timing (fills the buffer pool)")
 	pc := addProfileFlags(pflag.CommandLine)
+	pflag.StringVar(&c.tc.precision, "precision", "", "conv precision of the train steps and --profile, tf32 | fp32 (default: each device's, tf32 on cuda, fp32 on cpu)")
 	pflag.Parse()
+	if c.tc.precision != "" {
+		if _, err := nn.ParsePrecision(c.tc.precision); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: --precision:", err)
+			os.Exit(2)
+		}
+	}
+	pc.precision = c.tc.precision
 	if pc.on {
 		pc.batch = c.batch
 		if err := runProfile(*pc, jsonOut); err != nil {
