@@ -74,6 +74,7 @@ gpu-bins: ptx
 	@cf=$$(bash tools/cuda-headers.sh cflags) && \
 	  CGO_CFLAGS="$$cf -O2 -g" $(GO) test -tags cuda -c -o bin/cuda.test ./cuda/ && \
 	  CGO_CFLAGS="$$cf -O2 -g" $(GO) build -tags cuda -o bin/ ./cmd/...
+	$(GO) build -o bin/train-cpu ./cmd/train   # untagged: gpucheck checks its missing-backend notice
 
 # The main job: the mnist preset on real MNIST (fetched through the Go module proxy). With an
 # NVIDIA driver and nvcc present it builds the PTX and the cuda-tagged trainer and runs on the

@@ -1,36 +1,47 @@
 #!/usr/bin/env bash
-# gpucheck.sh — the GPU check, run on the lent GPU machine (which has no Go): the cuda
-# conformance tests, a 200-step training run compared with the CPU backend, the train-step
-# and kernel benchmarks, the PyTorch peer on the same GPU (eager and torch.compile), and
-# compute-sanitizer memcheck and racecheck. Logs go under $OUT; a summary table is written
-# last ($OUT/summary.txt, also printed), with our GPU train step next to PyTorch's.
+# gpucheck.sh — the GPU check, run on the lent GPU machine (which has no Go): the cuda tests
+# (conformance of conv versions 1-3, TF32 bounds, the sampler's exact per-position kernels and
+# device draw, graphs, the profiler), GPU-vs-CPU training at fp32 and tf32, the train step in
+# both precisions, the per-op profile with rooflines, the sampler, the PyTorch peer on the same
+# GPU (eager at batch 16 and 64, channels_last, TF32 off, torch.compile), the kernel table,
+# compute-sanitizer memcheck and racecheck, and the CLI's answers to bad input on a GPU. Logs go
+# under $OUT; a summary table is written last ($OUT/summary.txt, also printed), with our GPU
+# train step next to PyTorch's. One call fits in about 8 minutes (GPUCHECK_TOTAL_S).
 #
 # Build here first (binaries link libcuda.so.1 dynamically and run on the newer driver):
-#   make gpu-bins        # = make ptx; go test -tags cuda -c -o bin/cuda.test ./cuda/;
-#                        #   go build -tags cuda -o bin/ ./cmd/...
-# then run it there with bin/ carried:   tools/gpucheck.sh
+#   make gpu-bins        # = make ptx; bin/cuda.test, the cuda-tagged commands in bin/, and
+#                        #   bin/train-cpu (untagged, for the missing-backend notice)
+# then run it there with bin/ and kernels/ptx carried:   tools/gpucheck.sh
 #
 # Steps, in order (GPUCHECK_STEPS, a comma list, runs a subset; default all):
-#   tests        every cuda test but the slow training comparison       GPUCHECK_TEST_S (150)
-#   trainmatch   TestTrainMatchesCPU: 200 mnist steps, GPU vs CPU       GPUCHECK_TRAINMATCH_S (150)
-#   trainbench   bin/bench --train-only --cpu-train=false               GPUCHECK_TRAINBENCH_S (120)
-#   sample       cached sampler, 16 cifar10-preset images on the GPU    GPUCHECK_SAMPLE_S (90)
-#   peer         tools/peer/bench.py --device cuda (eager)              GPUCHECK_PEER_S (120)
-#   bench        bin/bench --train=false (kernels, CPU vs GPU)          GPUCHECK_BENCH_S (90)
-#   memcheck     compute-sanitizer memcheck on the conformance tests    GPUCHECK_MEMCHECK_S (120)
-#   racecheck    compute-sanitizer racecheck on the tiled kernels       GPUCHECK_RACECHECK_S (75)
-#   peercompile  the peer with --compile (failure tolerated)            GPUCHECK_PEERCOMPILE_S (150)
-# Each step runs under its own limit and under what is left of GPUCHECK_TOTAL_S (540) for
+#   tests        every cuda test but the training comparisons             GPUCHECK_TEST_S (150)
+#   trainmatch   TestTrainMatchesCPU{,TF32}: 200 mnist steps, GPU vs CPU  GPUCHECK_TRAINMATCH_S (150)
+#   trainfp32    bench --train-only --precision fp32 (mnist, cifar10; 16, 64)  GPUCHECK_TRAINBENCH_S (90)
+#   traintf32    the same at tf32                                         GPUCHECK_TRAINBENCH_S (90)
+#   profile      bench --profile: mnist and cifar10, batch 16, fp32 and tf32  GPUCHECK_PROFILE_S (120)
+#   sampleat     per-position kernel v1 vs v2 (cifar10 1x1 768->768, 16 images)  GPUCHECK_SAMPLE_S (90)
+#   sample       the sampler: mnist/cifar10 x 16/64 images x graphs/plain  GPUCHECK_SAMPLE_S (90)
+#   samplev1     16 cifar10 images through the old path (PIXELCNN_CUDA_AT=1), same run  (90)
+#   peer         tools/peer/bench.py --device cuda, batch 16 and 64 (PyTorch's TF32 default)  GPUCHECK_PEER_S (120)
+#   peercl       the same, channels_last                                  GPUCHECK_PEER_S (120)
+#   peerfp32     the same, TF32 off (the fair partner of our fp32)        GPUCHECK_PEER_S (120)
+#   bench        bin/bench --train=false (kernels, CPU vs GPU, versions 1-3)  GPUCHECK_BENCH_S (90)
+#   memcheck     compute-sanitizer memcheck on the conformance, v3, position and sampler tests  (150)
+#   racecheck    compute-sanitizer racecheck on the tiled, v3 and position kernels  GPUCHECK_RACECHECK_S (90)
+#   cli          bad input on the GPU: --precision bf16, 10^9 samples, temperature Inf, eval's
+#                dataset from the checkpoint, the untagged binary's missing-backend notice  (60)
+#   peercompile  the peer with --compile (failure tolerated)              GPUCHECK_PEERCOMPILE_S (150)
+# Each step runs under its own limit and under what is left of GPUCHECK_TOTAL_S (480) for
 # the whole script; a step with under 20 s left is skipped. BENCH_ARGS adds flags to the
-# kernel bench, TRAIN_BENCH_ARGS to the train-step bench, PEER_ARGS to both peer runs.
+# kernel bench, TRAIN_BENCH_ARGS to the train-step benches, PEER_ARGS to every peer run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-$PWD/.gpu/out}
 mkdir -p "$OUT"
 BIN=${BIN:-bin}
-STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainbench,sample,peer,bench,memcheck,racecheck,peercompile},"
-TOTAL=${GPUCHECK_TOTAL_S:-540}
+STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainfp32,traintf32,profile,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,cli,peercompile},"
+TOTAL=${GPUCHECK_TOTAL_S:-480}
 summary=()
 failed=0
 
@@ -83,53 +94,82 @@ cat "$OUT/device.txt"
 
 lim() { echo "${!1:-$2}"; }
 
-# 1. Every cuda test: conformance (both conv versions), kernel loading, pool, CPU comparison.
-#    The 200-step training comparison is its own step.
+# 1. Every cuda test: conformance (conv versions 1 and 2 at fp32, version 3 at the TF32 bounds
+#    of nn/backendtest/tf32.go), kernel loading, pool, the sampler's exact per-position kernels,
+#    device draw and graph replay, the profiler, the codec round trip. Training comparisons are
+#    their own step.
 t=$(lim GPUCHECK_TEST_S 150)
 step tests "$t" "$BIN/cuda.test" -test.v -test.count=1 -test.timeout=$((t - 10))s -test.skip 'TestTrainMatchesCPU'
 
 # 2. 200 training steps of the mnist preset on the GPU and the CPU backend, same weights and
-#    data order: the loss curves must agree (tolerances in cuda/train_test.go).
+#    data order, at fp32 (v2) and at tf32 (v3 against the CPU's TF32 emulation): the loss
+#    curves must agree (tolerances in cuda/train_test.go).
 t=$(lim GPUCHECK_TRAINMATCH_S 150)
 step trainmatch "$t" "$BIN/cuda.test" -test.run 'TrainMatchesCPU' -test.v -test.count=1 -test.timeout=$((t - 10))s
 
-# 3. Full train steps (mnist 28x28x1, cifar10 32x32x3; batch 16 and 64) on the GPU.
-# shellcheck disable=SC2086
-step trainbench "$(lim GPUCHECK_TRAINBENCH_S 120)" "$BIN/bench" --train-only --cpu-train=false \
-  --json-out "$OUT/trainbench.json" ${TRAIN_BENCH_ARGS:-}
+# 3. Full train steps (mnist 28x28x1, cifar10 32x32x3; batch 16 and 64) on the GPU, each precision.
+for prec in fp32 tf32; do
+  # shellcheck disable=SC2086
+  step "train$prec" "$(lim GPUCHECK_TRAINBENCH_S 90)" "$BIN/bench" --train-only --cpu-train=false \
+    --precision "$prec" --json-out "$OUT/train$prec.json" ${TRAIN_BENCH_ARGS:-}
+done
 
-# 3b. The cached sampler: 16 images of the cifar10 preset (goal: under a second on an H100).
-step sample "$(lim GPUCHECK_SAMPLE_S 90)" "$BIN/cuda.test" -test.run '^$' -test.bench 'SampleCIFAR' -test.benchtime 1x
+# 4. The per-op profile of one train step (CUDA events, no nsys): table, JSON and a roofline PNG
+#    per preset and precision.
+step profile "$(lim GPUCHECK_PROFILE_S 120)" bash -c '
+  for preset in mnist cifar10; do for prec in fp32 tf32; do
+    echo "=== $preset $prec"
+    "$0" --profile --preset $preset --batch 16 --precision $prec \
+      --profile-json "$1/profile-$preset-$prec.json" --roofline "$1/roofline-$preset-$prec.png" || exit 1
+  done; done' "$BIN/bench" "$OUT"
 
-# 4. The PyTorch twin on the same GPU (batch 16): train steps and masked conv fwd+bwd.
-peer=(python3 tools/peer/bench.py --device cuda --kinds train_step,conv_fwd_bwd --presets mnist,cifar10 --with-cifar-train)
+# 5. The sampler. The per-position kernel v1 vs v2 at the cifar10 preset's 1x1 shape (target
+#    >= 20x); whole sampling runs in every mode (target: 16 cifar10 images <= 1 s, 16 mnist
+#    <= 0.1 s); and the old path (v1 kernels, host draw) in the same run for the ratio.
+step sampleat "$(lim GPUCHECK_SAMPLE_S 90)" "$BIN/cuda.test" -test.run '^$' -test.bench 'MaskedConvAt' -test.benchtime 1x -test.v
+step sample "$(lim GPUCHECK_SAMPLE_S 90)" "$BIN/cuda.test" -test.run '^$' -test.bench 'SampleGPU|SampleCIFAR$' -test.benchtime 1x -test.v
+step samplev1 "$(lim GPUCHECK_SAMPLE_S 90)" env PIXELCNN_CUDA_AT=1 PIXELCNN_CUDA_GRAPHS=0 PIXELCNN_CUDA_DEVICE_DRAW=0 \
+  "$BIN/cuda.test" -test.run '^$' -test.bench 'SampleCIFAR$' -test.benchtime 1x -test.v
+
+# 6. The PyTorch twin on the same GPU: train steps (batch 16 and 64) and masked conv fwd+bwd,
+#    with PyTorch's defaults (TF32 convolutions), in channels_last, and with TF32 off.
+peer=(python3 tools/peer/bench.py --device cuda --kinds train_step,conv_fwd_bwd --presets mnist,cifar10 --with-cifar-train --batches 16,64)
 # shellcheck disable=SC2086
 step peer "$(lim GPUCHECK_PEER_S 120)" "${peer[@]}" ${PEER_ARGS:-}
+# shellcheck disable=SC2086
+SOFT=1 step peercl "$(lim GPUCHECK_PEER_S 120)" "${peer[@]}" --channels-last ${PEER_ARGS:-}
+# shellcheck disable=SC2086
+SOFT=1 step peerfp32 "$(lim GPUCHECK_PEER_S 120)" "${peer[@]}" --tf32 off ${PEER_ARGS:-}
 
-# 5. Kernel benchmark: CPU reference vs GPU, both conv versions; table in the log, JSON beside.
+# 7. Kernel benchmark: CPU reference vs GPU, every conv version; table in the log, JSON beside.
 # shellcheck disable=SC2086
 step bench "$(lim GPUCHECK_BENCH_S 90)" "$BIN/bench" --train=false --json-out "$OUT/bench.json" ${BENCH_ARGS:-}
 
 if command -v compute-sanitizer >/dev/null; then
-  # 6. Out-of-bounds and misaligned accesses, uninitialized reads of device memory, leaks.
+  # 8. Out-of-bounds and misaligned accesses, uninitialized reads of device memory, leaks.
   #    The debug mode synchronizes after each launch so a report names its kernel.
-  step memcheck "$(lim GPUCHECK_MEMCHECK_S 120)" env PIXELCNN_CUDA_DEBUG=1 compute-sanitizer --tool memcheck \
+  step memcheck "$(lim GPUCHECK_MEMCHECK_S 150)" env PIXELCNN_CUDA_DEBUG=1 compute-sanitizer --tool memcheck \
     --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 \
-    -test.run 'TestConformance|TestKernelsLoad|TestPoolNoAllocAfterFirstStep|TestDeferredError'
-  # 7. Shared-memory races in the tiled kernels (the conv tests exercise all of them).
-  step racecheck "$(lim GPUCHECK_RACECHECK_S 75)" compute-sanitizer --tool racecheck \
+    -test.run 'TestConformance|TestConvTF32|TestKernelsLoad|TestPoolNoAllocAfterFirstStep|TestDeferredError|PositionKernelsBitwise|DrawAtCursor|VectorConvAtCursor|SamplersOnGPU'
+  # 9. Shared-memory races in the tiled kernels (v2), the cp.async pipelines (v3) and the
+  #    per-position kernels.
+  step racecheck "$(lim GPUCHECK_RACECHECK_S 90)" compute-sanitizer --tool racecheck \
     --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 \
-    -test.run 'TestConformance/conv-v2/(MaskedConv|SoftmaxXent|Elementwise)$'
+    -test.run 'TestConformance/conv-v2/(MaskedConv|SoftmaxXent|Elementwise)$|TestConvTF32|PositionKernelsBitwise|DrawAtCursor'
 else
   summary+=("memcheck     SKIPPED (no compute-sanitizer)")
 fi
 
-# 8. The peer again with torch.compile (compile time is not timed: it happens in warm-up).
+# 10. What a user sees on a GPU machine when the input is bad (each must fail cleanly, no trace).
+step cli 60 bash tools/gpucheck-cli.sh "$BIN"
+
+# 11. The peer again with torch.compile (compile time is not timed: it happens in warm-up).
 #    Its failure (an old torch, no compiler) is reported but does not fail the check.
 # shellcheck disable=SC2086
 SOFT=1 step peercompile "$(lim GPUCHECK_PEERCOMPILE_S 150)" "${peer[@]}" --compile ${PEER_ARGS:-}
 
-# The train-step comparison: our GPU step (bench --train-only) next to PyTorch's, batch 16.
+# The train-step comparison: our GPU step at fp32 and tf32 (bench --train-only) next to
+# PyTorch's (eager with its TF32 default, channels_last, TF32 off, torch.compile), batch 16 and 64.
 compare() {
   python3 - "$OUT" <<'EOF'
 import json, os, sys
@@ -144,43 +184,54 @@ def peer(name):
                     r = json.loads(line)
                 except ValueError:
                     continue
-                rows[r["name"]] = r
+                rows[(r["name"], r.get("batch", 16))] = r
     except OSError:
         pass
     return rows
 
-ours = {}
-try:
-    rep = json.load(open(os.path.join(out, "trainbench.json")))
+def ours(prec):
+    rows = {}
+    try:
+        rep = json.load(open(os.path.join(out, "train%s.json" % prec)))
+    except (OSError, ValueError):
+        return rows, "?"
     for r in rep.get("train_steps") or []:
-        ours[(r["preset"], r["batch"])] = r
-except (OSError, ValueError):
-    rep = {}
-eager, comp = peer("peer"), peer("peercompile")
+        rows[(r["preset"], r["batch"])] = r
+    return rows, rep.get("device", "?")
 
-def f(v, fmt="%.3f"):
-    return fmt % v if v else "-"
+fp32, dev = ours("fp32")
+tf32, dev2 = ours("tf32")
+eager, cl, off, comp = peer("peer"), peer("peercl"), peer("peerfp32"), peer("peercompile")
+tf = next(iter(eager.values()), {})
+
+def ms(rows, key):
+    r = rows.get(key) or {}
+    return r.get("ms") or r.get("gpu_ms")
+
+def f(v):
+    return "%.3f" % v if v else "-"
 
 def ratio(a, b):
     return "%.2fx" % (a / b) if a and b else "-"
 
-print("train step, GPU (%s): ms/step, median; ratio = ours / torch (< 1: we are faster)" % rep.get("device", "?"))
-print("%-8s %-8s %5s %10s %10s %9s %7s %10s %7s" % ("preset", "shape", "batch", "ours ms", "ours TF/s", "eager ms", "ratio", "compile ms", "ratio"))
+print("train step, GPU (%s): median ms/step; ratio = ours / torch (< 1: we are faster)" % (dev if dev != "?" else dev2))
+print("torch: cudnn.allow_tf32=%s matmul.allow_tf32=%s in the eager run; peerfp32 has both off" %
+      (tf.get("cudnn_tf32", "?"), tf.get("matmul_tf32", "?")))
+hdr = ("preset", "batch", "fp32", "tf32", "eager", "eagerCL", "eagerFP32", "compile",
+       "tf32/eager", "tf32/best", "tf32/compile", "fp32/eagerFP32")
+print("%-8s %5s %8s %8s %8s %8s %9s %8s %10s %9s %12s %14s" % hdr)
 for preset in ("mnist", "cifar10"):
     for batch in (16, 64):
-        r = ours.get((preset, batch), {})
-        o = r.get("gpu_ms")
-        e = c = None
-        if batch == 16:  # the peer runs batch 16 only
-            e = eager.get(preset + "/train_step", {}).get("ms")
-            c = comp.get(preset + "/train_step", {}).get("ms")
-        tf = r.get("gpu_gflops", 0) / 1e3
-        print("%-8s %-8s %5d %10s %10s %9s %7s %10s %7s" % (preset, r.get("shape", "-"), batch, f(o), f(tf, "%.2f"),
-              f(e), ratio(o, e), f(c), ratio(o, c)))
-conv = sorted(k for k in eager if not k.endswith("/train_step"))
+        o32, o19 = ms(fp32, (preset, batch)), ms(tf32, (preset, batch))
+        k = (preset + "/train_step", batch)
+        e, c, x, cp = ms(eager, k), ms(cl, k), ms(off, k), ms(comp, k)
+        best = min([v for v in (e, c) if v] or [0])
+        print("%-8s %5d %8s %8s %8s %8s %9s %8s %10s %9s %12s %14s" % (preset, batch, f(o32), f(o19), f(e), f(c), f(x), f(cp),
+              ratio(o19, e), ratio(o19, best), ratio(o19, cp), ratio(o32, x)))
+conv = sorted(k for k in eager if not k[0].endswith("/train_step") and k[1] == 16)
 if conv:
-    print("torch masked conv fwd+bwd, batch 16 (ms): " + ", ".join(
-        "%s %s/%s" % (k, f(eager[k].get("ms")), f(comp.get(k, {}).get("ms"))) for k in conv) + "  (eager/compile)")
+    print("torch masked conv fwd+bwd, batch 16 (ms, eager/channels_last/TF32 off): " + ", ".join(
+        "%s %s/%s/%s" % (k[0], f(ms(eager, k)), f(ms(cl, k)), f(ms(off, k))) for k in conv))
 EOF
 }
 
@@ -191,7 +242,14 @@ EOF
   grep -E '^(--- FAIL|FAIL|ok|PASS)' "$OUT/tests.log" 2>/dev/null | head -n 20
   grep -E '^(--- FAIL|--- PASS|--- SKIP)|max rel diff|steps in' "$OUT/trainmatch.log" 2>/dev/null | head -n 20
   if [ -s "$OUT/bench.log" ]; then echo; cat "$OUT/bench.log"; fi
-  if [ -s "$OUT/trainbench.log" ]; then echo; grep -v '^bench: train ' "$OUT/trainbench.log"; fi
+  for prec in fp32 tf32; do
+    if [ -s "$OUT/train$prec.log" ]; then echo; echo "train steps, $prec:"; grep -v '^bench: train ' "$OUT/train$prec.log"; fi
+  done
+  if [ -s "$OUT/profile.log" ]; then echo; cat "$OUT/profile.log"; fi
+  for s in sampleat sample samplev1; do
+    if [ -s "$OUT/$s.log" ]; then echo; echo "$s:"; grep -E '^(Benchmark|---|ok|FAIL|PASS)|/s|speedup|images' "$OUT/$s.log" | head -n 30; fi
+  done
+  if [ -s "$OUT/cli.log" ]; then echo; echo "cli:"; cat "$OUT/cli.log"; fi
   echo
   compare 2>&1 || echo "(no comparison table: python3 failed)"
   [ $failed -eq 0 ] && echo "RESULT: all steps passed" || echo "RESULT: some steps failed (see logs)"
