@@ -63,7 +63,7 @@ type common struct {
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
-	fs.StringVar(&c.checkpoint, "checkpoint", "", "checkpoint (.safetensors) whose model codes the images (required)")
+	fs.StringVar(&c.checkpoint, "checkpoint", "", "checkpoint (.safetensors) or run directory whose model codes the images (required)")
 	fs.StringVar(&c.device, "device", "cpu", "cpu | cuda | auto (decode on the kind of backend that encoded)")
 	fs.IntVar(&c.batch, "batch", 0, "images per cached pass (encode; 0: the codec's default)")
 }
@@ -84,13 +84,17 @@ func parse(fs *pflag.FlagSet, args []string, c *common) error {
 	return nil
 }
 
-// load opens the backend and the checkpoint's model.
+// load opens the backend and the checkpoint's model (--checkpoint may be a run directory).
 func (c *common) load() (*pixelcnn.Model, error) {
+	path, err := pixelcnn.ResolveCheckpoint(c.checkpoint)
+	if err != nil {
+		return nil, err
+	}
 	b, err := nn.Open(c.device)
 	if err != nil {
 		return nil, err
 	}
-	ck, err := pixelcnn.Load(c.checkpoint, b)
+	ck, err := pixelcnn.Load(path, b)
 	if err != nil {
 		return nil, err
 	}

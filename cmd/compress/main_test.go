@@ -62,6 +62,15 @@ func TestEncodeDecodePNGs(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
+	// A run directory stands for its checkpoint.safetensors, as in eval and sample.
+	runDir := filepath.Join(dir, "run")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(ck, filepath.Join(runDir, "checkpoint.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	ck = runDir
 	if err := decodeCmd([]string{"--checkpoint", ck, "--in", f, "--out-dir", out, "--quiet"}); err != nil {
 		t.Fatal(err)
 	}
