@@ -39,6 +39,13 @@ import (
 	"pixelcnn/nn/cpu"
 )
 
+// The conv kernel versions the kernel table restores after each case (the backend's FP32
+// default) and checks at --tol-tf32 (TF32 tensor cores).
+const (
+	defaultVersion = 2
+	tf32Version    = 3
+)
+
 // gpuDevice is what a cuda build provides (gpu_cuda.go): the backend, an event timer, and
 // a switch between its kernel versions.
 type gpuDevice struct {
@@ -53,7 +60,7 @@ type gpuDevice struct {
 type config struct {
 	batch, size, colors, hidden, head int
 	runs, warmup, cpuRuns             int
-	tol                               float64
+	tol, tolTF32                      float64
 	only                              string
 	kernels, train                    bool
 	tc                                trainConfig
@@ -106,6 +113,7 @@ func main() {
 	pflag.IntVar(&c.warmup, "warmup", 5, "untimed runs before timing")
 	pflag.IntVar(&c.cpuRuns, "cpu-runs", 3, "timed CPU runs per op")
 	pflag.Float64Var(&c.tol, "tol", 1e-3, "a GPU value v passes when |v-ref| <= tol*(1+|ref|)")
+	pflag.Float64Var(&c.tolTF32, "tol-tf32", 1e-2, "--tol for the TF32 conv kernels (version 3; the derived bounds are in nn/backendtest/tf32.go)")
 	pflag.StringVar(&c.only, "only", "", "run only ops whose name contains this")
 	pflag.BoolVar(&jsonOut, "json", false, "print JSON instead of a table")
 	pflag.StringVar(&jsonFile, "json-out", "", "also write the JSON report to this file")
@@ -161,6 +169,14 @@ func run(c config, jsonOut bool, jsonFile string) error {
 	if c.train && (len(c.tc.presets) == 0 || len(c.tc.batches) == 0 || c.tc.steps < 1 || c.tc.cpuSteps < 1 || c.tc.warmup < 0 || c.tc.cpuWarmup < 0) {
 		return fmt.Errorf("bad train settings: presets %v batches %v steps %d/%d warmup %d/%d", c.tc.presets, c.tc.batches, c.tc.steps, c.tc.cpuSteps, c.tc.warmup, c.tc.cpuWarmup)
 	}
+	for _, t := range []struct {
+		flag string
+		v    float64
+	}{{"--tol", c.tol}, {"--tol-tf32", c.tolTF32}} {
+		if !(t.v > 0) || math.IsInf(t.v, 0) {
+			return fmt.Errorf("%s %g: want a finite value > 0", t.flag, t.v)
+		}
+	}
 	gpu, err := openGPU()
 	if err != nil {
 		return err
@@ -212,7 +228,7 @@ func run(c config, jsonOut bool, jsonFile string) error {
 		}
 	}
 	if failed {
-		return fmt.Errorf("some GPU results differ from the CPU reference beyond --tol %g", c.tol)
+		return fmt.Errorf("some GPU results differ from the CPU reference beyond --tol %g (--tol-tf32 %g for v%d)", c.tol, c.tolTF32, tf32Version)
 	}
 	return nil
 }
@@ -250,13 +266,17 @@ func runKernels(c config, gpu *gpuDevice) (rows []row, failed bool, err error) {
 				return nil, false, fmt.Errorf("%s %s on gpu: %w", bc.op, name, err)
 			}
 			r := row{Op: bc.op, Version: name, Shape: bc.shape, CPUms: cpuMs, GPUms: ms}
-			r.MaxAbs, r.MaxRel, r.Mismatch = errors(vals, refVals, c.tol)
+			tol := c.tol
+			if v == tf32Version {
+				tol = c.tolTF32
+			}
+			r.MaxAbs, r.MaxRel, r.Mismatch = errors(vals, refVals, tol)
 			r.OK = r.Mismatch == 0
 			failed = failed || !r.OK
 			rows = append(rows, finish(r, bc, ms))
 		}
 		if bc.conv {
-			if err := gpu.setConv(gpu.versions[len(gpu.versions)-1]); err != nil {
+			if err := gpu.setConv(defaultVersion); err != nil {
 				return nil, false, err
 			}
 		}
