@@ -14,7 +14,7 @@
 # then run it there with bin/ and kernels/ptx carried:   tools/gpucheck.sh
 #
 # Steps, in order (GPUCHECK_STEPS, a comma list, runs a subset; default all):
-#   tests        every cuda test but the training comparisons             GPUCHECK_TEST_S (150)
+#   tests        every cuda test but the training comparisons             GPUCHECK_TEST_S (180)
 #   trainmatch   TestTrainMatchesCPU{,TF32}: 200 mnist steps, GPU vs CPU  GPUCHECK_TRAINMATCH_S (150)
 #   trainfp32    bench --train-only --precision fp32 (mnist, cifar10; 16, 64)  GPUCHECK_TRAINBENCH_S (90)
 #   traintf32    the same at tf32                                         GPUCHECK_TRAINBENCH_S (90)
@@ -27,7 +27,9 @@
 #   peerfp32     the same, TF32 off (the fair partner of our fp32)        GPUCHECK_PEER_S (120)
 #   bench        bin/bench --train=false (kernels, CPU vs GPU, versions 1-3)  GPUCHECK_BENCH_S (90)
 #   memcheck     compute-sanitizer memcheck on the conformance, v3, position and sampler tests  (150)
-#   racecheck    compute-sanitizer racecheck on the tiled, v3 and position kernels  GPUCHECK_RACECHECK_S (90)
+#   racecheck    compute-sanitizer racecheck on the v2 tiled kernels      GPUCHECK_RACECHECK_S (75)
+#   racecheck3   the same on the v3 cp.async/mma kernels                  GPUCHECK_RACECHECK_S (75)
+#   racecheckpos the same on the per-position kernels and warp draws      GPUCHECK_RACECHECK_S (75)
 #   cli          bad input on the GPU: --precision bf16, 10^9 samples, temperature Inf, eval's
 #                dataset from the checkpoint, the untagged binary's missing-backend notice  (60)
 #   peercompile  the peer with --compile (failure tolerated)              GPUCHECK_PEERCOMPILE_S (150)
@@ -40,7 +42,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.gpu/out}
 mkdir -p "$OUT"
 BIN=${BIN:-bin}
-STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainfp32,traintf32,profile,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,cli,peercompile},"
+STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainfp32,traintf32,profile,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,peercompile},"
 TOTAL=${GPUCHECK_TOTAL_S:-480}
 summary=()
 failed=0
@@ -98,7 +100,7 @@ lim() { echo "${!1:-$2}"; }
 #    of nn/backendtest/tf32.go), kernel loading, pool, the sampler's exact per-position kernels,
 #    device draw and graph replay, the profiler, the codec round trip. Training comparisons are
 #    their own step.
-t=$(lim GPUCHECK_TEST_S 150)
+t=$(lim GPUCHECK_TEST_S 180)
 step tests "$t" "$BIN/cuda.test" -test.v -test.count=1 -test.timeout=$((t - 10))s -test.skip 'TestTrainMatchesCPU'
 
 # 2. 200 training steps of the mnist preset on the GPU and the CPU backend, same weights and
@@ -147,15 +149,22 @@ step bench "$(lim GPUCHECK_BENCH_S 90)" "$BIN/bench" --train=false --json-out "$
 
 if command -v compute-sanitizer >/dev/null; then
   # 8. Out-of-bounds and misaligned accesses, uninitialized reads of device memory, leaks.
-  #    The debug mode synchronizes after each launch so a report names its kernel.
+  #    The debug mode synchronizes after each launch so a report names its kernel. -short keeps
+  #    TestConvTF32 to the conformance shapes (the cifar10 ones are slow under the sanitizer).
   step memcheck "$(lim GPUCHECK_MEMCHECK_S 150)" env PIXELCNN_CUDA_DEBUG=1 compute-sanitizer --tool memcheck \
-    --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 \
+    --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 -test.short \
     -test.run 'TestConformance|TestConvTF32|TestKernelsLoad|TestPoolNoAllocAfterFirstStep|TestDeferredError|PositionKernelsBitwise|DrawAtCursor|VectorConvAtCursor|SamplersOnGPU'
-  # 9. Shared-memory races in the tiled kernels (v2), the cp.async pipelines (v3) and the
-  #    per-position kernels.
-  step racecheck "$(lim GPUCHECK_RACECHECK_S 90)" compute-sanitizer --tool racecheck \
+  # 9. Shared-memory races: the tiled kernels (v2), the cp.async pipelines (v3), the per-position
+  #    kernels and warp draws. One run each: go test's -run cannot OR patterns across subtest
+  #    levels.
+  step racecheck "$(lim GPUCHECK_RACECHECK_S 75)" compute-sanitizer --tool racecheck \
     --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 \
-    -test.run 'TestConformance/conv-v2/(MaskedConv|SoftmaxXent|Elementwise)$|TestConvTF32|PositionKernelsBitwise|DrawAtCursor'
+    -test.run 'TestConformance/conv-v2/(MaskedConv|SoftmaxXent|Elementwise)$'
+  step racecheck3 "$(lim GPUCHECK_RACECHECK_S 75)" compute-sanitizer --tool racecheck \
+    --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 -test.short \
+    -test.run 'TestConvTF32/(k3|k7|wide|many)'
+  step racecheckpos "$(lim GPUCHECK_RACECHECK_S 75)" compute-sanitizer --tool racecheck \
+    --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 -test.run 'PositionKernelsBitwise|DrawAtCursor'
 else
   summary+=("memcheck     SKIPPED (no compute-sanitizer)")
 fi
