@@ -131,6 +131,10 @@ func main() {
 	pc := addProfileFlags(pflag.CommandLine)
 	pflag.StringVar(&c.tc.precision, "precision", "", "conv precision of the train steps and --profile, tf32 | fp32 (default: each device's, tf32 on cuda, fp32 on cpu)")
 	pflag.Parse()
+	if pflag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q (every setting is a --flag; see --help)\n", pflag.Args())
+		os.Exit(2)
+	}
 	if c.tc.precision != "" {
 		if _, err := nn.ParsePrecision(c.tc.precision); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: --precision:", err)
