@@ -100,8 +100,8 @@ func (r *trainingRun) afterStep(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		m.TestBPD, logNow = &test, true
-		r.prog.line("step %d: test %.5f bits/dim (%d images)", step, test, limitOr(r.set.EvalLimit, r.ds.Test.N))
+		m.TestBPD, m.TestImages, logNow = &test, limitOr(r.set.EvalLimit, r.ds.Test.N), true
+		r.prog.line("step %d: test %.5f bits/dim (%d images)", step, test, m.TestImages)
 	}
 	if logNow {
 		if err := r.writeMetric(m); err != nil {
@@ -220,7 +220,7 @@ func (r *trainingRun) finish(ctx context.Context) error {
 		return err
 	}
 	m := r.metricNow()
-	m.TestBPD = &test
+	m.TestBPD, m.TestImages = &test, n
 	if err := r.writeMetric(m); err != nil {
 		return err
 	}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"pixelcnn/pixelcnn/imageio"
 )
@@ -17,15 +19,19 @@ import (
 // metric is one line of metrics.jsonl. WallSec counts the whole run, resumes included (a
 // resumed run starts from the wall time of the checkpoint's last metrics line).
 type metric struct {
-	Step      int      `json:"step"`
-	Epoch     float64  `json:"epoch"`
-	TrainBPD  float64  `json:"train_bpd"`
-	LR        float64  `json:"lr"`
-	TestBPD   *float64 `json:"test_bpd,omitempty"`
-	ImagesSec float64  `json:"images_per_sec"`
-	WallSec   float64  `json:"wall_s"`
-	Precision string   `json:"precision,omitempty"` // the conv precision (nn.Precision)
-	Note      string   `json:"note,omitempty"`      // e.g. settings changed on resume
+	Step     int      `json:"step"`
+	Epoch    float64  `json:"epoch"`
+	TrainBPD float64  `json:"train_bpd"`
+	LR       float64  `json:"lr"`
+	TestBPD  *float64 `json:"test_bpd,omitempty"`
+	// TestImages is how many test images TestBPD was measured on: --eval-limit for the
+	// periodic evaluations, --final-eval-limit for the final one. Files written before
+	// it existed lack it (0).
+	TestImages int     `json:"test_images,omitempty"`
+	ImagesSec  float64 `json:"images_per_sec"`
+	WallSec    float64 `json:"wall_s"`
+	Precision  string  `json:"precision,omitempty"` // the conv precision (nn.Precision)
+	Note       string  `json:"note,omitempty"`      // e.g. settings changed on resume
 }
 
 // metricsHistory is what readMetrics keeps of a metrics file.
@@ -66,16 +72,18 @@ type appendFile interface {
 	Truncate(size int64) error
 }
 
-// metricsLog appends JSON lines to metrics.jsonl and keeps the curves for the plot.
+// metricsLog appends JSON lines to metrics.jsonl and keeps them for the plot.
 type metricsLog struct {
 	path        string
 	f           appendFile
-	size        int64 // bytes of complete lines in f
-	train, test imageio.Series
+	size        int64    // bytes of complete lines in f
+	testSetSize int      // images in the run's test set: evaluations on all of them are labelled so
+	lines       []metric // what curve.png is drawn from
 }
 
-// openLog opens path for appending; history are its lines so far (for the plot).
-func openLog(path string, history [][]byte) (*metricsLog, error) {
+// openLog opens path for appending; history are its lines so far (for the plot), and
+// testSetSize the number of images in the run's test set.
+func openLog(path string, history [][]byte, testSetSize int) (*metricsLog, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
@@ -86,27 +94,57 @@ func openLog(path string, history [][]byte) (*metricsLog, error) {
 		return nil, err
 	}
 	l := newLog(path, f, st.Size())
+	l.testSetSize = testSetSize
 	for _, line := range history {
 		var m metric
 		if json.Unmarshal(line, &m) == nil {
-			l.add(m)
+			l.lines = append(l.lines, m)
 		}
 	}
 	return l, nil
 }
 
 func newLog(path string, f appendFile, size int64) *metricsLog {
-	return &metricsLog{path: path, f: f, size: size,
-		train: imageio.Series{Name: "train (smoothed)"}, test: imageio.Series{Name: "test"}}
+	return &metricsLog{path: path, f: f, size: size}
 }
 
-func (l *metricsLog) add(m metric) {
-	l.train.X = append(l.train.X, float64(m.Step))
-	l.train.Y = append(l.train.Y, m.TrainBPD)
-	if m.TestBPD != nil {
-		l.test.X = append(l.test.X, float64(m.Step))
-		l.test.Y = append(l.test.Y, *m.TestBPD)
+// curveSeries is what curve.png draws: the smoothed training loss at every line, and one
+// series of test values per number of test images, fewest first, so the periodic evaluations
+// on --eval-limit images and the final one on the full test set are not joined into one line.
+// Lines without a test_images field (older files) form a series called just "test".
+func curveSeries(lines []metric, testSetSize int) []imageio.Series {
+	train := imageio.Series{Name: "train (smoothed)"}
+	tests := map[int]*imageio.Series{}
+	for _, m := range lines {
+		train.X = append(train.X, float64(m.Step))
+		train.Y = append(train.Y, m.TrainBPD)
+		if m.TestBPD == nil {
+			continue
+		}
+		s := tests[m.TestImages]
+		if s == nil {
+			s = &imageio.Series{Name: testSeriesName(m.TestImages, testSetSize)}
+			tests[m.TestImages] = s
+		}
+		s.X = append(s.X, float64(m.Step))
+		s.Y = append(s.Y, *m.TestBPD)
 	}
+	series := []imageio.Series{train}
+	for _, n := range slices.Sorted(maps.Keys(tests)) {
+		series = append(series, *tests[n])
+	}
+	return series
+}
+
+// testSeriesName labels the test values measured on n images (0: not recorded).
+func testSeriesName(n, testSetSize int) string {
+	switch {
+	case n == 0:
+		return "test"
+	case n == testSetSize:
+		return "test (full set, " + strconv.Itoa(n) + " images)"
+	}
+	return "test (" + strconv.Itoa(n) + " images)"
 }
 
 // write appends m as one line and, when it carries a test value, redraws curve.png. The line
@@ -125,11 +163,11 @@ func (l *metricsLog) write(m metric) error {
 		return fmt.Errorf("%s: %w", l.path, err)
 	}
 	l.size += int64(len(line))
-	l.add(m)
+	l.lines = append(l.lines, m)
 	if m.TestBPD == nil {
 		return nil
 	}
-	return imageio.PlotCurves(filepath.Join(filepath.Dir(l.path), "curve.png"), "PixelCNN training", []imageio.Series{l.train, l.test})
+	return imageio.PlotCurves(filepath.Join(filepath.Dir(l.path), "curve.png"), "PixelCNN training", curveSeries(l.lines, l.testSetSize))
 }
 
 func (l *metricsLog) close() { l.f.Close() }

@@ -85,7 +85,7 @@ func (r *trainingRun) prepareDir() error {
 		}
 	}
 	var err error
-	r.log, err = openLog(metricsPath, r.history)
+	r.log, err = openLog(metricsPath, r.history, r.ds.Test.N)
 	if err != nil {
 		return err
 	}

@@ -216,12 +216,7 @@ func tickLabel(v, step float64) string {
 // no finite neighbour (or every point, for sparse series).
 func drawSeries(img *image.RGBA, s Series, col color.RGBA, toPx func(x, y float64) image.Point) {
 	ok := func(i int) bool { return i >= 0 && i < len(s.X) && finite(s.X[i]) && finite(s.Y[i]) }
-	n := 0
-	for i := range s.X {
-		if ok(i) {
-			n++
-		}
-	}
+	n := finitePoints(s)
 	for i := range s.X {
 		if !ok(i) {
 			continue
@@ -231,9 +226,40 @@ func drawSeries(img *image.RGBA, s Series, col color.RGBA, toPx func(x, y float6
 			drawLine(img, toPx(s.X[i-1], s.Y[i-1]), p, col)
 		}
 		if n <= markerLimit || (!ok(i-1) && !ok(i+1)) {
-			fillRect(img, image.Rect(p.X-2, p.Y-2, p.X+3, p.Y+3).Intersect(PlotArea), col)
+			drawMarker(img, p, markerRadius(n), col, PlotArea)
 		}
 	}
+}
+
+func finitePoints(s Series) int {
+	n := 0
+	for i := range s.X {
+		if finite(s.X[i]) && finite(s.Y[i]) {
+			n++
+		}
+	}
+	return n
+}
+
+// markerRadius: a series of one point (such as the final evaluation on the full test set)
+// is nothing but its marker, so that marker is drawn larger to be found at a glance.
+func markerRadius(points int) int {
+	if points == 1 {
+		return 4
+	}
+	return 2
+}
+
+// drawMarker fills the square of the given radius around p, clipped to clip.
+func drawMarker(img *image.RGBA, p image.Point, radius int, col color.RGBA, clip image.Rectangle) {
+	fillRect(img, image.Rect(p.X-radius, p.Y-radius, p.X+radius+1, p.Y+radius+1).Intersect(clip), col)
+}
+
+// legendSample says how the legend shows a series: as a line unless it has a single point,
+// with a marker when its points carry markers.
+func legendSample(s Series) (line, marker bool) {
+	n := finitePoints(s)
+	return n != 1, n >= 1 && n <= markerLimit
 }
 
 // drawLine draws a 2-px-wide Bresenham line from a to b, clipped to the plot area.
@@ -276,7 +302,13 @@ func drawLegend(img *image.RGBA, series []Series) {
 	for i, s := range series {
 		y := box.Min.Y + pad + i*line
 		col := seriesColours[i%len(seriesColours)]
-		fillRect(img, image.Rect(box.Min.X+pad, y+textHeight/2-1, box.Min.X+pad+sample, y+textHeight/2+1), col)
+		line, marker := legendSample(s)
+		if line {
+			fillRect(img, image.Rect(box.Min.X+pad, y+textHeight/2-1, box.Min.X+pad+sample, y+textHeight/2+1), col)
+		}
+		if marker {
+			drawMarker(img, image.Pt(box.Min.X+pad+sample/2, y+textHeight/2), markerRadius(finitePoints(s)), col, box)
+		}
 		drawText(img, legendName(s, i), box.Min.X+pad+sample+gap, y, textColour)
 	}
 }
