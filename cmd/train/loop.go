@@ -70,7 +70,7 @@ func (r *trainingRun) trainStep(deadline time.Time) error {
 	}
 	r.smooth = 0.98*r.smooth + 0.02*bpd
 	ips := float64((r.tr.Step-r.startStep)*r.tr.Opt.Batch) / r.trainTime.Seconds()
-	r.prog.update("step %d  epoch %.2f  train %.4f bits/dim  lr %.3g  %.1f img/s  ETA %s",
+	r.prog.Update("step %d  epoch %.2f  train %.4f bits/dim  lr %.3g  %.1f img/s  ETA %s",
 		r.tr.Step, r.tr.Epoch(), r.smooth, r.tr.LR, ips, r.eta(deadline))
 	return nil
 }
@@ -101,7 +101,7 @@ func (r *trainingRun) afterStep(ctx context.Context) error {
 			return err
 		}
 		m.TestBPD, m.TestImages, logNow = &test, limitOr(r.set.EvalLimit, r.ds.Test.N), true
-		r.prog.line("step %d: test %.5f bits/dim (%d images)", step, test, m.TestImages)
+		r.prog.Line("step %d: test %.5f bits/dim (%d images)", step, test, m.TestImages)
 	}
 	if logNow {
 		if err := r.writeMetric(m); err != nil {
@@ -155,7 +155,7 @@ func (r *trainingRun) save() error {
 
 func (r *trainingRun) evaluate(ctx context.Context, limit int, what string) (float64, error) {
 	bpd, _, err := pixelcnn.EvaluateContext(ctx, r.model, r.ds.Test, limit, evalBatch, func(done, total int) {
-		r.prog.update("%s: %d/%d test images", what, done, total)
+		r.prog.Update("%s: %d/%d test images", what, done, total)
 	})
 	return bpd, err
 }
@@ -170,7 +170,7 @@ func (r *trainingRun) sample(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() {
 		imgs, err := pixelcnn.Sample(r.model, pixelcnn.SampleOptions{N: r.set.Samples, Seed: r.tr.Opt.Seed, Temperature: 1,
-			Progress: func(done, total int) { r.prog.update("sampling: %d/%d subpixels", done, total) }})
+			Progress: func(done, total int) { r.prog.Update("sampling: %d/%d subpixels", done, total) }})
 		if err == nil {
 			err = imageio.WriteGrid(path, imgs, r.set.Samples, r.ds.H, r.ds.W, r.ds.C, 0, 0)
 		}
@@ -188,7 +188,7 @@ func (r *trainingRun) sample(ctx context.Context) error {
 // go on.
 func (r *trainingRun) interrupt() error {
 	step := r.tr.Step
-	r.prog.line("interrupted at step %d: writing the checkpoint (Ctrl-C again quits at once)", step)
+	r.prog.Line("interrupted at step %d: writing the checkpoint (Ctrl-C again quits at once)", step)
 	if (step > r.lastLineStep || len(r.notes) > 0) && !math.IsNaN(r.smooth) {
 		if err := r.writeMetric(r.metricNow()); err != nil {
 			return err
@@ -199,7 +199,7 @@ func (r *trainingRun) interrupt() error {
 			return err
 		}
 	}
-	r.prog.line("checkpoint %s at step %d; resume with: %s --resume %s", r.ckPath, step, resumeCommand(), shellQuote(r.dir))
+	r.prog.Line("checkpoint %s at step %d; resume with: %s --resume %s", r.ckPath, step, resumeCommand(), shellQuote(r.dir))
 	return errInterrupted
 }
 
@@ -209,10 +209,10 @@ func (r *trainingRun) finish(ctx context.Context) error {
 		return err
 	}
 	n := limitOr(r.set.FinalEvalLimit, r.ds.Test.N)
-	r.prog.line("stopped at step %d; checkpoint written. Final evaluation on %d test images...", r.tr.Step, n)
+	r.prog.Line("stopped at step %d; checkpoint written. Final evaluation on %d test images...", r.tr.Step, n)
 	test, err := r.evaluate(ctx, r.set.FinalEvalLimit, "final evaluation")
 	if ctx.Err() != nil {
-		r.prog.line("interrupted during the final evaluation; the checkpoint %s at step %d is complete (bits/dim: go run ./cmd/eval --checkpoint %s)",
+		r.prog.Line("interrupted during the final evaluation; the checkpoint %s at step %d is complete (bits/dim: go run ./cmd/eval --checkpoint %s)",
 			r.ckPath, r.tr.Step, shellQuote(r.ckPath))
 		return errInterrupted
 	}
@@ -226,12 +226,12 @@ func (r *trainingRun) finish(ctx context.Context) error {
 	}
 	if err := r.sample(ctx); err != nil {
 		if ctx.Err() != nil {
-			r.prog.line("interrupted while sampling; the checkpoint and metrics are complete")
+			r.prog.Line("interrupted while sampling; the checkpoint and metrics are complete")
 			return errInterrupted
 		}
 		return err
 	}
-	r.prog.line("done: step %d, test %.5f bits/dim on %d images, checkpoint %s", r.tr.Step, test, n, r.ckPath)
+	r.prog.Line("done: step %d, test %.5f bits/dim on %d images, checkpoint %s", r.tr.Step, test, n, r.ckPath)
 	return nil
 }
 

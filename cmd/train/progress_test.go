@@ -7,51 +7,33 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"pixelcnn/cmd/internal/progress"
 )
 
 // TestProgressOffTerminal: off a terminal, a run prints whole lines, a progress line at most
 // every interval, and says when the final evaluation runs.
 func TestProgressOffTerminal(t *testing.T) {
-	defer func(d time.Duration) { offTerminalInterval = d }(offTerminalInterval)
-	offTerminalInterval = time.Hour
+	defer func(d time.Duration) { progress.Interval = d }(progress.Interval)
+	progress.Interval = time.Hour
 	out := mustRun(t, with(t, "--steps", "30", "--run-dir", filepath.Join(t.TempDir(), "run"))...)
 	if strings.Contains(out, "\r") {
 		t.Errorf("carriage returns off a terminal:\n%q", out)
 	}
 	if n := strings.Count(out, "\nstep "); n != 1 {
-		t.Errorf("%d progress lines for 30 steps, want 1 (the first; then one every %v):\n%s", n, offTerminalInterval, out)
+		t.Errorf("%d progress lines for 30 steps, want 1 (the first; then one every %v):\n%s", n, progress.Interval, out)
 	}
 	if !strings.Contains(out, "Final evaluation on 8 test images") {
 		t.Errorf("the final evaluation is not announced:\n%s", out)
 	}
 
 	// Every update shows when the interval has passed: the evaluation reports its progress.
-	offTerminalInterval = 0
+	progress.Interval = 0
 	out = mustRun(t, with(t, "--steps", "2", "--run-dir", filepath.Join(t.TempDir(), "run"))...)
 	for _, want := range []string{"step 2  epoch", "final evaluation: 8/8 test images"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
-	}
-}
-
-func TestProgressThrottle(t *testing.T) {
-	var buf bytes.Buffer
-	p := &progress{w: &buf, interval: time.Hour}
-	for i := range 100 {
-		p.update("step %d", i)
-	}
-	p.line("done")
-	if got := buf.String(); got != "step 0\ndone\n" {
-		t.Errorf("off a terminal: %q, want the first update and the line", got)
-	}
-	buf.Reset()
-	p = &progress{w: &buf, terminal: true}
-	p.update("step %d", 1)
-	p.update("step %d", 2)
-	p.line("done")
-	if got := buf.String(); got != "\rstep 1   \rstep 2   \ndone\n" {
-		t.Errorf("on a terminal: %q", got)
 	}
 }
 

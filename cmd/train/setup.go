@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/progress"
 	"pixelcnn/nn"
 	"pixelcnn/pixelcnn"
 	"pixelcnn/pixelcnn/data"
@@ -19,7 +20,7 @@ import (
 // trainingRun is one invocation of train: what setup decided, and the loop's state.
 type trainingRun struct {
 	out     io.Writer
-	prog    *progress
+	prog    *progress.Printer
 	b       nn.Backend
 	dataset string
 	ds      *data.Dataset
@@ -56,7 +57,7 @@ func setup(f flags, fs *pflag.FlagSet, out io.Writer) (*trainingRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &trainingRun{out: out, prog: newProgress(out), b: b, dataset: f.dataset, set: settingsFromFlags(f),
+	r := &trainingRun{out: out, prog: progress.New(out), b: b, dataset: f.dataset, set: settingsFromFlags(f),
 		overwrite: f.overwrite, smooth: math.NaN(), savedStep: -1}
 	if f.resume != "" {
 		err = r.resume(f, fs)

@@ -1,6 +1,6 @@
 // Package progress prints a command's status: on a terminal an update redraws one line in
 // place; elsewhere (a log file, a pipe) updates are whole lines at most once per Interval, so
-// a long run's log stays small. (cmd/train has the same behaviour in its own progress.go.)
+// a long run's log stays small. train, eval and sample all print through it.
 package progress
 
 import (
@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// Interval is how often updates print a line off a terminal.
-const Interval = 5 * time.Second
+// Interval is how often updates print a line off a terminal; New reads it (a variable so
+// that tests can change it).
+var Interval = 5 * time.Second
 
 // Printer prints status updates and lines; it is safe for concurrent use.
 type Printer struct {
