@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"image"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,31 +12,12 @@ import (
 
 	"pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/data/datatest"
 	"pixelcnn/pixelcnn/imageio"
 )
 
-// smallData writes a 28x28 IDX dataset (64 train, 32 test images of noise) and returns its dir.
-func smallData(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, s := range []struct {
-		name string
-		n    int
-	}{{"train-images-idx3-ubyte", 64}, {"t10k-images-idx3-ubyte", 32}} {
-		b := binary.BigEndian.AppendUint32(nil, 0x803)
-		for _, v := range []int{s.n, 28, 28} {
-			b = binary.BigEndian.AppendUint32(b, uint32(v))
-		}
-		for range s.n * 28 * 28 {
-			b = append(b, byte(rng.IntN(256)))
-		}
-		if err := os.WriteFile(filepath.Join(dir, s.name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
+// smallData is a dataset of 64 train and 32 test random 28x28 images.
+func smallData(t *testing.T) string { return datatest.NoiseIDX(t, 64, 32) }
 
 // runDir saves a small 28x28 model as a run directory's checkpoint, recording dataset.
 func runDir(t *testing.T, dataset string) string {

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,31 +13,11 @@ import (
 
 	"pixelcnn/nn"
 	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/data/datatest"
 )
 
-// smallData writes a dataset of 64 train and 32 test random 28x28 images under Fashion-MNIST's
-// file names, so that most tests need not load the real 70,000 images.
-func smallData(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, s := range []struct {
-		name string
-		n    int
-	}{{"train-images-idx3-ubyte", 64}, {"t10k-images-idx3-ubyte", 32}} {
-		b := binary.BigEndian.AppendUint32(nil, 0x803)
-		for _, v := range []int{s.n, 28, 28} {
-			b = binary.BigEndian.AppendUint32(b, uint32(v))
-		}
-		for range s.n * 28 * 28 {
-			b = append(b, byte(rng.IntN(256)))
-		}
-		if err := os.WriteFile(filepath.Join(dir, s.name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
+// smallData is a dataset of 64 train and 32 test random 28x28 images.
+func smallData(t *testing.T) string { return datatest.NoiseIDX(t, 64, 32) }
 
 // with returns args and the flags of a fast run: the tiny preset on smallData, no periodic
 // evaluation or sampling.
