@@ -264,24 +264,7 @@ func legendSample(s Series) (line, marker bool) {
 
 // drawLine draws a 2-px-wide Bresenham line from a to b, clipped to the plot area.
 func drawLine(img *image.RGBA, a, b image.Point, col color.RGBA) {
-	dx, dy := abs(b.X-a.X), -abs(b.Y-a.Y)
-	sx, sy := sign(b.X-a.X), sign(b.Y-a.Y)
-	e := dx + dy
-	for p := a; ; {
-		fillRect(img, image.Rect(p.X, p.Y, p.X+2, p.Y+2).Intersect(PlotArea), col)
-		if p == b {
-			return
-		}
-		e2 := 2 * e
-		if e2 >= dy {
-			e += dy
-			p.X += sx
-		}
-		if e2 <= dx {
-			e += dx
-			p.Y += sy
-		}
-	}
+	drawLineIn(img, a, b, col, PlotArea)
 }
 
 // drawLegend lists the series in a framed box in the top-right corner of the plot area.
