@@ -14,10 +14,10 @@
 #                                    (its own apt lists; the system's sources are untouched),
 #                                    keeps only cuda.h under $CACHE, prints that include dir.
 #
-# CACHE: ${PIXELCNN_CACHE:-$HOME/.cache/pixelcnn}/cuda-12.4/include
+# CACHE: ${PIXELCNN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pixelcnn}/cuda-12.4/include
 set -euo pipefail
 
-cache_root=${PIXELCNN_CACHE:-$HOME/.cache/pixelcnn}
+cache_root=${PIXELCNN_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/pixelcnn}
 cache12=$cache_root/cuda-12.4/include
 
 # version_of FILE prints CUDA_VERSION from a cuda.h (e.g. 11080, 12040, 13000).
