@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -115,7 +117,16 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 			return fmt.Errorf("checkpoint %s does not record its dataset: give --dataset", ckPath)
 		}
 	}
-	ds, err := data.Load(dataset, o.dataDir)
+	dataDir := o.dataDir
+	if dataDir == "" {
+		if dataDir, err = runDataDir(filepath.Dir(ckPath), dataset); err != nil {
+			return err
+		}
+		if dataDir != "" {
+			p.Line("data dir %s (the run's, from its config.json)", dataDir)
+		}
+	}
+	ds, err := data.Load(dataset, dataDir)
 	if err != nil {
 		return err
 	}
@@ -158,4 +169,30 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 	fmt.Fprintf(stdout, "%s (step %d) on %s %s, %d images: %.5f bits/dim, %.3f nats/image (%s, precision %s, %s)\n",
 		ckPath, step, dataset, o.split, n, bpd, natsPerImage, b.Name(), precision, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// runDataDir returns the --data-dir that cmd/train recorded in dir/config.json when the run
+// trained on dataset, and "" when there is no such file or setting (older runs, a checkpoint
+// outside a run directory).
+func runDataDir(dir, dataset string) (string, error) {
+	js, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		Dataset string `json:"dataset"`
+		Run     *struct {
+			DataDir string `json:"data_dir"`
+		} `json:"run"`
+	}
+	if err := json.Unmarshal(js, &c); err != nil {
+		return "", fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	if c.Dataset != dataset || c.Run == nil {
+		return "", nil
+	}
+	return c.Run.DataDir, nil
 }

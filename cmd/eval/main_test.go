@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	"math"
 	"os"
@@ -77,6 +78,19 @@ func TestEvalCommand(t *testing.T) {
 	code, out, errs = runEval("--checkpoint", fashion, "--data-dir", data, "--limit", "5", "--batch", "2", "--precision", "tf32")
 	if code != 0 || !strings.Contains(out, "precision tf32") {
 		t.Fatalf("--precision tf32: exit %d, output %q %s", code, out, errs)
+	}
+	// Without --data-dir, a run's recorded data dir (config.json, as cmd/train writes it) is used
+	// for the run's own dataset; another dataset does not take it.
+	cfg := fmt.Sprintf(`{"dataset": "fashion-mnist", "run": {"data_dir": %q}}`, data)
+	if err := os.WriteFile(filepath.Join(fashion, "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runEval("--checkpoint", fashion, "--limit", "5", "--batch", "2")
+	if code != 0 || !strings.Contains(errs, "data dir "+data) {
+		t.Fatalf("run's data dir: exit %d, output %q %s", code, out, errs)
+	}
+	if got, err := runDataDir(fashion, "mnist"); err != nil || got != "" {
+		t.Errorf("runDataDir for another dataset = %q, %v; want none", got, err)
 	}
 	// --dataset overrides; text output.
 	code, out, errs = runEval("--checkpoint", filepath.Join(fashion, pixelcnn.CheckpointFile), "--dataset", "mnist", "--data-dir", data, "--split", "train", "--limit", "3")
