@@ -38,11 +38,7 @@ func TestCachedMatchesNaive(t *testing.T) {
 			const n = 3
 			o := SampleOptions{N: n, Seed: 77, Temperature: tc.temp, KeepRows: tc.keep}
 			if tc.keep > 0 {
-				r := rand.New(rand.NewPCG(4, 5))
-				o.Known = make([]uint8, n*c.Subpixels())
-				for i := range o.Known {
-					o.Known[i] = uint8(r.IntN(256))
-				}
+				o.Known = randomPixels(n * c.Subpixels())
 			}
 			var calls []int
 			oc := o
@@ -197,4 +193,14 @@ func TestCachedBadOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// randomPixels returns n fixed pseudo-random 8-bit values: the known pixels of completion tests.
+func randomPixels(n int) []uint8 {
+	r := rand.New(rand.NewPCG(4, 5))
+	px := make([]uint8, n)
+	for i := range px {
+		px[i] = uint8(r.IntN(256))
+	}
+	return px
 }

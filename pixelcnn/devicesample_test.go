@@ -2,7 +2,6 @@ package pixelcnn
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -111,11 +110,7 @@ func TestCachedOnDeviceMatchesNaive(t *testing.T) {
 			const n = 3
 			o := SampleOptions{N: n, Seed: 77, Temperature: tc.temp, KeepRows: tc.keep}
 			if tc.keep > 0 {
-				r := rand.New(rand.NewPCG(4, 5))
-				o.Known = make([]uint8, n*c.Subpixels())
-				for i := range o.Known {
-					o.Known[i] = uint8(r.IntN(256))
-				}
+				o.Known = randomPixels(n * c.Subpixels())
 			}
 			want, err := SampleNaive(m, o)
 			if err != nil {
