@@ -47,6 +47,11 @@ type Backend struct {
 
 	op   string    // the label of the op being run (enterOp), for the profiler
 	prof *profiler // non-nil while Profile runs (profile.go)
+
+	// capturing is true while Record captures a graph; every buffer freed meanwhile goes to
+	// held instead of the pool, and the graph keeps it until its Release (graph.go).
+	capturing bool
+	held      []*devBuf
 }
 
 // requiredKernels are the kernels the Backend launches; New fails naming any that is missing
@@ -63,6 +68,7 @@ var requiredKernels = []string{
 	"scale_multi_v1", "sum_squares_multi_v1",
 	"adam_multi_v1", "rmsprop_multi_v1",
 	"sample_categorical_v1",
+	"step_loss_v1", "step_clip_v1", "scale_multi_v2", "adam_multi_v2", "rmsprop_multi_v2",
 }
 
 var (

@@ -58,21 +58,24 @@ type plainReplay func() error
 func (p plainReplay) Replay() error { return p() }
 func (plainReplay) Release()        {}
 
-// graphReplay is an instantiated CUDA graph launched on the backend's stream.
+// graphReplay is an instantiated CUDA graph launched on the backend's stream, with the
+// buffers released during its capture, which its kernels still use (freeBuf).
 type graphReplay struct {
 	b     *Backend
 	graph C.CUgraph
 	exec  C.CUgraphExec
+	held  []*devBuf
 }
 
 // Record captures the launches fn queues into a CUDA graph (stream capture on the backend's
 // stream, relaxed mode) and returns it for replay. With graphs off (PIXELCNN_CUDA_GRAPHS=0,
 // SetGraphs(false), or debug mode, which synchronizes after each launch), or when capture or
 // instantiation fails, the replay calls fn instead; a failure prints a notice and is never
-// an error here (an error of fn itself shows again at the first replay).
+// an error here (an error of fn itself shows again at the first replay). While Profile runs,
+// graphs are off too: it times every launch with its own events.
 func (b *Backend) Record(fn func() error) (nn.Replayer, error) {
 	b.mu.Lock()
-	on := b.pos.graphs && !b.debug
+	on := b.pos.graphs && !b.debug && b.prof == nil
 	b.mu.Unlock()
 	if !on {
 		return plainReplay(fn), nil
@@ -95,12 +98,34 @@ func (b *Backend) capture(fn func() error) (*graphReplay, error) {
 	}
 	s := cStream(b.pos.stream)
 	err = cuResult("beginning the capture", C.pixelcnn_capture_begin(s))
+	b.capturing = err == nil
 	exit()
 	if err != nil {
 		return nil, err
 	}
 	fnErr := fn()
-	if exit, err = b.enter(); err != nil {
+	b.mu.Lock()
+	b.capturing = false
+	held := b.held
+	b.held = nil
+	b.mu.Unlock()
+	r, err := b.endCapture(s, fnErr)
+	if err != nil {
+		b.mu.Lock()
+		for _, d := range held { // nothing will run the failed capture's kernels
+			b.pool.put(d.ptr, d.class)
+		}
+		b.mu.Unlock()
+		return nil, err
+	}
+	r.held = held
+	return r, nil
+}
+
+// endCapture ends the capture on s and instantiates the graph, unless fn failed.
+func (b *Backend) endCapture(s C.CUstream, fnErr error) (*graphReplay, error) {
+	exit, err := b.enter()
+	if err != nil {
 		return nil, err
 	}
 	defer exit()
@@ -121,6 +146,9 @@ func (b *Backend) capture(fn func() error) (*graphReplay, error) {
 	return &graphReplay{b: b, graph: g, exec: e}, nil
 }
 
+// Graph reports that the replay is a CUDA graph (pixelcnn.Trainer.StepMode).
+func (r *graphReplay) Graph() bool { return true }
+
 // Replay launches the graph on the backend's stream.
 func (r *graphReplay) Replay() error {
 	if r.exec == nil {
@@ -134,14 +162,19 @@ func (r *graphReplay) Replay() error {
 	return cuResult("cuda: launching the recorded graph", C.pixelcnn_graph_launch(r.exec, cStream(r.b.pos.stream)))
 }
 
-// Release destroys the graph. With the backend closed, the graph went with its context.
+// Release destroys the graph and gives its buffers back to the pool (after the queued
+// replays: the pool's reuse is stream-ordered). With the backend closed, the graph and the
+// buffers went with its context.
 func (r *graphReplay) Release() {
 	if r.exec == nil {
 		return
 	}
 	if exit, err := r.b.enter(); err == nil {
 		C.pixelcnn_graph_destroy(r.exec, r.graph)
+		for _, d := range r.held {
+			r.b.pool.put(d.ptr, d.class)
+		}
 		exit()
 	}
-	r.exec, r.graph = nil, nil
+	r.exec, r.graph, r.held = nil, nil, nil
 }

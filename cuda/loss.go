@@ -20,47 +20,16 @@ const (
 )
 
 func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (float64, error) {
-	if _, err := buf("cuda: softmax xent: image", x); err != nil {
-		return 0, err
-	}
-	xs := x.Shape
-	if len(xs) != 4 {
-		return 0, fmt.Errorf("cuda: softmax xent: image shape %v, want [N,H,W,C]", xs)
-	}
-	want := []int{xs[0], xs[1], xs[2], xs[3] * 256}
-	if _, err := buf("cuda: softmax xent: logits", logits); err != nil {
-		return 0, err
-	}
-	if err := nn.CheckShape("cuda: softmax xent: logits", logits.Shape, want); err != nil {
-		return 0, err
-	}
-	if dlogits != nil {
-		if _, err := buf("cuda: softmax xent: dlogits", dlogits); err != nil {
-			return 0, err
-		}
-		if err := nn.CheckShape("cuda: softmax xent: dlogits", dlogits.Shape, want); err != nil {
-			return 0, err
-		}
-	}
 	exit, err := b.enterOp("cuda: softmax xent")
 	if err != nil {
 		return 0, err
 	}
 	defer exit()
-	subpixels := x.Len()
-	if subpixels == 0 {
-		return 0, nil
-	}
-	blocks := min(ceilDiv(subpixels, xentBlock/32), xentMaxBlocks)
-	partial, err := b.allocBuf(blocks * 2) // float64s
-	if err != nil {
-		return 0, fmt.Errorf("cuda: softmax xent: %w", err)
-	}
-	defer b.freeBuf(partial)
-	if err := b.launch("softmax_xent_v1", dim3{blocks, 1, 1}, xentBlock,
-		argPtr(partial.ptr), ptrOf(dlogits), ptrOf(logits), ptrOf(x), argInt(subpixels), argF32(scale)); err != nil {
+	partial, blocks, err := b.xentPartials(logits, x, dlogits, scale)
+	if err != nil || blocks == 0 {
 		return 0, err
 	}
+	defer b.freeBuf(partial)
 	host := make([]float64, blocks)
 	if err := cu.MemcpyDtoH(unsafe.Pointer(&host[0]), partial.ptr, int64(blocks)*8); err != nil {
 		return 0, fmt.Errorf("cuda: softmax xent: reading partials: %w", err)
@@ -70,6 +39,50 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 		total += v
 	}
 	return total, nil
+}
+
+// xentPartials checks the arguments and queues softmax_xent_v1, which writes one float64
+// partial sum of the NLL per block into the returned buffer (blocks of them; the caller frees
+// it) and, when dlogits is not nil, the gradient. No subpixels: no buffer and 0 blocks.
+// Caller holds enter.
+func (b *Backend) xentPartials(logits, x, dlogits *nn.Tensor, scale float32) (*devBuf, int, error) {
+	if _, err := buf("cuda: softmax xent: image", x); err != nil {
+		return nil, 0, err
+	}
+	xs := x.Shape
+	if len(xs) != 4 {
+		return nil, 0, fmt.Errorf("cuda: softmax xent: image shape %v, want [N,H,W,C]", xs)
+	}
+	want := []int{xs[0], xs[1], xs[2], xs[3] * 256}
+	if _, err := buf("cuda: softmax xent: logits", logits); err != nil {
+		return nil, 0, err
+	}
+	if err := nn.CheckShape("cuda: softmax xent: logits", logits.Shape, want); err != nil {
+		return nil, 0, err
+	}
+	if dlogits != nil {
+		if _, err := buf("cuda: softmax xent: dlogits", dlogits); err != nil {
+			return nil, 0, err
+		}
+		if err := nn.CheckShape("cuda: softmax xent: dlogits", dlogits.Shape, want); err != nil {
+			return nil, 0, err
+		}
+	}
+	subpixels := x.Len()
+	if subpixels == 0 {
+		return nil, 0, nil
+	}
+	blocks := min(ceilDiv(subpixels, xentBlock/32), xentMaxBlocks)
+	partial, err := b.allocBuf(blocks * 2) // float64s
+	if err != nil {
+		return nil, 0, fmt.Errorf("cuda: softmax xent: %w", err)
+	}
+	if err := b.launch("softmax_xent_v1", dim3{blocks, 1, 1}, xentBlock,
+		argPtr(partial.ptr), ptrOf(dlogits), ptrOf(logits), ptrOf(x), argInt(subpixels), argF32(scale)); err != nil {
+		b.freeBuf(partial)
+		return nil, 0, err
+	}
+	return partial, blocks, nil
 }
 
 // SampleCategorical draws one value per row with sample_categorical_v2 (one warp per row;

@@ -56,6 +56,11 @@ func (b *Backend) table(op string, lists ...[]*nn.Tensor) (*chunkTable, error) {
 	if c := b.tables[op]; c != nil && slices.Equal(c.key, key) {
 		return c, nil
 	}
+	if b.capturing {
+		// The upload below is a host copy, which a graph capture cannot contain (and the
+		// graph would keep a table that a later rebuild frees): run the op once first.
+		return nil, fmt.Errorf("cuda: %s: the chunk table changed during a graph capture", op)
+	}
 	var words []uint64
 	for i := 0; i < n; i++ {
 		for off := 0; off < lens[i]; off += chunkElems {
@@ -96,22 +101,12 @@ func (b *Backend) SumSquares(ts []*nn.Tensor) (float64, error) {
 		return 0, err
 	}
 	defer exit()
-	if len(ts) == 0 {
-		return 0, nil
-	}
-	tab, err := b.table("sumsq", ts)
-	if err != nil || tab.chunks == 0 {
+	partial, chunks, err := b.sumSquaresPartials(ts)
+	if err != nil || chunks == 0 {
 		return 0, err
-	}
-	partial, err := b.allocBuf(tab.chunks * 2) // float64s
-	if err != nil {
-		return 0, fmt.Errorf("cuda: sum squares: %w", err)
 	}
 	defer b.freeBuf(partial)
-	if err := b.launch("sum_squares_multi_v1", dim3{tab.chunks, 1, 1}, chunkThread, argPtr(partial.ptr), argPtr(tab.dev.ptr)); err != nil {
-		return 0, err
-	}
-	host := make([]float64, tab.chunks)
+	host := make([]float64, chunks)
 	if err := cu.MemcpyDtoH(unsafe.Pointer(&host[0]), partial.ptr, int64(len(host))*8); err != nil {
 		return 0, fmt.Errorf("cuda: sum squares: reading partials: %w", err)
 	}
@@ -120,6 +115,28 @@ func (b *Backend) SumSquares(ts []*nn.Tensor) (float64, error) {
 		s += v
 	}
 	return s, nil
+}
+
+// sumSquaresPartials queues sum_squares_multi_v1 over ts, which writes one float64 partial
+// per chunk into the returned buffer (chunks of them; the caller frees it). Nothing to sum: no
+// buffer and 0 chunks. Caller holds enter.
+func (b *Backend) sumSquaresPartials(ts []*nn.Tensor) (*devBuf, int, error) {
+	if len(ts) == 0 {
+		return nil, 0, nil
+	}
+	tab, err := b.table("sumsq", ts)
+	if err != nil || tab.chunks == 0 {
+		return nil, 0, err
+	}
+	partial, err := b.allocBuf(tab.chunks * 2) // float64s
+	if err != nil {
+		return nil, 0, fmt.Errorf("cuda: sum squares: %w", err)
+	}
+	if err := b.launch("sum_squares_multi_v1", dim3{tab.chunks, 1, 1}, chunkThread, argPtr(partial.ptr), argPtr(tab.dev.ptr)); err != nil {
+		b.freeBuf(partial)
+		return nil, 0, err
+	}
+	return partial, tab.chunks, nil
 }
 
 // Scale multiplies every element of every tensor of ts by s in one launch.

@@ -4,7 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"math"
 
 	"pixelcnn/nn"
 )
@@ -28,10 +27,7 @@ func (b *Backend) AdamStep(params, grads, m, v []*nn.Tensor, h nn.AdamStep) erro
 	if err != nil || tab.chunks == 0 {
 		return err
 	}
-	c1 := 1 - math.Pow(float64(h.Beta1), float64(h.Step))
-	c2 := math.Sqrt(1 - math.Pow(float64(h.Beta2), float64(h.Step)))
-	lr := float32(float64(h.LR) * c2 / c1)
-	eps := float32(float64(h.Eps) * c2)
+	lr, eps := h.Folded()
 	return b.launch("adam_multi_v1", dim3{tab.chunks, 1, 1}, chunkThread,
 		argPtr(tab.dev.ptr), argF32(lr), argF32(h.Beta1), argF32(h.Beta2), argF32(eps))
 }

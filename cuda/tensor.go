@@ -77,14 +77,21 @@ func (b *Backend) allocLastingBuf(n int) (*devBuf, error) {
 	return &devBuf{ptr: ptr, class: class, n: n}, nil
 }
 
+// freeBuf hands d back to the pool; while a graph is being captured, to the graph instead
+// (the graph's kernels keep using it at every replay). Caller holds b.mu.
 func (b *Backend) freeBuf(d *devBuf) {
 	if d == nil || d.released {
 		return
 	}
 	d.released = true
-	if d.class > 0 {
-		b.pool.put(d.ptr, d.class)
+	if d.class == 0 {
+		return
 	}
+	if b.capturing {
+		b.held = append(b.held, d)
+		return
+	}
+	b.pool.put(d.ptr, d.class)
 }
 
 // newTensor allocates a tensor without clearing it. Caller holds enter.
@@ -124,7 +131,9 @@ func (b *Backend) memset(d *devBuf) error {
 	if d.n == 0 {
 		return nil
 	}
-	if err := cu.MemsetD32(d.ptr, 0, int64(d.n)); err != nil {
+	// On the launch stream (not the legacy one, which a graph capture cannot contain), in
+	// order with the kernels around it.
+	if err := cu.MemsetD32Async(d.ptr, 0, int64(d.n), b.pos.stream); err != nil {
 		return fmt.Errorf("cuda: clearing %d elements: %w", d.n, err)
 	}
 	return nil
@@ -232,7 +241,7 @@ func (b *Backend) Copy(dst, src *nn.Tensor) error {
 	if dd.n == 0 || dd.ptr == sd.ptr {
 		return nil
 	}
-	if err := cu.MemcpyDtoD(dd.ptr, sd.ptr, int64(dd.n)*4); err != nil {
+	if err := cu.MemcpyDtoDAsync(dd.ptr, sd.ptr, int64(dd.n)*4, b.pos.stream); err != nil { // as memset
 		return fmt.Errorf("cuda: Copy %v: %w", src.Shape, err)
 	}
 	return nil

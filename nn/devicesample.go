@@ -26,10 +26,16 @@ type DeviceSampler interface {
 	// and row n, writes value/255 into img [N,H,W,C] at that subpixel, and then advances the
 	// cursor by one subpixel.
 	DrawAtCursor(img, logits *Tensor, temperature float32, seed uint64, cur *Cursor) error
+	Recorder
+}
+
+// Recorder is the part of DeviceSampler and StepRecorder that records a sequence of ops.
+type Recorder interface {
 	// Record returns a Replayer whose Replay queues the ops fn queues, in order, as one unit
 	// (a CUDA graph) when the backend can record them, else by calling fn. Record itself runs
 	// nothing. fn may only queue device work (no reads to the host), and nothing else may use
-	// the backend while Record runs.
+	// the backend while Record runs. Every buffer fn releases stays with the Replayer until
+	// its Release (a recorded graph keeps using it).
 	Record(fn func() error) (Replayer, error)
 	// Synchronize waits for every queued op and returns the first asynchronous error.
 	Synchronize() error

@@ -194,6 +194,16 @@ func (g *Graph) SoftmaxXent(logits, x *Var, scale float32) (float64, error) {
 	return g.B.SoftmaxXent(logits.Value, x.Value, dl, scale)
 }
 
+// SoftmaxXentTo is SoftmaxXent with the summed NLL kept in s on the device
+// (StepRecorder.SoftmaxXentTo) instead of returned.
+func (g *Graph) SoftmaxXentTo(r StepRecorder, s *StepScalars, logits, x *Var, scale float32) error {
+	var dl *Tensor
+	if logits.NeedsGrad {
+		dl = g.grad(logits)
+	}
+	return r.SoftmaxXentTo(s, logits.Value, x.Value, dl, scale)
+}
+
 // Backward runs the recorded backward closures in reverse order.
 func (g *Graph) Backward() error {
 	defer g.Range("backward")()

@@ -49,9 +49,9 @@ func (o TrainOptions) Validate() error {
 	return nil
 }
 
-// ErrNonFinite is returned (wrapped) when a step's loss is NaN or Inf; the weights are left as
-// they were before that step.
-var ErrNonFinite = errors.New("loss is not finite")
+// ErrNonFinite is returned (wrapped) when a step's loss, or with clipping its gradients' sum of
+// squares, is NaN or Inf; the weights are left as they were before that step.
+var ErrNonFinite = errors.New("not finite")
 
 // Trainer owns the optimiser state and the data order; Step is the number of completed
 // steps and LR the rate the next step uses. Everything needed to continue exactly is saved in
@@ -62,11 +62,17 @@ type Trainer struct {
 	Step  int
 	LR    float64
 
+	// HostStep makes every step read its loss and gradient norm back to the host between its
+	// ops (the reference path), even on a backend that keeps them on the device and records
+	// the step (nn.StepRecorder, trainstep.go). Both give the same values bit for bit.
+	HostStep bool
+
 	split   data.Split
 	batcher *data.Batcher
 	state   [][]*nn.Tensor // adam: m, v; rmsprop: ms (one tensor per parameter)
 	graph   *nn.Graph
 	host    []float32
+	device  *deviceStep // the step on the device, made at the first step that uses it
 }
 
 // NewTrainer starts training m on split with fresh optimiser state.
@@ -108,14 +114,49 @@ func (t *Trainer) Epoch() float64 {
 }
 
 // TrainStep runs one step on the next batch and returns its loss in bits/dim. On a non-finite
-// loss it returns ErrNonFinite and leaves the weights, optimiser state and step unchanged.
+// loss (or, with clipping, gradient norm) it returns ErrNonFinite and leaves the weights,
+// optimiser state, step and data position unchanged, so a retry (e.g. after lowering the lr)
+// sees the same batch. On a backend that can keep the step's scalars on the device
+// (nn.StepRecorder) the step is queued whole and recorded (trainstep.go), unless HostStep.
 func (t *Trainer) TrainStep() (float64, error) {
-	m, b := t.Model, t.Model.B
-	c := m.Config
+	c := t.Model.Config
 	state := t.batcher.State()
 	idx := t.batcher.Next()
 	t.split.Fill(t.host, idx, c.Height, c.Width, c.Colors)
-	xt, err := b.FromHost(t.host, len(idx), c.Height, c.Width, c.Colors)
+	var bpd float64
+	var err error
+	if rec, ok := t.Model.B.(nn.StepRecorder); ok && !t.HostStep {
+		bpd, err = t.deviceTrainStep(rec)
+	} else {
+		bpd, err = t.hostTrainStep()
+	}
+	if errors.Is(err, ErrNonFinite) {
+		_ = t.batcher.Restore(state)
+	}
+	if err != nil {
+		return bpd, err
+	}
+	t.Step++
+	t.LR *= t.Opt.LRDecay
+	return bpd, nil
+}
+
+// nonFinite is the error of a step whose loss (nats) or gradients' sum of squares (ss) is
+// not finite.
+func (t *Trainer) nonFinite(nats, ss float64, subpixels int) (float64, error) {
+	bpd := BitsPerDim(nats, subpixels)
+	if math.IsNaN(nats) || math.IsInf(nats, 0) {
+		return bpd, fmt.Errorf("step %d: loss %w (%v bits/dim)", t.Step+1, ErrNonFinite, bpd)
+	}
+	return bpd, fmt.Errorf("step %d: gradient norm %w (sum of squares %v; loss %v bits/dim)", t.Step+1, ErrNonFinite, ss, bpd)
+}
+
+// hostTrainStep is the step with its scalars read to the host between ops: the loss before
+// the backward pass, the sum of squares before clipping.
+func (t *Trainer) hostTrainStep() (float64, error) {
+	m, b := t.Model, t.Model.B
+	c := m.Config
+	xt, err := b.FromHost(t.host, t.Opt.Batch, c.Height, c.Width, c.Colors)
 	if err != nil {
 		return 0, err
 	}
@@ -126,26 +167,22 @@ func (t *Trainer) TrainStep() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	bpd := BitsPerDim(nats, xt.Len())
-	if math.IsNaN(nats) || math.IsInf(nats, 0) {
-		_ = t.batcher.Restore(state) // a retry (e.g. after lowering the lr) sees the same batch
-		return bpd, fmt.Errorf("step %d: %w (%v bits/dim)", t.Step+1, ErrNonFinite, bpd)
+	if !finite(nats) {
+		return t.nonFinite(nats, 0, xt.Len())
 	}
 	if err := g.Backward(); err != nil {
 		return 0, err
 	}
 	done := g.Range("optimizer")
 	defer done()
-	_, params := m.Params()
-	values := make([]*nn.Tensor, len(params))
-	grads := make([]*nn.Tensor, len(params))
-	for i, p := range params {
-		values[i], grads[i] = p.Value, p.Grad
-	}
+	values, grads := t.paramLists()
 	if t.Opt.Clip > 0 {
 		ss, err := b.SumSquares(grads)
 		if err != nil {
 			return 0, err
+		}
+		if !finite(ss) {
+			return t.nonFinite(nats, ss, xt.Len())
 		}
 		if norm := math.Sqrt(ss); norm > t.Opt.Clip {
 			if err := b.Scale(grads, float32(t.Opt.Clip/norm)); err != nil {
@@ -153,24 +190,50 @@ func (t *Trainer) TrainStep() (float64, error) {
 			}
 		}
 	}
+	lr, eps := t.stepConstants()
 	if t.Opt.Optimizer == "rmsprop" {
-		err = b.RMSPropStep(values, grads, t.state[0], nn.RMSPropStep{
-			LR: float32(t.LR), Decay: float32(t.Opt.RMSDecay), Eps: float32(t.Opt.Eps)})
+		err = b.RMSPropStep(values, grads, t.state[0], nn.RMSPropStep{LR: lr, Decay: float32(t.Opt.RMSDecay), Eps: eps})
 	} else {
-		err = b.AdamStep(values, grads, t.state[0], t.state[1], nn.AdamStep{
-			LR: float32(t.LR), Beta1: float32(t.Opt.Beta1), Beta2: float32(t.Opt.Beta2),
-			Eps: float32(t.Opt.Eps), Step: t.Step + 1})
+		err = b.AdamStep(values, grads, t.state[0], t.state[1], t.adamStep())
 	}
 	if err != nil {
 		return 0, err
 	}
-	t.Step++
-	t.LR *= t.Opt.LRDecay
-	return bpd, nil
+	return BitsPerDim(nats, xt.Len()), nil
 }
 
-// Release frees the optimiser state.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// paramLists returns every parameter's value and gradient tensor, in Params order.
+func (t *Trainer) paramLists() (values, grads []*nn.Tensor) {
+	_, params := t.Model.Params()
+	values = make([]*nn.Tensor, len(params))
+	grads = make([]*nn.Tensor, len(params))
+	for i, p := range params {
+		values[i], grads[i] = p.Value, p.Grad
+	}
+	return values, grads
+}
+
+// adamStep is the next step's Adam hyper-parameters.
+func (t *Trainer) adamStep() nn.AdamStep {
+	return nn.AdamStep{LR: float32(t.LR), Beta1: float32(t.Opt.Beta1), Beta2: float32(t.Opt.Beta2),
+		Eps: float32(t.Opt.Eps), Step: t.Step + 1}
+}
+
+// stepConstants are the next update's step size and epsilon: for Adam with the bias
+// corrections folded in (nn.AdamStep.Folded), for RMSProp as set.
+func (t *Trainer) stepConstants() (lr, eps float32) {
+	if t.Opt.Optimizer == "rmsprop" {
+		return float32(t.LR), float32(t.Opt.Eps)
+	}
+	return t.adamStep().Folded()
+}
+
+// Release frees the optimiser state and the recorded step.
 func (t *Trainer) Release() {
+	t.device.release()
+	t.device = nil
 	for _, slot := range t.state {
 		for _, s := range slot {
 			t.Model.B.Release(s)

@@ -202,6 +202,8 @@ var kernelOps = []struct{ prefix, op string }{
 	{"scale_multi_", "clip scale"},
 	{"adam_multi_", "adam"},
 	{"rmsprop_multi_", "rmsprop"},
+	{"step_loss_", "loss sum"},    // one block adding the loss's partials (no cost model:
+	{"step_clip_", "clip factor"}, // latency, not FLOP or bytes, is their whole cost)
 }
 
 var layerLabel = regexp.MustCompile(`^cuda: layer "(.*)"$`)
@@ -690,6 +692,12 @@ func profileOn(gpu *gpuDevice, pc profileConfig, cfg pixelcnn.Config, ceil ceili
 		fmt.Fprintln(os.Stderr, "bench:", notice)
 	}
 	precision := string(p)
+	// Every launch is timed with its own events, so the step runs its ops one by one: a
+	// recorded step (a CUDA graph) would hide them.
+	if g, ok := gpu.backend.(interface{ SetGraphs(bool) }); ok {
+		g.SetGraphs(false)
+		defer g.SetGraphs(true)
+	}
 	m, err := pixelcnn.NewModel(gpu.backend, cfg, 1)
 	if err != nil {
 		return rep, err

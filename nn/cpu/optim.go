@@ -31,11 +31,13 @@ func (b *Backend) AdamStep(params, grads, m, v []*nn.Tensor, h nn.AdamStep) erro
 	if h.Step < 1 {
 		return fmt.Errorf("cpu: adam: step %d must be >= 1", h.Step)
 	}
-	c1 := 1 - math.Pow(float64(h.Beta1), float64(h.Step))
-	c2 := math.Sqrt(1 - math.Pow(float64(h.Beta2), float64(h.Step)))
-	lr := float32(float64(h.LR) * c2 / c1)
-	eps := float32(float64(h.Eps) * c2)
-	b1, b2 := h.Beta1, h.Beta2
+	lr, eps := h.Folded()
+	b.adam(params, grads, m, v, lr, eps, h.Beta1, h.Beta2)
+	return nil
+}
+
+// adam is the update with the folded step size lr and epsilon eps.
+func (b *Backend) adam(params, grads, m, v []*nn.Tensor, lr, eps, b1, b2 float32) {
 	for i, p := range params {
 		ph, gh, mh, vh := p.Host, grads[i].Host, m[i].Host, v[i].Host
 		b.elementwise(len(ph), func(lo, hi int) {
@@ -48,7 +50,6 @@ func (b *Backend) AdamStep(params, grads, m, v []*nn.Tensor, h nn.AdamStep) erro
 			}
 		})
 	}
-	return nil
 }
 
 // RMSPropStep implements nn.Backend: ms = decay*ms + (1-decay)*g^2; p -= lr*g/(sqrt(ms)+eps).
