@@ -49,9 +49,11 @@ type Backend struct {
 	prof *profiler // non-nil while Profile runs (profile.go)
 
 	// capturing is true while Record captures a graph; every buffer freed meanwhile goes to
-	// held instead of the pool, and the graph keeps it until its Release (graph.go).
-	capturing bool
-	held      []*devBuf
+	// held instead of the pool, every chunk table used is pinned, and the graph keeps both
+	// until its Release (graph.go).
+	capturing  bool
+	held       []*devBuf
+	heldTables []*chunkTable // multi-tensor tables the capture launched with (pinned)
 }
 
 // requiredKernels are the kernels the Backend launches; New fails naming any that is missing

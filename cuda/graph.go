@@ -61,10 +61,11 @@ func (plainReplay) Release()        {}
 // graphReplay is an instantiated CUDA graph launched on the backend's stream, with the
 // buffers released during its capture, which its kernels still use (freeBuf).
 type graphReplay struct {
-	b     *Backend
-	graph C.CUgraph
-	exec  C.CUgraphExec
-	held  []*devBuf
+	b      *Backend
+	graph  C.CUgraph
+	exec   C.CUgraphExec
+	held   []*devBuf
+	tables []*chunkTable
 }
 
 // Record captures the launches fn queues into a CUDA graph (stream capture on the backend's
@@ -106,20 +107,28 @@ func (b *Backend) capture(fn func() error) (*graphReplay, error) {
 	fnErr := fn()
 	b.mu.Lock()
 	b.capturing = false
-	held := b.held
-	b.held = nil
+	held, tables := b.held, b.heldTables
+	b.held, b.heldTables = nil, nil
 	b.mu.Unlock()
 	r, err := b.endCapture(s, fnErr)
 	if err != nil {
 		b.mu.Lock()
-		for _, d := range held { // nothing will run the failed capture's kernels
-			b.pool.put(d.ptr, d.class)
-		}
+		b.giveBack(held, tables) // nothing will run the failed capture's kernels
 		b.mu.Unlock()
 		return nil, err
 	}
-	r.held = held
+	r.held, r.tables = held, tables
 	return r, nil
+}
+
+// giveBack returns a graph's buffers to the pool and drops its table pins. Caller holds b.mu.
+func (b *Backend) giveBack(held []*devBuf, tables []*chunkTable) {
+	for _, d := range held {
+		b.pool.put(d.ptr, d.class)
+	}
+	for _, c := range tables {
+		b.unpin(c)
+	}
 }
 
 // endCapture ends the capture on s and instantiates the graph, unless fn failed.
@@ -171,10 +180,8 @@ func (r *graphReplay) Release() {
 	}
 	if exit, err := r.b.enter(); err == nil {
 		C.pixelcnn_graph_destroy(r.exec, r.graph)
-		for _, d := range r.held {
-			r.b.pool.put(d.ptr, d.class)
-		}
+		r.b.giveBack(r.held, r.tables)
 		exit()
 	}
-	r.exec, r.graph, r.held = nil, nil, nil
+	r.exec, r.graph, r.held, r.tables = nil, nil, nil, nil
 }

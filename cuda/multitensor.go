@@ -16,7 +16,9 @@ import (
 // of at most chunkElems elements, and a table of TensorChunk entries — four device pointers
 // offset to the chunk's start and the element count, five 64-bit words — is uploaded; block b
 // of the launch handles entry b. The table for each op is cached and re-uploaded only when
-// the list of buffers changes, so an optimizer step is one launch and no copy.
+// the list of buffers changes, so an optimizer step is one launch and no copy. A table used
+// while a graph is captured is pinned: the graph's launches keep its device pointer, so a
+// rebuild for other buffers leaves it to the graph, which frees it on Release.
 const (
 	chunkElems  = 16384 // CHUNK_ELEMS in multitensor.cuh
 	chunkWords  = 5
@@ -24,9 +26,11 @@ const (
 )
 
 type chunkTable struct {
+	op     string
 	key    []uint64 // pointer and length of every buffer the table was built from
 	dev    *devBuf  // the uploaded table
 	chunks int
+	pins   int // recorded graphs that launch with it
 }
 
 // table returns the device table over lists (each list one role: a, b, c, d; all the same
@@ -54,6 +58,10 @@ func (b *Backend) table(op string, lists ...[]*nn.Tensor) (*chunkTable, error) {
 		}
 	}
 	if c := b.tables[op]; c != nil && slices.Equal(c.key, key) {
+		if b.capturing {
+			c.pins++
+			b.heldTables = append(b.heldTables, c)
+		}
 		return c, nil
 	}
 	if b.capturing {
@@ -72,10 +80,12 @@ func (b *Backend) table(op string, lists ...[]*nn.Tensor) (*chunkTable, error) {
 		}
 	}
 	if old := b.tables[op]; old != nil {
-		b.freeBuf(old.dev)
 		delete(b.tables, op)
+		if old.pins == 0 {
+			b.freeBuf(old.dev)
+		}
 	}
-	c := &chunkTable{key: key, chunks: len(words) / chunkWords}
+	c := &chunkTable{op: op, key: key, chunks: len(words) / chunkWords}
 	if c.chunks == 0 {
 		return c, nil
 	}
@@ -91,6 +101,15 @@ func (b *Backend) table(op string, lists ...[]*nn.Tensor) (*chunkTable, error) {
 	c.dev = d
 	b.tables[op] = c
 	return c, nil
+}
+
+// unpin drops a graph's pin on c, freeing c once no graph uses it and the cache no longer
+// holds it. Caller holds b.mu.
+func (b *Backend) unpin(c *chunkTable) {
+	c.pins--
+	if c.pins == 0 && b.tables[c.op] != c {
+		b.freeBuf(c.dev)
+	}
 }
 
 // SumSquares returns the sum of squares over ts: one launch, one float64 partial per chunk,

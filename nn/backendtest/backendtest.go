@@ -32,6 +32,9 @@ func Run(t *testing.T, b nn.Backend) {
 	t.Run("SampleCategorical", func(t *testing.T) { testSample(t, b) })
 	t.Run("Position", func(t *testing.T) { testPosition(t, b) })
 	t.Run("Validation", func(t *testing.T) { testValidation(t, b) })
+	if r, ok := b.(nn.StepRecorder); ok {
+		t.Run("StepRecorder", func(t *testing.T) { testStepRecorder(t, b, r) })
+	}
 }
 
 func randSlice(r *rand.Rand, n int, scale float64) []float64 {
