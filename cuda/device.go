@@ -37,8 +37,8 @@ type Backend struct {
 	version  int // masked-conv kernel version: 2 (tiled, default), 1 (baseline) or 3 (TF32 tensor cores)
 	ccMajor  int // compute capability, for version 3's sm_80 check (checkConvVersion)
 	ccMinor  int
-	tables   map[string]*chunkTable
-	deferred error // an error from a method with no error result, returned by the next op
+	tables   map[string][]*chunkTable // multi-tensor tables by op, most recently used first
+	deferred error                    // an error from a method with no error result, returned by the next op
 	start    cu.Event
 	stop     cu.Event
 	closed   bool
@@ -104,7 +104,7 @@ func New() (*Backend, error) {
 		}
 		ordinal = v
 	}
-	b := &Backend{fns: map[string]cu.Function{}, tables: map[string]*chunkTable{}, version: 2}
+	b := &Backend{fns: map[string]cu.Function{}, tables: map[string][]*chunkTable{}, version: 2}
 	b.debug = os.Getenv("PIXELCNN_CUDA_DEBUG") == "1"
 	switch v := os.Getenv("PIXELCNN_CUDA_CONV"); v {
 	case "", "2":

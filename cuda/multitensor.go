@@ -16,13 +16,16 @@ import (
 // of at most chunkElems elements, and a table of TensorChunk entries — four device pointers
 // offset to the chunk's start and the element count, five 64-bit words — is uploaded; block b
 // of the launch handles entry b. The table for each op is cached and re-uploaded only when
-// the list of buffers changes, so an optimizer step is one launch and no copy. A table used
-// while a graph is captured is pinned: the graph's launches keep its device pointer, so a
-// rebuild for other buffers leaves it to the graph, which frees it on Release.
+// the list of buffers changes, so an optimizer step is one launch and no copy. The last
+// tablesPerOp tables of each op are kept (two trainers, or a test's two sets of tensors,
+// take turns without uploading). A table used while a graph is captured is pinned: the
+// graph's launches keep its device pointer, so dropping it from the cache leaves it to the
+// graph, which frees it on Release.
 const (
 	chunkElems  = 16384 // CHUNK_ELEMS in multitensor.cuh
 	chunkWords  = 5
 	chunkThread = 256
+	tablesPerOp = 4
 )
 
 type chunkTable struct {
@@ -34,8 +37,8 @@ type chunkTable struct {
 }
 
 // table returns the device table over lists (each list one role: a, b, c, d; all the same
-// length, tensor i of every list the same length), building and uploading it when the
-// buffers differ from the cached table for op. Caller holds enter.
+// length, tensor i of every list the same length), building and uploading it when no cached
+// table of op was built from the same buffers. Caller holds enter.
 func (b *Backend) table(op string, lists ...[]*nn.Tensor) (*chunkTable, error) {
 	n := len(lists[0])
 	var key []uint64
@@ -57,7 +60,7 @@ func (b *Backend) table(op string, lists ...[]*nn.Tensor) (*chunkTable, error) {
 			key = append(key, uint64(d.ptr), uint64(d.n))
 		}
 	}
-	if c := b.tables[op]; c != nil && slices.Equal(c.key, key) {
+	if c := b.cachedTable(op, key); c != nil {
 		if b.capturing {
 			c.pins++
 			b.heldTables = append(b.heldTables, c)
@@ -79,12 +82,6 @@ func (b *Backend) table(op string, lists ...[]*nn.Tensor) (*chunkTable, error) {
 			words = append(words, ptrs[0], ptrs[1], ptrs[2], ptrs[3], uint64(min(chunkElems, lens[i]-off)))
 		}
 	}
-	if old := b.tables[op]; old != nil {
-		delete(b.tables, op)
-		if old.pins == 0 {
-			b.freeBuf(old.dev)
-		}
-	}
 	c := &chunkTable{op: op, key: key, chunks: len(words) / chunkWords}
 	if c.chunks == 0 {
 		return c, nil
@@ -99,15 +96,42 @@ func (b *Backend) table(op string, lists ...[]*nn.Tensor) (*chunkTable, error) {
 		return nil, fmt.Errorf("cuda: %s: uploading chunk table: %w", op, err)
 	}
 	c.dev = d
-	b.tables[op] = c
+	b.cacheTable(c)
 	return c, nil
+}
+
+// cachedTable returns op's cached table built from key, moved to the front, or nil.
+func (b *Backend) cachedTable(op string, key []uint64) *chunkTable {
+	list := b.tables[op]
+	for i, c := range list {
+		if slices.Equal(c.key, key) {
+			copy(list[1:i+1], list[:i])
+			list[0] = c
+			return c
+		}
+	}
+	return nil
+}
+
+// cacheTable puts c at the front of its op's tables, dropping the least recently used one
+// beyond tablesPerOp (freed unless a graph has it pinned).
+func (b *Backend) cacheTable(c *chunkTable) {
+	list := append([]*chunkTable{c}, b.tables[c.op]...)
+	if len(list) > tablesPerOp {
+		old := list[tablesPerOp]
+		list = list[:tablesPerOp]
+		if old.pins == 0 {
+			b.freeBuf(old.dev)
+		}
+	}
+	b.tables[c.op] = list
 }
 
 // unpin drops a graph's pin on c, freeing c once no graph uses it and the cache no longer
 // holds it. Caller holds b.mu.
 func (b *Backend) unpin(c *chunkTable) {
 	c.pins--
-	if c.pins == 0 && b.tables[c.op] != c {
+	if c.pins == 0 && !slices.Contains(b.tables[c.op], c) {
 		b.freeBuf(c.dev)
 	}
 }

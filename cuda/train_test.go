@@ -208,3 +208,154 @@ func compareTraining(t *testing.T, b, ref nn.Backend, tol curveTolerance) {
 	t.Logf("max rel diff: %.2e (steps 1-%d), %.2e (steps %d-%d), %.2e (%d-step means); last-50 means gpu %.5f cpu %.5f",
 		worstEarly, early, worstLate, early+1, steps, worstWindow, window, gm, cm)
 }
+
+// TestRecordedTrainStep: 200 mnist-preset steps three ways on the GPU from the same weights
+// and data: the host-side step (the loss and the gradient norm read back between ops), the
+// step with its scalars on the device launched op by op, and the same step recorded as one
+// CUDA graph and replayed. All three must give the same losses, weights and optimiser state
+// bit for bit (the same kernels; the host's float64 sums, root and divide done in the same
+// order on the device), at FP32 and TF32, with and without clipping.
+func TestRecordedTrainStep(t *testing.T) {
+	b := gpu(t)
+	defer b.SetPrecision(nn.FP32)
+	defer b.SetGraphs(true)
+	split := synthImages(64, 12)
+	for _, tc := range []struct {
+		name      string
+		precision nn.Precision
+		optimizer string
+		clip      float64
+	}{
+		{"fp32 adam", nn.FP32, "adam", 0},
+		{"fp32 adam clipped", nn.FP32, "adam", 0.5},
+		{"fp32 rmsprop clipped", nn.FP32, "rmsprop", 0.5},
+		{"tf32 adam clipped", nn.TF32, "adam", 0.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := b.SetPrecision(tc.precision); err != nil {
+				t.Skipf("%s: %v", tc.precision, err)
+			}
+			o := pixelcnn.DefaultTrainOptions()
+			o.Optimizer, o.Clip = tc.optimizer, tc.clip
+			modes := []struct {
+				name     string
+				host     bool
+				graphs   bool
+				wantMode string
+			}{
+				{"host ops", true, true, "host ops"},
+				{"device, plain launches", false, false, "device scalars, plain launches"},
+				{"device, graph", false, true, "device scalars, recorded graph"},
+			}
+			var curves [][]float64
+			var weights [][][]float32
+			for _, md := range modes {
+				b.SetGraphs(md.graphs)
+				curve, w, mode := trainSteps(t, b, split, o, md.host, 200)
+				if mode != md.wantMode {
+					t.Errorf("%s: trainer ran %q", md.name, mode)
+				}
+				curves, weights = append(curves, curve), append(weights, w)
+			}
+			for k := 1; k < len(modes); k++ {
+				for i := range curves[0] {
+					if math.Float64bits(curves[k][i]) != math.Float64bits(curves[0][i]) {
+						t.Fatalf("%s: step %d: %v bits/dim, host ops %v", modes[k].name, i+1, curves[k][i], curves[0][i])
+					}
+				}
+				for i := range weights[0] {
+					for j := range weights[0][i] {
+						if math.Float32bits(weights[k][i][j]) != math.Float32bits(weights[0][i][j]) {
+							t.Fatalf("%s: tensor %d element %d = %v, host ops %v", modes[k].name, i, j, weights[k][i][j], weights[0][i][j])
+						}
+					}
+				}
+			}
+			t.Logf("200 steps equal bit for bit in all three modes: step 1 %.6f, step 200 %.6f bits/dim", curves[0][0], curves[0][199])
+		})
+	}
+}
+
+// trainSteps trains the mnist preset from seed 7's weights for steps steps and returns the
+// losses, every parameter and optimiser tensor at the end, and the trainer's step mode.
+func trainSteps(t *testing.T, b *Backend, split data.Split, o pixelcnn.TrainOptions, hostStep bool, steps int) ([]float64, [][]float32, string) {
+	t.Helper()
+	c, err := pixelcnn.PresetConfig("mnist", 1, 28, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := pixelcnn.NewModel(b, c, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	tr, err := pixelcnn.NewTrainer(m, split, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Release()
+	tr.HostStep = hostStep
+	curve := make([]float64, steps)
+	for i := range curve {
+		if curve[i], err = tr.TrainStep(); err != nil {
+			t.Fatalf("step %d: %v", i+1, err)
+		}
+	}
+	var out [][]float32
+	for _, ts := range [][]*nn.Tensor{paramValues(m), tr.OptimizerState()} {
+		for _, x := range ts {
+			h := make([]float32, x.Len())
+			if err := b.ToHost(h, x); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, h)
+		}
+	}
+	return curve, out, tr.StepMode()
+}
+
+func paramValues(m *pixelcnn.Model) []*nn.Tensor {
+	_, vars := m.Params()
+	var ts []*nn.Tensor
+	for _, v := range vars {
+		ts = append(ts, v.Value)
+	}
+	return ts
+}
+
+// TestRecordedStepNoAlloc: once the step is recorded (at step 2), replaying it allocates
+// nothing: no cuMemAlloc, the same bytes and buffers in use after every step.
+func TestRecordedStepNoAlloc(t *testing.T) {
+	b := gpu(t)
+	c, err := pixelcnn.PresetConfig("mnist", 1, 28, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := pixelcnn.NewModel(b, c, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	tr, err := pixelcnn.NewTrainer(m, synthImages(64, 13), pixelcnn.DefaultTrainOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Release()
+	var after2 PoolStats
+	for step := 1; step <= 8; step++ {
+		if _, err := tr.TrainStep(); err != nil {
+			t.Fatal(err)
+		}
+		st := b.PoolStats()
+		switch {
+		case step == 2:
+			after2 = st
+		case step > 2 && (st.Allocs != after2.Allocs || st.InUse != after2.InUse || st.Buffers != after2.Buffers):
+			t.Errorf("step %d: pool %v; after step 2 %v", step, st, after2)
+		}
+	}
+	if mode := tr.StepMode(); mode != "device scalars, recorded graph" {
+		t.Errorf("step mode %q", mode)
+	}
+	t.Logf("pool after 8 steps: %v", b.PoolStats())
+}

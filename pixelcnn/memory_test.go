@@ -50,13 +50,13 @@ func TestCheckMemory(t *testing.T) {
 		need MemoryNeed
 		want string // "" = fits
 	}{
-		{"train mnist", cpu.New(), TrainMemory(mnist, o), ""},
+		{"train mnist", cpu.New(), TrainMemory(mnist, o, 64), ""},
 		{"eval mnist", cpu.New(), EvalMemory(mnist, 64), ""},
 		{"sample 16", cpu.New(), SampleMemory(mnist, 16, false), ""},
-		{"train hidden 1e8", cpu.New(), TrainMemory(huge, o), "GiB of memory; this machine has"},
+		{"train hidden 1e8", cpu.New(), TrainMemory(huge, o, 64), "GiB of memory; this machine has"},
 		{"sample 1e9 images", cpu.New(), SampleMemory(mnist, 1_000_000_000, false), "needs"},
 		{"naive sample 1e9 images", cpu.New(), SampleMemory(mnist, 1_000_000_000, true), "needs"},
-		{"device too small", dev, TrainMemory(mnist, o), "of device memory; " + dev.Name() + " has 1.0 MiB free of 4.0 MiB"},
+		{"device too small", dev, TrainMemory(mnist, o, 64), "of device memory; " + dev.Name() + " has 1.0 MiB free of 4.0 MiB"},
 	} {
 		err := CheckMemory("the run", tc.b, tc.need)
 		if tc.want == "" && err != nil {

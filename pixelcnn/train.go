@@ -108,6 +108,16 @@ func (t *Trainer) StateNames() []string {
 	return []string{"optim.m.", "optim.v."}
 }
 
+// OptimizerState returns the optimiser's tensors, slot by slot (StateNames order), each slot
+// in Params order.
+func (t *Trainer) OptimizerState() []*nn.Tensor {
+	var ts []*nn.Tensor
+	for _, slot := range t.state {
+		ts = append(ts, slot...)
+	}
+	return ts
+}
+
 // Epoch is the number of completed passes over the training split.
 func (t *Trainer) Epoch() float64 {
 	return float64(t.Step) / float64(t.batcher.BatchesPerEpoch())

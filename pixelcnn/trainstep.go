@@ -72,10 +72,7 @@ func (t *Trainer) deviceTrainStep(rec nn.StepRecorder) (float64, error) {
 // changed (a parameter or optimiser tensor replaced).
 func (t *Trainer) prepareDeviceStep(rec nn.StepRecorder) error {
 	values, grads := t.paramLists()
-	key := slices.Concat(values, grads)
-	for _, slot := range t.state {
-		key = append(key, slot...)
-	}
+	key := slices.Concat(values, grads, t.OptimizerState())
 	if d := t.device; d != nil && d.rec == rec && slices.Equal(d.key, key) {
 		return nil
 	}

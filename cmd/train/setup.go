@@ -159,7 +159,7 @@ func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	if err := pixelcnn.CheckMemory("training", r.b, pixelcnn.TrainMemory(cfg, o)); err != nil {
+	if err := pixelcnn.CheckMemory("training", r.b, pixelcnn.TrainMemory(cfg, o, evalBatch)); err != nil {
 		return fmt.Errorf("%w (lower --hidden, --blocks or --batch)", err)
 	}
 	model, err := pixelcnn.NewModel(r.b, cfg, f.seed)

@@ -294,6 +294,9 @@ func testStepReplay(t *testing.T, b nn.Backend, r nn.StepRecorder, s *nn.StepSca
 		t.Fatal(err)
 	}
 	defer replay.Release()
+	if g, ok := replay.(interface{ Graph() bool }); ok && g.Graph() {
+		t.Logf("%s recorded the step as a graph", b.Name())
+	}
 	for step := 2; step <= 4; step++ {
 		run(step, replay.Replay)
 		run(step, queue(direct))
