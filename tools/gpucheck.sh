@@ -18,6 +18,7 @@
 #   trainmatch   TestTrainMatchesCPU{,TF32}: 200 mnist steps, GPU vs CPU  GPUCHECK_TRAINMATCH_S (150)
 #   trainfp32    bench --train-only --precision fp32 (mnist, cifar10; 16, 64)  GPUCHECK_TRAINBENCH_S (90)
 #   traintf32    the same at tf32                                         GPUCHECK_TRAINBENCH_S (90)
+#   trainnograph the same at tf32 with CUDA graphs off (PIXELCNN_CUDA_GRAPHS=0)  (90)
 #   profile      bench --profile: mnist and cifar10, batch 16, fp32 and tf32  GPUCHECK_PROFILE_S (120)
 #   sampleat     per-position kernel v1 vs v2 (cifar10 1x1 768->768, 16 images)  GPUCHECK_SAMPLE_S (90)
 #   sample       the sampler: mnist/cifar10 x 16/64 images x graphs/plain  GPUCHECK_SAMPLE_S (90)
@@ -42,7 +43,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.gpu/out}
 mkdir -p "$OUT"
 BIN=${BIN:-bin}
-STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainfp32,traintf32,profile,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,peercompile},"
+STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainfp32,traintf32,trainnograph,profile,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,peercompile},"
 TOTAL=${GPUCHECK_TOTAL_S:-480}
 summary=()
 failed=0
@@ -109,12 +110,17 @@ step tests "$t" "$BIN/cuda.test" -test.v -test.count=1 -test.timeout=$((t - 10))
 t=$(lim GPUCHECK_TRAINMATCH_S 150)
 step trainmatch "$t" "$BIN/cuda.test" -test.run 'TrainMatchesCPU' -test.v -test.count=1 -test.timeout=$((t - 10))s
 
-# 3. Full train steps (mnist 28x28x1, cifar10 32x32x3; batch 16 and 64) on the GPU, each precision.
+# 3. Full train steps (mnist 28x28x1, cifar10 32x32x3; batch 16 and 64) on the GPU, each precision,
+#    recorded as one CUDA graph per step (the default); then at tf32 with graphs off (the same
+#    ops launched one by one) for what the graph saves.
 for prec in fp32 tf32; do
   # shellcheck disable=SC2086
   step "train$prec" "$(lim GPUCHECK_TRAINBENCH_S 90)" "$BIN/bench" --train-only --cpu-train=false \
     --precision "$prec" --json-out "$OUT/train$prec.json" ${TRAIN_BENCH_ARGS:-}
 done
+# shellcheck disable=SC2086
+step trainnograph "$(lim GPUCHECK_TRAINBENCH_S 90)" env PIXELCNN_CUDA_GRAPHS=0 "$BIN/bench" --train-only --cpu-train=false \
+  --precision tf32 --json-out "$OUT/trainnograph.json" ${TRAIN_BENCH_ARGS:-}
 
 # 4. The per-op profile of one train step (CUDA events, no nsys): table, JSON and a roofline PNG
 #    per preset and precision.
@@ -198,10 +204,10 @@ def peer(name):
         pass
     return rows
 
-def ours(prec):
+def ours(name):
     rows = {}
     try:
-        rep = json.load(open(os.path.join(out, "train%s.json" % prec)))
+        rep = json.load(open(os.path.join(out, "train%s.json" % name)))
     except (OSError, ValueError):
         return rows, "?"
     for r in rep.get("train_steps") or []:
@@ -210,6 +216,7 @@ def ours(prec):
 
 fp32, dev = ours("fp32")
 tf32, dev2 = ours("tf32")
+nograph, _ = ours("nograph")
 eager, cl, off, comp = peer("peer"), peer("peercl"), peer("peerfp32"), peer("peercompile")
 tf = next(iter(eager.values()), {})
 
@@ -226,17 +233,20 @@ def ratio(a, b):
 print("train step, GPU (%s): median ms/step; ratio = ours / torch (< 1: we are faster)" % (dev if dev != "?" else dev2))
 print("torch: cudnn.allow_tf32=%s matmul.allow_tf32=%s in the eager run; peerfp32 has both off" %
       (tf.get("cudnn_tf32", "?"), tf.get("matmul_tf32", "?")))
-hdr = ("preset", "batch", "fp32", "tf32", "eager", "eagerCL", "eagerFP32", "compile",
-       "tf32/eager", "tf32/best", "tf32/compile", "fp32/eagerFP32")
-print("%-8s %5s %8s %8s %8s %8s %9s %8s %10s %9s %12s %14s" % hdr)
+print("ours: fp32 and tf32 with the step recorded as a CUDA graph; tf32-nog with graphs off")
+hdr = ("preset", "batch", "fp32", "tf32", "tf32-nog", "eager", "eagerCL", "eagerFP32", "compile",
+       "tf32/eager", "tf32/best", "tf32/compile", "fp32/eagerFP32", "graph/nog")
+print("%-8s %5s %8s %8s %8s %8s %8s %9s %8s %10s %9s %12s %14s %9s" % hdr)
 for preset in ("mnist", "cifar10"):
     for batch in (16, 64):
-        o32, o19 = ms(fp32, (preset, batch)), ms(tf32, (preset, batch))
+        o32, o19, ng = ms(fp32, (preset, batch)), ms(tf32, (preset, batch)), ms(nograph, (preset, batch))
         k = (preset + "/train_step", batch)
         e, c, x, cp = ms(eager, k), ms(cl, k), ms(off, k), ms(comp, k)
         best = min([v for v in (e, c) if v] or [0])
-        print("%-8s %5d %8s %8s %8s %8s %9s %8s %10s %9s %12s %14s" % (preset, batch, f(o32), f(o19), f(e), f(c), f(x), f(cp),
-              ratio(o19, e), ratio(o19, best), ratio(o19, cp), ratio(o32, x)))
+        print("%-8s %5d %8s %8s %8s %8s %8s %9s %8s %10s %9s %12s %14s %9s" % (preset, batch, f(o32), f(o19), f(ng), f(e), f(c), f(x), f(cp),
+              ratio(o19, e), ratio(o19, best), ratio(o19, cp), ratio(o32, x), ratio(o19, ng)))
+modes = sorted({r.get("gpu_step_mode", "?") for rows in (fp32, tf32, nograph) for r in rows.values()})
+print("step modes seen: " + ", ".join(modes))
 conv = sorted(k for k in eager if not k[0].endswith("/train_step") and k[1] == 16)
 if conv:
     print("torch masked conv fwd+bwd, batch 16 (ms, eager/channels_last/TF32 off): " + ", ".join(
@@ -251,7 +261,7 @@ EOF
   grep -E '^(--- FAIL|FAIL|ok|PASS)' "$OUT/tests.log" 2>/dev/null | head -n 20
   grep -E '^(--- FAIL|--- PASS|--- SKIP)|max rel diff|steps in' "$OUT/trainmatch.log" 2>/dev/null | head -n 20
   if [ -s "$OUT/bench.log" ]; then echo; cat "$OUT/bench.log"; fi
-  for prec in fp32 tf32; do
+  for prec in fp32 tf32 nograph; do
     if [ -s "$OUT/train$prec.log" ]; then echo; echo "train steps, $prec:"; grep -v '^bench: train ' "$OUT/train$prec.log"; fi
   done
   if [ -s "$OUT/profile.log" ]; then echo; cat "$OUT/profile.log"; fi

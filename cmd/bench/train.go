@@ -55,6 +55,7 @@ type trainRow struct {
 	GPUGFLOPs float64 `json:"gpu_gflops,omitempty"`
 	GPUBPD    float64 `json:"gpu_last_bits_per_dim,omitempty"`
 	GPUPrec   string  `json:"gpu_precision,omitempty"`
+	GPUMode   string  `json:"gpu_step_mode,omitempty"` // pixelcnn.Trainer.StepMode: recorded graph or not
 
 	Speedup float64 `json:"speedup,omitempty"` // cpu_ms / gpu_ms
 }
@@ -112,45 +113,54 @@ func forwardFLOPs(m *pixelcnn.Model, n int) float64 {
 	return f
 }
 
-// timeTrain builds the preset on b, runs warmup untimed steps then steps timed ones, and
-// returns the median and fastest ms/step, the last step's bits/dim, and the model's size and
-// forward FLOPs.
-func timeTrain(b nn.Backend, c pixelcnn.Config, batch, warmup, steps int, timer func(func() error) (float64, error)) (med, fastest, bpd float64, params int, fwd float64, err error) {
+// trainTiming is what timeTrain measured: the median and fastest ms/step, the last step's
+// bits/dim, the model's size and forward FLOPs, and how the trainer ran its steps.
+type trainTiming struct {
+	med, fastest, bpd float64
+	params            int
+	fwd               float64
+	mode              string
+}
+
+// timeTrain builds the preset on b, runs warmup untimed steps then steps timed ones.
+func timeTrain(b nn.Backend, c pixelcnn.Config, batch, warmup, steps int, timer func(func() error) (float64, error)) (trainTiming, error) {
+	var tt trainTiming
 	m, err := pixelcnn.NewModel(b, c, 1)
 	if err != nil {
-		return 0, 0, 0, 0, 0, err
+		return tt, err
 	}
 	defer m.Release()
 	_, vars := m.Params()
 	for _, v := range vars {
-		params += v.Value.Len()
+		tt.params += v.Value.Len()
 	}
-	fwd = forwardFLOPs(m, batch)
+	tt.fwd = forwardFLOPs(m, batch)
 	opt := pixelcnn.DefaultTrainOptions()
 	opt.Batch = batch
 	tr, err := pixelcnn.NewTrainer(m, randomSplit(2*batch, c.Subpixels(), 5), opt)
 	if err != nil {
-		return 0, 0, 0, 0, 0, err
+		return tt, err
 	}
 	defer tr.Release()
 	step := func() error {
 		var err error
-		bpd, err = tr.TrainStep()
+		tt.bpd, err = tr.TrainStep()
 		return err
 	}
 	for i := 0; i < warmup; i++ {
 		if err := step(); err != nil {
-			return 0, 0, 0, 0, 0, err
+			return tt, err
 		}
 	}
 	times := make([]float64, steps)
 	for i := range times {
 		if times[i], err = timer(step); err != nil {
-			return 0, 0, 0, 0, 0, err
+			return tt, err
 		}
 	}
 	sort.Float64s(times)
-	return times[len(times)/2], times[0], bpd, params, fwd, nil
+	tt.med, tt.fastest, tt.mode = times[len(times)/2], times[0], tr.StepMode()
+	return tt, nil
 }
 
 // runTrain times every selected preset and batch size. On the GPU, TrainStep ends with a host
@@ -186,22 +196,22 @@ func runTrain(tc trainConfig, gpu *gpuDevice) ([]trainRow, error) {
 				}
 				r.CPUPrec = string(prec)
 				fmt.Fprintf(os.Stderr, "bench: train %s b%d on cpu at %s (%d+%d steps)...\n", preset, batch, prec, tc.cpuWarmup, tc.cpuSteps)
-				med, fastest, bpd, params, f, err := timeTrain(cb, c, batch, tc.cpuWarmup, tc.cpuSteps, wallTime)
+				tt, err := timeTrain(cb, c, batch, tc.cpuWarmup, tc.cpuSteps, wallTime)
 				if err != nil {
 					return nil, fmt.Errorf("train %s b%d on cpu: %w", preset, batch, err)
 				}
-				r.Params, fwd = params, f
-				r.CPUSteps, r.CPUms, r.CPUMinMs, r.CPUBPD = tc.cpuSteps, med, fastest, bpd
+				r.Params, fwd = tt.params, tt.fwd
+				r.CPUSteps, r.CPUms, r.CPUMinMs, r.CPUBPD = tc.cpuSteps, tt.med, tt.fastest, tt.bpd
 			}
 			if gpu != nil {
 				r.GPUPrec = string(gpuPrec)
 				fmt.Fprintf(os.Stderr, "bench: train %s b%d on gpu at %s (%d+%d steps)...\n", preset, batch, gpuPrec, tc.warmup, tc.steps)
-				med, fastest, bpd, params, f, err := timeTrain(gpu.backend, c, batch, tc.warmup, tc.steps, gpu.time)
+				tt, err := timeTrain(gpu.backend, c, batch, tc.warmup, tc.steps, gpu.time)
 				if err != nil {
 					return nil, fmt.Errorf("train %s b%d on gpu: %w", preset, batch, err)
 				}
-				r.Params, fwd = params, f
-				r.GPUSteps, r.GPUms, r.GPUMinMs, r.GPUBPD = tc.steps, med, fastest, bpd
+				r.Params, fwd = tt.params, tt.fwd
+				r.GPUSteps, r.GPUms, r.GPUMinMs, r.GPUBPD, r.GPUMode = tc.steps, tt.med, tt.fastest, tt.bpd, tt.mode
 			}
 			r.StepGFLOP = 3 * fwd / 1e9
 			if r.CPUms > 0 {
@@ -228,7 +238,7 @@ func printTrainTable(rows []trainRow, cpuOn, gpuOn bool) {
 		head += "cpu prec\tcpu ms\tcpu img/s\tcpu GFLOP/s\t"
 	}
 	if gpuOn {
-		head += "gpu prec\tgpu ms\tgpu img/s\tgpu GFLOP/s\t"
+		head += "gpu prec\tgpu ms\tgpu img/s\tgpu GFLOP/s\tgpu step\t"
 	}
 	if cpuOn && gpuOn {
 		head += "speedup\t"
@@ -240,7 +250,7 @@ func printTrainTable(rows []trainRow, cpuOn, gpuOn bool) {
 			line += fmt.Sprintf("%s\t%.1f\t%.1f\t%.1f\t", r.CPUPrec, r.CPUms, r.CPUImgs, r.CPUGFLOPs)
 		}
 		if gpuOn {
-			line += fmt.Sprintf("%s\t%.3f\t%.0f\t%.0f\t", r.GPUPrec, r.GPUms, r.GPUImgs, r.GPUGFLOPs)
+			line += fmt.Sprintf("%s\t%.3f\t%.0f\t%.0f\t%s\t", r.GPUPrec, r.GPUms, r.GPUImgs, r.GPUGFLOPs, r.GPUMode)
 		}
 		if cpuOn && gpuOn {
 			line += fmt.Sprintf("%.1fx\t", r.Speedup)
