@@ -19,11 +19,15 @@
 // # Streams, memory, errors
 //
 // Kernels are launched on a stream the backend creates (so that the sampler's per-subpixel
-// pass can be captured into a CUDA graph, graph.go; the legacy default stream cannot be); it
-// is a blocking stream, so it and the host copies on the legacy default stream (ToHost, the
-// loss and sum-of-squares partials) run in issue order, and host copies wait for it. Tensors hold a *devBuf from a caching pool
-// (pool.go: size classes, free lists, stats); Release returns the buffer to the pool, which
-// is safe at once because later work on the same stream runs after earlier work. Tensors
+// pass and the training step can be captured into CUDA graphs, graph.go and step.go; the
+// legacy default stream cannot be), and so are memsets and device-to-device copies. It is a
+// blocking stream, so it and the host copies on the legacy default stream (ToHost, Upload,
+// the step's scalars, the host-side loss and sum-of-squares partials) run in issue order,
+// and host copies wait for it. Tensors hold a *devBuf from a caching pool (pool.go: size
+// classes, free lists, stats); Release returns the buffer to the pool, which is safe at once
+// because later work on the same stream runs after earlier work. While a graph is captured,
+// released buffers go to the graph instead, and the multi-tensor tables it uses are pinned,
+// until the graph's Release: its replays keep using them. Tensors
 // must be Released (there is no finalizer). Every driver call is checked; a launch is checked
 // at once, and a kernel's own failure shows at the next synchronizing call (ToHost, a loss).
 // PIXELCNN_CUDA_DEBUG=1 synchronizes after every launch and names the failing kernel. New
