@@ -155,7 +155,7 @@ func (t *Trainer) TrainStep() (float64, error) {
 // not finite.
 func (t *Trainer) nonFinite(nats, ss float64, subpixels int) (float64, error) {
 	bpd := BitsPerDim(nats, subpixels)
-	if math.IsNaN(nats) || math.IsInf(nats, 0) {
+	if !finite(nats) {
 		return bpd, fmt.Errorf("step %d: loss %w (%v bits/dim)", t.Step+1, ErrNonFinite, bpd)
 	}
 	return bpd, fmt.Errorf("step %d: gradient norm %w (sum of squares %v; loss %v bits/dim)", t.Step+1, ErrNonFinite, ss, bpd)
@@ -200,8 +200,8 @@ func (t *Trainer) hostTrainStep() (float64, error) {
 			}
 		}
 	}
-	lr, eps := t.stepConstants()
 	if t.Opt.Optimizer == "rmsprop" {
+		lr, eps := t.stepConstants()
 		err = b.RMSPropStep(values, grads, t.state[0], nn.RMSPropStep{LR: lr, Decay: float32(t.Opt.RMSDecay), Eps: eps})
 	} else {
 		err = b.AdamStep(values, grads, t.state[0], t.state[1], t.adamStep())

@@ -26,7 +26,8 @@ type deviceStep struct {
 	x      *nn.Tensor // the batch [Batch,H,W,C]
 	g      *nn.Graph
 	replay nn.Replayer // nil until the second step
-	key    []*nn.Tensor
+	key    []*nn.Tensor // the tensors, and
+	opt    TrainOptions // the settings (clip, betas, decay) the recorded launches hold
 	ran    bool // the step ran plainly once
 }
 
@@ -68,12 +69,12 @@ func (t *Trainer) deviceTrainStep(rec nn.StepRecorder) (float64, error) {
 	return BitsPerDim(rep.Nats, d.x.Len()), nil
 }
 
-// prepareDeviceStep makes t.device, or makes it again when the tensors a recorded step uses
-// changed (a parameter or optimiser tensor replaced).
+// prepareDeviceStep makes t.device, or makes it again when what a recorded step holds changed
+// (a parameter or optimiser tensor replaced, an option changed).
 func (t *Trainer) prepareDeviceStep(rec nn.StepRecorder) error {
 	values, grads := t.paramLists()
 	key := slices.Concat(values, grads, t.OptimizerState())
-	if d := t.device; d != nil && d.rec == rec && slices.Equal(d.key, key) {
+	if d := t.device; d != nil && d.rec == rec && slices.Equal(d.key, key) && d.opt == t.Opt {
 		return nil
 	}
 	t.device.release()
@@ -85,7 +86,7 @@ func (t *Trainer) prepareDeviceStep(rec nn.StepRecorder) error {
 	}
 	b := t.Model.B
 	x := b.New(t.Opt.Batch, c.Height, c.Width, c.Colors)
-	t.device = &deviceStep{rec: rec, b: b, s: s, x: x, g: nn.NewGraph(b), key: key}
+	t.device = &deviceStep{rec: rec, b: b, s: s, x: x, g: nn.NewGraph(b), key: key, opt: t.Opt}
 	return nil
 }
 

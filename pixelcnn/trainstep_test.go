@@ -94,7 +94,8 @@ func (recordedCall) Release()        {}
 
 // TestDeviceStepRecordsOnce: the first step runs plainly (it makes every buffer), the second
 // records the step and every later one replays it; replacing a parameter tensor (whose
-// address a recorded graph holds) makes the trainer start again.
+// address a recorded graph holds) or changing an option it holds (the clip) makes the
+// trainer start again.
 func TestDeviceStepRecordsOnce(t *testing.T) {
 	c := tinyConfig(1, 4, 4)
 	b := &countingRecorder{Backend: cpu.New()}
@@ -121,14 +122,20 @@ func TestDeviceStepRecordsOnce(t *testing.T) {
 		name             string
 		steps            int
 		replaceParam     bool
+		changeClip       bool
 		records, replays int
 	}{
-		{"first step: plain", 1, false, 0, 0},
-		{"second: recorded and replayed", 1, false, 1, 1},
-		{"then replayed", 3, false, 1, 4},
-		{"a parameter replaced: plain again", 1, true, 1, 4},
-		{"then recorded again", 2, false, 2, 6},
+		{"first step: plain", 1, false, false, 0, 0},
+		{"second: recorded and replayed", 1, false, false, 1, 1},
+		{"then replayed", 3, false, false, 1, 4},
+		{"a parameter replaced: plain again", 1, true, false, 1, 4},
+		{"then recorded again", 2, false, false, 2, 6},
+		{"--clip changed: plain again", 1, false, true, 2, 6},
+		{"then recorded again", 1, false, false, 3, 7},
 	} {
+		if tc.changeClip {
+			tr.Opt.Clip = 0.5
+		}
 		if tc.replaceParam {
 			w := m.Layers[0].W
 			old := w.Value
