@@ -182,6 +182,24 @@ func (b *Backend) sumSquaresPartials(ts []*nn.Tensor) (*devBuf, int, error) {
 	return partial, tab.chunks, nil
 }
 
+// ZeroAll zeroes every tensor of ts in one launch (zero_multi_v1), for a model's gradients:
+// one kernel instead of a memset per tensor (nn.MultiZeroer).
+func (b *Backend) ZeroAll(ts []*nn.Tensor) error {
+	exit, err := b.enterOp("cuda: zero")
+	if err != nil {
+		return err
+	}
+	defer exit()
+	if len(ts) == 0 {
+		return nil
+	}
+	tab, err := b.table("zero", ts)
+	if err != nil || tab.chunks == 0 {
+		return err
+	}
+	return b.launch("zero_multi_v1", dim3{tab.chunks, 1, 1}, chunkThread, argPtr(tab.dev.ptr))
+}
+
 // Scale multiplies every element of every tensor of ts by s in one launch.
 func (b *Backend) Scale(ts []*nn.Tensor, s float32) error {
 	exit, err := b.enterOp("cuda: scale")

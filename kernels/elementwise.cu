@@ -7,7 +7,7 @@
 //   version 1 (set_position_v1): writes one position of every image (the cached sampler).
 //   version 1 (relu_forward_v1, relu_backward_v1, add_v1, add_into_v1): grid-stride loops,
 //            one float per thread per step, coalesced. Memory bound; that is the whole cost.
-//   version 1 (scale_multi_v1, sum_squares_multi_v1): multi-tensor launches. The host splits
+//   version 1 (zero_multi_v1, scale_multi_v1, sum_squares_multi_v1): multi-tensor launches. The host splits
 //            every tensor into chunks of at most CHUNK_ELEMS elements and uploads a table of
 //            TensorChunk entries; block b handles entry b, so one launch covers all tensors.
 //            sum_squares writes one float64 partial per chunk, which the host adds in order
@@ -46,6 +46,12 @@ extern "C" __global__ void set_position_v1(float* __restrict__ dst, const float*
     if (idx >= n * f) return;
     int img = idx / f, c = idx - img * f;
     dst[((img * h + i) * w + j) * f + c] = src[idx];
+}
+
+// table[b].a = 0 over its n elements (zeroing every gradient in one launch).
+extern "C" __global__ void zero_multi_v1(const TensorChunk* __restrict__ table) {
+    TensorChunk c = table[blockIdx.x];
+    for (int i = threadIdx.x; i < c.n; i += blockDim.x) c.a[i] = 0.0f;
 }
 
 // table[b].a *= s over its n elements.

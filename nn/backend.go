@@ -74,6 +74,13 @@ type Backend interface {
 	SampleCategorical(out []int32, logits *Tensor, offset int, temperature float32, seed, counter uint64) error
 }
 
+// MultiZeroer is an optional extension of Backend: ZeroAll sets every element of every tensor
+// of ts to 0 in one go (the CUDA backend: one multi-tensor launch instead of a memset per
+// tensor, which matters in a recorded train step of many small launches).
+type MultiZeroer interface {
+	ZeroAll(ts []*Tensor) error
+}
+
 // AdamStep holds one Adam update's hyper-parameters. Step is 1-based (bias correction).
 type AdamStep struct {
 	LR, Beta1, Beta2, Eps float32

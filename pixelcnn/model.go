@@ -151,12 +151,20 @@ func (m *Model) Params() (names []string, vars []*nn.Var) {
 	return names, vars
 }
 
-// ZeroGrad zeroes every parameter's gradient accumulator.
-func (m *Model) ZeroGrad() {
+// ZeroGrad zeroes every parameter's gradient accumulator: in one go on a backend that can
+// (nn.MultiZeroer: one launch on the GPU instead of a memset per tensor).
+func (m *Model) ZeroGrad() error {
+	var grads []*nn.Tensor
 	for _, l := range m.Layers {
-		m.B.Zero(l.W.Grad)
-		m.B.Zero(l.B.Grad)
+		grads = append(grads, l.W.Grad, l.B.Grad)
 	}
+	if z, ok := m.B.(nn.MultiZeroer); ok {
+		return z.ZeroAll(grads)
+	}
+	for _, g := range grads {
+		m.B.Zero(g)
+	}
+	return nil
 }
 
 // Release frees the model's tensors.

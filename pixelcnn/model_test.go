@@ -90,7 +90,9 @@ func TestGradientCheck(t *testing.T) {
 			xt, _ := b.FromHost(xs, n, c.Height, c.Width, c.Colors)
 			g := nn.NewGraph(b)
 			xv := g.Input(xt)
-			m.ZeroGrad()
+			if err := m.ZeroGrad(); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := m.Loss(g, xv); err != nil {
 				t.Fatal(err)
 			}

@@ -172,7 +172,9 @@ func (t *Trainer) hostTrainStep() (float64, error) {
 	}
 	g := t.graph
 	defer func() { g.Release(); b.Release(xt) }()
-	m.ZeroGrad()
+	if err := m.ZeroGrad(); err != nil {
+		return 0, err
+	}
 	nats, err := m.Loss(g, nn.Constant(xt))
 	if err != nil {
 		return 0, err

@@ -97,7 +97,9 @@ func (t *Trainer) queueStep(d *deviceStep) error {
 	m, g := t.Model, d.g
 	g.Release()
 	defer g.Release()
-	m.ZeroGrad()
+	if err := m.ZeroGrad(); err != nil {
+		return err
+	}
 	x := nn.Constant(d.x)
 	logits, err := m.Forward(g, x)
 	if err != nil {

@@ -198,6 +198,7 @@ var kernelOps = []struct{ prefix, op string }{
 	{"relu_backward_", "relu bwd"},
 	{"add_into_", "add-into"},
 	{"add_", "add"},
+	{"zero_multi_", "zero grads"},
 	{"sum_squares_multi_", "clip sum-squares"},
 	{"scale_multi_", "clip scale"},
 	{"adam_multi_", "adam"},
@@ -253,6 +254,9 @@ func (cm *costModel) cost(l launchRec) cost {
 	case "clip scale":
 		c.shape = fmt.Sprintf("%d params", s.params)
 		c.flop, c.bytes = p, 2*f*p
+	case "zero grads":
+		c.shape = fmt.Sprintf("%d params", s.params)
+		c.flop, c.bytes = 0, f*p
 	case "adam":
 		c.shape = fmt.Sprintf("%d params", s.params)
 		c.flop, c.bytes = 12*p, 7*f*p // read p, g, m, v; write p, m, v

@@ -54,6 +54,9 @@ func TestCostModel(t *testing.T) {
 		{launchRec{Kernel: "softmax_xent_v1", Label: "cuda: softmax xent", Grid: [3]int{4, 1, 1}}, "softmax-xent", "fp32", 5 * 256 * 96, 4*(2*256*96+96) + 8*4},
 		{launchRec{Kernel: "sum_squares_multi_v1", Label: "cuda: sum squares", Grid: [3]int{2, 1, 1}}, "clip sum-squares", "fp32", 200, 400 + 16},
 		{launchRec{Kernel: "scale_multi_v1", Label: "cuda: scale"}, "clip scale", "fp32", 100, 800},
+		{launchRec{Kernel: "scale_multi_v2", Label: "cuda: clip"}, "clip scale", "fp32", 100, 800},
+		{launchRec{Kernel: "zero_multi_v1", Label: "cuda: zero"}, "zero grads", "fp32", 0, 400},
+		{launchRec{Kernel: "adam_multi_v2", Label: "cuda: adam"}, "adam", "fp32", 1200, 2800},
 		{launchRec{Kernel: "adam_multi_v1", Label: "cuda: adam"}, "adam", "fp32", 1200, 2800},
 		{launchRec{Kernel: "rmsprop_multi_v1", Label: "cuda: rmsprop"}, "rmsprop", "fp32", 800, 2000},
 	}

@@ -35,6 +35,9 @@ func Run(t *testing.T, b nn.Backend) {
 	if r, ok := b.(nn.StepRecorder); ok {
 		t.Run("StepRecorder", func(t *testing.T) { testStepRecorder(t, b, r) })
 	}
+	if z, ok := b.(nn.MultiZeroer); ok {
+		t.Run("ZeroAll", func(t *testing.T) { testZeroAll(t, b, z) })
+	}
 }
 
 func randSlice(r *rand.Rand, n int, scale float64) []float64 {

@@ -303,3 +303,25 @@ func testStepReplay(t *testing.T, b nn.Backend, r nn.StepRecorder, s *nn.StepSca
 	}
 	sameLists(t, b, "replayed step", rec, direct)
 }
+
+// testZeroAll: every element of every tensor (NaN before) is 0 afterwards, across chunk
+// boundaries and ragged ends; an empty list is fine.
+func testZeroAll(t *testing.T, b nn.Backend, z nn.MultiZeroer) {
+	var ts []*nn.Tensor
+	for _, n := range []int{1, 5, 300, 40000} {
+		ts = append(ts, poisoned(t, b, n))
+	}
+	if err := z.ZeroAll(ts); err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range ts {
+		for k, v := range download(t, b, x) {
+			if math.Float32bits(v) != 0 {
+				t.Fatalf("tensor %d element %d = %v after ZeroAll", i, k, v)
+			}
+		}
+	}
+	if err := z.ZeroAll(nil); err != nil {
+		t.Errorf("ZeroAll(nil): %v", err)
+	}
+}

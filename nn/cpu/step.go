@@ -138,3 +138,11 @@ func (b *Backend) ReadStep(s *nn.StepScalars) (nn.StepReport, error) {
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// ZeroAll implements nn.MultiZeroer (Zero on each tensor; a nil list is fine).
+func (b *Backend) ZeroAll(ts []*nn.Tensor) error {
+	for _, t := range ts {
+		b.Zero(t)
+	}
+	return nil
+}
