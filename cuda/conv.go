@@ -21,8 +21,12 @@ const (
 	dwTargetBlocks    = 1024
 	dwMinSlice        = 256
 	dwMaxPartialBytes = 256 << 20
-	// dB version 2 sums slices of biasSlice positions.
-	biasSlice = 256
+	// dB version 2 sums slices of biasSlice positions; version 3 slices of at least
+	// biasSlice3 positions, at most biasSlices3 of them (more blocks for small batches, a
+	// short final reduction for large ones).
+	biasSlice   = 256
+	biasSlice3  = 32
+	biasSlices3 = 256
 
 	// Tile sizes of the version 3 (TF32 tensor-core) conv kernels (kernels/maskedconv.cu:
 	// V3_BM, V3_BN, V3_THREADS; their K chunk V3_BK equals tileK). dW version 3 picks its
@@ -229,23 +233,42 @@ func (b *Backend) convDB(c convCall, db, dy, y *nn.Tensor) error {
 	if b.version == 1 {
 		return b.launch("bias_backward_v1", grid1(out, 256), 256, ptrOf(db), ptrOf(dy), ptrOf(y), argInt(relu), argInt(c.m), argInt(out))
 	}
-	sliceLen := max(biasSlice, ceilDiv(c.m, 65535))
-	slices := ceilDiv(c.m, sliceLen)
+	slices, sliceLen := c.biasSlices(b.version)
+	return b.withBiasPartials(c, db, slices, func(partial *devBuf) error {
+		return b.launch("bias_backward_partial", dim3{ceilDiv(out, 256), slices, 1}, 256,
+			argPtr(partial.ptr), ptrOf(dy), ptrOf(y), argInt(relu), argInt(c.m), argInt(out), argInt(sliceLen))
+	})
+}
+
+// biasSlices is how dB splits the c.m positions: version 2 in slices of biasSlice, version 3
+// in at most biasSlices3 slices of at least biasSlice3 (both within a grid's 65535 rows).
+func (c convCall) biasSlices(version int) (slices, sliceLen int) {
+	sliceLen = max(biasSlice, ceilDiv(c.m, 65535))
+	if version == 3 {
+		sliceLen = max(biasSlice3, ceilDiv(c.m, biasSlices3))
+	}
+	return ceilDiv(c.m, sliceLen), sliceLen
+}
+
+// withBiasPartials allocates slices x out partial sums, runs partials (which fills them) and
+// adds them into db in slice order (reduce_partials_add).
+func (b *Backend) withBiasPartials(c convCall, db *nn.Tensor, slices int, partials func(*devBuf) error) error {
+	out := c.spec.Out
 	partial, err := b.allocBuf(slices * out)
 	if err != nil {
 		return fmt.Errorf("cuda: layer %q: dB partials: %w", c.spec.Name, err)
 	}
 	defer b.freeBuf(partial)
-	if err := b.launch("bias_backward_partial", dim3{ceilDiv(out, 256), slices, 1}, 256,
-		argPtr(partial.ptr), ptrOf(dy), ptrOf(y), argInt(relu), argInt(c.m), argInt(out), argInt(sliceLen)); err != nil {
+	if err := partials(partial); err != nil {
 		return err
 	}
 	return b.launch("reduce_partials_add", grid1(out, 256), 256, ptrOf(db), argPtr(partial.ptr), argInt(slices), argInt(out))
 }
 
 // convBackwardV3 is MaskedConvBackward on the version 3 kernels (dx or dw non-nil): the
-// upstream gradient is ReLU-masked once into dz (when the layer has a ReLU), then the dX and
-// dW tensor-core GEMMs read dz; dB stays on version 2's deterministic slices.
+// upstream gradient is ReLU-masked once into dz (when the layer has a ReLU; in the same pass
+// as dB's partial sums when db is wanted), then the dX and dW tensor-core GEMMs read dz; dB
+// in fixed slices reduced in order (deterministic).
 func (b *Backend) convBackwardV3(c convCall, dx, dw, db, dy, x, w, y *nn.Tensor) error {
 	geom := c.geom()
 	dz := ptrOf(dy)
@@ -258,7 +281,18 @@ func (b *Backend) convBackwardV3(c convCall, dx, dw, db, dy, x, w, y *nn.Tensor)
 		// Queued on the one stream before any later use of the buffer.
 		defer b.freeBuf(buf)
 		dz = argPtr(buf.ptr)
-		if err := b.launch("relu_mask_v3", dim3{min(ceilDiv(n, 256), 4096), 1, 1}, 256, dz, ptrOf(dy), ptrOf(y), argInt(n)); err != nil {
+		if db != nil {
+			out := c.spec.Out
+			slices, sliceLen := c.biasSlices(3)
+			err = b.withBiasPartials(c, db, slices, func(partial *devBuf) error {
+				return b.launch("relu_mask_bias_v3", dim3{ceilDiv(out, 256), slices, 1}, 256,
+					dz, argPtr(partial.ptr), ptrOf(dy), ptrOf(y), argInt(c.m), argInt(out), argInt(sliceLen))
+			})
+			db = nil // done
+		} else {
+			err = b.launch("relu_mask_v3", dim3{min(ceilDiv(n, 256), 4096), 1, 1}, 256, dz, ptrOf(dy), ptrOf(y), argInt(n))
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -46,17 +46,21 @@
 //            reading dz = relu_mask_v3(dy, y); live taps and centre outputs only.
 //   dW       version 3 (maskedconv_backward_dw_v3 + maskedconv_reduce_dw): version 2's fixed
 //            slices on tensor cores, reading dz; the same slice-order reduction.
-//   dB       version 3 uses version 2's kernels (on dy, with the ReLU mask).
+//   dB       version 3: with a ReLU, relu_mask_bias_v3 writes dz and the bias partials in one
+//            pass (+ reduce_partials_add); without, version 2's kernels on dy. Slices of
+//            at least 32 positions, at most 256 slices (more blocks than version 2's 256).
 //
 // Versions 1 and 2 apply the fused ReLU's mask inside each backward kernel: dz = dy * (y > 0)
-// when relu. Version 3 masks once (relu_mask_v3) into a buffer both GEMMs read, so that their
-// loads are plain asynchronous copies.
+// when relu. Version 3 masks once (relu_mask_v3, or relu_mask_bias_v3 with dB's partial sums
+// in the same pass) into a buffer both GEMMs read, so that their loads are plain
+// asynchronous copies.
 //
 // ptxas -arch=sm_90 -v (make ptx-check, CUDA 11.8), no spills anywhere:
 //   maskedconv_forward_v3      138 registers, 44544 bytes smem
 //   maskedconv_backward_dx_v3  151 registers, 46080 bytes smem
 //   maskedconv_backward_dw_v3  142 registers, 39936 bytes smem
 //   relu_mask_v3                12 registers
+//   relu_mask_bias_v3           32 registers
 // (__launch_bounds__(128, 3): at most 170 registers, 3 blocks = 12 warps per SM.)
 // kernels/hostsim/maskedconv_v3_sim.cpp runs the version 3 kernels on the CPU (threads for
 // the block, an emulated warp mma and cp.async) against float64 references.
@@ -903,4 +907,24 @@ extern "C" __global__ void relu_mask_v3(float* __restrict__ dz, const float* __r
                                         const float* __restrict__ y, int n) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
         dz[i] = relu_grad(dy, y, 1, i);
+}
+
+// relu_mask_bias_v3: relu_mask_v3 and bias_backward_partial in one pass over dy and y, for a
+// layer with a ReLU whose bias gradient is wanted (one read of dy and y instead of two, one
+// launch fewer). Grid (ceil(out/256), slices), block 256: thread o of slice s writes dz[m, o]
+// for the m of its slice and partial[s, o] = their sum in order of m, exactly as
+// bias_backward_partial sums (consecutive threads, consecutive o: coalesced).
+extern "C" __global__ void relu_mask_bias_v3(float* __restrict__ dz, float* __restrict__ partial,
+                                             const float* __restrict__ dy, const float* __restrict__ y,
+                                             int M, int out, int slice_len) {
+    int o = blockIdx.x * blockDim.x + threadIdx.x;
+    if (o >= out) return;
+    int mbeg = blockIdx.y * slice_len, mend = min(M, mbeg + slice_len);
+    float acc = 0.0f;
+    for (int m = mbeg; m < mend; m++) {
+        float v = relu_grad(dy, y, 1, m * out + o);
+        dz[m * out + o] = v;
+        acc += v;
+    }
+    partial[(size_t)blockIdx.y * out + o] = acc;
 }

@@ -319,6 +319,19 @@ static void run_case(const Case& c, int vec, std::mt19937& rng) {
                 g_failures++;
                 break;
             }
+        // relu_mask_bias_v3 = relu_mask_v3 + bias_backward_partial, bit for bit (ragged slices).
+        const int slice = 5, slices = cdiv(M, slice);
+        std::vector<float> dz2(dz.size(), NAN), part(slices * c.out, NAN), part2(slices * c.out, NAN);
+        launch({cdiv(c.out, 256), slices, 1}, 256, [&] {
+            relu_mask_bias_v3(dz2.data(), part2.data(), dy.data(), y.data(), M, c.out, slice);
+        });
+        launch({cdiv(c.out, 256), slices, 1}, 256, [&] {
+            bias_backward_partial(part.data(), dy.data(), y.data(), 1, M, c.out, slice);
+        });
+        if (std::memcmp(dz2.data(), dz.data(), dz.size() * 4) != 0 || std::memcmp(part2.data(), part.data(), part.size() * 4) != 0) {
+            std::printf("  relu_mask_bias_v3 differs from relu_mask_v3 + bias_backward_partial\n");
+            g_failures++;
+        }
     } else {
         dz = dy;
     }
