@@ -192,6 +192,7 @@ var kernelOps = []struct{ prefix, op string }{
 	{"maskedconv_reduce_dw", "conv dW-reduce"},
 	{"bias_backward_", "conv dB"},
 	{"reduce_partials_add", "conv dB-reduce"},
+	{"relu_mask_bias_", "conv relu-mask+dB"},
 	{"relu_mask_", "conv relu-mask"},
 	{"softmax_xent_", "softmax-xent"},
 	{"relu_forward_", "relu"},
@@ -321,6 +322,10 @@ func (cm *costModel) convCost(c cost, l launchRec, sp nn.ConvSpec, m float64) co
 		c.flop, c.bytes = sl*out, f*(sl*out+2*out)
 	case "conv relu-mask":
 		c.flop, c.bytes = m*out, 3*f*m*out
+	case "conv relu-mask+dB": // the mask, and dB's partial rows (grid y) in the same pass
+		sl := float64(l.Grid[1])
+		cm.slices[c.layer+"/db"] = sl
+		c.flop, c.bytes = 2*m*out, f*(3*m*out+sl*out)
 	default:
 		c.modelled = false
 	}
