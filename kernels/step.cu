@@ -17,6 +17,8 @@
 //   version 2 (scale_multi_v2, adam_multi_v2, rmsprop_multi_v2): scale_multi_v1,
 //            adam_multi_v1 and rmsprop_multi_v1 with the factor and constants from StepScalars
 //            and nothing done when its skip flag is set.
+#include <stddef.h>
+
 #include "common.cuh"
 #include "multitensor.cuh"
 
@@ -30,6 +32,11 @@ struct StepScalars {
     float clip_scale;    // what the gradients are multiplied by; 1: left as they are
     int skip;            // 1: the loss or the gradient norm is not finite, no update
 };
+// The host reads and writes these offsets (cuda/step.go: stepScalarsBytes, stepLROffset).
+static_assert(offsetof(StepScalars, sum_squares) == 8 && offsetof(StepScalars, lr) == 16 &&
+                  offsetof(StepScalars, eps) == 20 && offsetof(StepScalars, clip_scale) == 24 &&
+                  offsetof(StepScalars, skip) == 28 && sizeof(StepScalars) == 32,
+              "StepScalars layout changed: update cuda/step.go");
 
 #define ORDERED_TILE 1024
 

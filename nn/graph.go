@@ -187,21 +187,29 @@ func (g *Graph) Add(a, b *Var) (*Var, error) {
 // a gradient, the fused pass also writes scale*(softmax - onehot) into its gradient: the loss
 // is the root of the tape, so there is nothing to accumulate with and no node to record.
 func (g *Graph) SoftmaxXent(logits, x *Var, scale float32) (float64, error) {
-	var dl *Tensor
-	if logits.NeedsGrad {
-		dl = g.grad(logits)
-	}
-	return g.B.SoftmaxXent(logits.Value, x.Value, dl, scale)
+	return g.B.SoftmaxXent(logits.Value, x.Value, g.lossGrad(logits), scale)
 }
 
 // SoftmaxXentTo is SoftmaxXent with the summed NLL kept in s on the device
 // (StepRecorder.SoftmaxXentTo) instead of returned.
 func (g *Graph) SoftmaxXentTo(r StepRecorder, s *StepScalars, logits, x *Var, scale float32) error {
-	var dl *Tensor
-	if logits.NeedsGrad {
-		dl = g.grad(logits)
+	return r.SoftmaxXentTo(s, logits.Value, x.Value, g.lossGrad(logits), scale)
+}
+
+// lossGrad returns the gradient tensor the loss writes for logits (nil when none is needed).
+// The loss writes every element of it, so a fresh one is not cleared first (on the GPU, the
+// logits are the step's largest tensor).
+func (g *Graph) lossGrad(logits *Var) *Tensor {
+	if !logits.NeedsGrad {
+		return nil
 	}
-	return r.SoftmaxXentTo(s, logits.Value, x.Value, dl, scale)
+	if logits.Grad == nil {
+		if u, ok := g.B.(UninitAllocator); ok {
+			logits.Grad = u.NewUninit(logits.Value.Shape...)
+			g.temps = append(g.temps, logits.Grad)
+		}
+	}
+	return g.grad(logits)
 }
 
 // Backward runs the recorded backward closures in reverse order.
