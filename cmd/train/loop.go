@@ -65,6 +65,9 @@ func (r *trainingRun) trainStep(deadline time.Time) error {
 		}
 		return err
 	}
+	if r.tr.Step == r.startStep+2 { // the step is recorded at the second step
+		r.prog.Line("train step: %s", r.tr.StepMode())
+	}
 	if math.IsNaN(r.smooth) {
 		r.smooth = bpd
 	}

@@ -109,8 +109,10 @@ func TestTrainResumeEndToEnd(t *testing.T) {
 		t.Errorf("last metric %+v, want step 4 with a test bits/dim", m)
 	}
 	out := mustRun(t, "--steps", "7", "--resume", dir)
-	if !strings.Contains(out, "resuming from step 4") {
-		t.Errorf("resume output lacks %q:\n%s", "resuming from step 4", out)
+	for _, want := range []string{"resuming from step 4", "train step: device scalars, plain launches"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("resume output lacks %q:\n%s", want, out)
+		}
 	}
 	if m := lastMetric(t, dir); m.Step != 7 {
 		t.Errorf("after resume: last metric at step %d, want 7", m.Step)
