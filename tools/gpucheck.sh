@@ -34,6 +34,8 @@
 #   cli          bad input on the GPU: --precision bf16, 10^9 samples, temperature Inf, eval's
 #                dataset from the checkpoint, the untagged binary's missing-backend notice  (60)
 #   peercompile  the peer with --compile (failure tolerated)              GPUCHECK_PEERCOMPILE_S (150)
+#   mnist20      opt-in (name it in GPUCHECK_STEPS): make train's GPU job at tf32, 20 epochs on
+#                MNIST from GPUCHECK_DATA_DIR; its full-test bits/dim against fp32's  (300)
 # Each step runs under its own limit and under what is left of GPUCHECK_TOTAL_S (480) for
 # the whole script; a step with under 20 s left is skipped. BENCH_ARGS adds flags to the
 # kernel bench, TRAIN_BENCH_ARGS to the train-step benches, PEER_ARGS to every peer run.
@@ -183,6 +185,11 @@ step cli 60 bash tools/gpucheck-cli.sh "$BIN"
 # shellcheck disable=SC2086
 SOFT=1 step peercompile "$(lim GPUCHECK_PEERCOMPILE_S 150)" "${peer[@]}" --compile ${PEER_ARGS:-}
 
+# 12. Opt-in: make train's GPU job (the mnist preset, 20 epochs) at tf32. Issue 8's target: its
+#    final full-test bits/dim within 0.01 of the fp32 run's (1.0106 on the H200, 2026-11-28).
+step mnist20 "$(lim GPUCHECK_MNIST20_S 300)" "$BIN/train" --dataset mnist --preset mnist --device cuda \
+  --epochs 20 --precision tf32 --data-dir "${GPUCHECK_DATA_DIR:-.gpu/mnist}" --run-dir "$OUT/mnist20-tf32"
+
 # The train-step comparison: our GPU step at fp32 and tf32 (bench --train-only) next to
 # PyTorch's (eager with its TF32 default, channels_last, TF32 off, torch.compile), batch 16 and 64.
 compare() {
@@ -269,6 +276,10 @@ EOF
     if [ -s "$OUT/$s.log" ]; then echo; echo "$s:"; grep -E '^(Benchmark|---|ok|FAIL|PASS)|/s|speedup|images' "$OUT/$s.log" | head -n 30; fi
   done
   if [ -s "$OUT/cli.log" ]; then echo; echo "cli:"; cat "$OUT/cli.log"; fi
+  if [ -s "$OUT/mnist20-tf32/metrics.jsonl" ]; then
+    echo; echo "mnist20 (tf32): the last evaluation; fp32's was 1.0106 bits/dim on the full test set (H200):"
+    grep test_bpd "$OUT/mnist20-tf32/metrics.jsonl" | tail -n 1
+  fi
   echo
   compare 2>&1 || echo "(no comparison table: python3 failed)"
   [ $failed -eq 0 ] && echo "RESULT: all steps passed" || echo "RESULT: some steps failed (see logs)"
