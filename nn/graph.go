@@ -74,14 +74,18 @@ type UninitAllocator interface {
 }
 
 func (g *Graph) newVar(needsGrad bool, shape ...int) *Var {
-	var t *Tensor
+	return &Var{Value: g.newUninit(shape...), NeedsGrad: needsGrad && !g.NoGrad}
+}
+
+// newUninit returns a temporary the caller overwrites in full: not cleared where the backend
+// can skip that (UninitAllocator).
+func (g *Graph) newUninit(shape ...int) *Tensor {
 	if u, ok := g.B.(UninitAllocator); ok {
-		t = u.NewUninit(shape...)
+		t := u.NewUninit(shape...)
 		g.temps = append(g.temps, t)
-	} else {
-		t = g.newTemp(shape...)
+		return t
 	}
-	return &Var{Value: t, NeedsGrad: needsGrad && !g.NoGrad}
+	return g.newTemp(shape...)
 }
 
 // grad returns v's gradient tensor, allocating a zeroed temporary on first use.
@@ -160,7 +164,8 @@ func (g *Graph) Add(a, b *Var) (*Var, error) {
 			// y.Grad is final here (every consumer of y was recorded after this op, so its
 			// backward already ran) and nothing reads it afterwards. So the first input with no
 			// gradient yet can take y.Grad itself instead of a zeroed copy plus an add; the
-			// other input is accumulated into first, while y.Grad is still unchanged.
+			// other input is accumulated into first, while y.Grad is still unchanged, or, with
+			// no gradient yet either, gets a copy of it (not zeros plus an add).
 			var alias *Var
 			for _, v := range []*Var{a, b} {
 				if !v.NeedsGrad {
@@ -170,7 +175,14 @@ func (g *Graph) Add(a, b *Var) (*Var, error) {
 					alias = v
 					continue
 				}
-				if err := g.B.AddInto(g.grad(v), y.Grad); err != nil {
+				if v.Grad == nil {
+					v.Grad = g.newUninit(y.Grad.Shape...)
+					if err := g.B.Copy(v.Grad, y.Grad); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := g.B.AddInto(v.Grad, y.Grad); err != nil {
 					return err
 				}
 			}
@@ -204,12 +216,9 @@ func (g *Graph) lossGrad(logits *Var) *Tensor {
 		return nil
 	}
 	if logits.Grad == nil {
-		if u, ok := g.B.(UninitAllocator); ok {
-			logits.Grad = u.NewUninit(logits.Value.Shape...)
-			g.temps = append(g.temps, logits.Grad)
-		}
+		logits.Grad = g.newUninit(logits.Value.Shape...)
 	}
-	return g.grad(logits)
+	return logits.Grad
 }
 
 // Backward runs the recorded backward closures in reverse order.
