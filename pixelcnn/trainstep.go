@@ -25,10 +25,10 @@ type deviceStep struct {
 	s      *nn.StepScalars
 	x      *nn.Tensor // the batch [Batch,H,W,C]
 	g      *nn.Graph
-	replay nn.Replayer // nil until the second step
+	replay nn.Replayer  // nil until the second step
 	key    []*nn.Tensor // the tensors, and
 	opt    TrainOptions // the settings (clip, betas, decay) the recorded launches hold
-	ran    bool // the step ran plainly once
+	ran    bool         // the step ran plainly once
 }
 
 // deviceTrainStep runs one step with the scalars on the device; t.host holds the batch.

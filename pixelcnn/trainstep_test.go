@@ -1,6 +1,7 @@
 package pixelcnn
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -73,10 +74,65 @@ func sameTensors(t *testing.T, what string, got, want [][]float32) {
 	}
 }
 
-// countingRecorder is the CPU backend counting what the trainer records and replays.
+// countingRecorder is the CPU backend counting what the trainer records and replays, and
+// refusing, inside a replay, every op that reads a result back to the host or takes its
+// constants from the host: a CUDA graph capture cannot contain them (the recorded step would
+// fall back to plain launches, with only a notice to show for it).
 type countingRecorder struct {
 	*cpu.Backend
 	records, replays int
+	inReplay         bool
+	hostOps          []string
+}
+
+func (c *countingRecorder) hostOp(name string) error {
+	if c.inReplay {
+		c.hostOps = append(c.hostOps, name)
+		return fmt.Errorf("%s inside a recorded step", name)
+	}
+	return nil
+}
+
+func (c *countingRecorder) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (float64, error) {
+	if err := c.hostOp("SoftmaxXent"); err != nil {
+		return 0, err
+	}
+	return c.Backend.SoftmaxXent(logits, x, dlogits, scale)
+}
+
+func (c *countingRecorder) SumSquares(ts []*nn.Tensor) (float64, error) {
+	if err := c.hostOp("SumSquares"); err != nil {
+		return 0, err
+	}
+	return c.Backend.SumSquares(ts)
+}
+
+func (c *countingRecorder) ToHost(dst []float32, t *nn.Tensor) error {
+	if err := c.hostOp("ToHost"); err != nil {
+		return err
+	}
+	return c.Backend.ToHost(dst, t)
+}
+
+func (c *countingRecorder) FromHost(data []float32, shape ...int) (*nn.Tensor, error) {
+	if err := c.hostOp("FromHost"); err != nil {
+		return nil, err
+	}
+	return c.Backend.FromHost(data, shape...)
+}
+
+func (c *countingRecorder) AdamStep(params, grads, m, v []*nn.Tensor, h nn.AdamStep) error {
+	if err := c.hostOp("AdamStep"); err != nil {
+		return err
+	}
+	return c.Backend.AdamStep(params, grads, m, v, h)
+}
+
+func (c *countingRecorder) ReadStep(s *nn.StepScalars) (nn.StepReport, error) {
+	if err := c.hostOp("ReadStep"); err != nil {
+		return nn.StepReport{}, err
+	}
+	return c.Backend.ReadStep(s)
 }
 
 type recordedCall struct {
@@ -89,8 +145,13 @@ func (c *countingRecorder) Record(fn func() error) (nn.Replayer, error) {
 	return recordedCall{c, fn}, nil
 }
 
-func (r recordedCall) Replay() error { r.r.replays++; return r.fn() }
-func (recordedCall) Release()        {}
+func (r recordedCall) Replay() error {
+	r.r.replays++
+	r.r.inReplay = true
+	defer func() { r.r.inReplay = false }()
+	return r.fn()
+}
+func (recordedCall) Release() {}
 
 // TestDeviceStepRecordsOnce: the first step runs plainly (it makes every buffer), the second
 // records the step and every later one replays it; replacing a parameter tensor (whose
@@ -148,5 +209,8 @@ func TestDeviceStepRecordsOnce(t *testing.T) {
 		if b.records != tc.records || b.replays != tc.replays {
 			t.Errorf("%s: %d records, %d replays; want %d, %d", tc.name, b.records, b.replays, tc.records, tc.replays)
 		}
+	}
+	if len(b.hostOps) > 0 {
+		t.Errorf("host ops inside the recorded step: %v", b.hostOps)
 	}
 }
