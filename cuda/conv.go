@@ -130,8 +130,22 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 }
 
 // MaskedConvBackward accumulates dx, dw (live entries only) and db; any may be nil. The fused
-// ReLU's mask (y > 0) is applied inside each kernel, so no dz buffer is materialized.
+// ReLU's mask (y > 0) is applied inside each kernel (version 3: once, into dz).
 func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor) error {
+	return b.maskedConvBackward(spec, dx, dw, db, dy, x, w, y, 1)
+}
+
+// MaskedConvBackwardFresh is MaskedConvBackward with dx written, not accumulated into
+// (nn.FreshGradConv): the dX kernels add their sums to 0 instead of reading dx, so a fresh
+// gradient needs no clearing launch and no read.
+func (b *Backend) MaskedConvBackwardFresh(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor) error {
+	return b.maskedConvBackward(spec, dx, dw, db, dy, x, w, y, 0)
+}
+
+var _ nn.FreshGradConv = (*Backend)(nil)
+
+// maskedConvBackward is MaskedConvBackward; accumulate 0 writes dx (0 + the sum).
+func (b *Backend) maskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor, accumulate int) error {
 	if err := nn.CheckConvBackward(spec, dx, dw, db, dy, x, w, y); err != nil {
 		return fmt.Errorf("cuda: %w", err)
 	}
@@ -159,10 +173,10 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 		return nil
 	}
 	if b.version == 3 && (dx != nil || dw != nil) {
-		return b.convBackwardV3(c, dx, dw, db, dy, x, w, y)
+		return b.convBackwardV3(c, dx, dw, db, dy, x, w, y, accumulate)
 	}
 	if dx != nil {
-		if err := b.convDX(c, dx, dy, y, w); err != nil {
+		if err := b.convDX(c, dx, dy, y, w, accumulate); err != nil {
 			return err
 		}
 	}
@@ -179,8 +193,9 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 	return nil
 }
 
-func (b *Backend) convDX(c convCall, dx, dy, y, w *nn.Tensor) error {
+func (b *Backend) convDX(c convCall, dx, dy, y, w *nn.Tensor, accumulate int) error {
 	args := append([]uint64{ptrOf(dx), ptrOf(dy), ptrOf(y), ptrOf(w)}, c.geom()...)
+	args = append(args, argInt(accumulate))
 	if b.version == 1 {
 		return b.launch("maskedconv_backward_dx_v1", grid1(c.m*c.spec.In, 256), 256, args...)
 	}
@@ -269,7 +284,7 @@ func (b *Backend) withBiasPartials(c convCall, db *nn.Tensor, slices int, partia
 // upstream gradient is ReLU-masked once into dz (when the layer has a ReLU; in the same pass
 // as dB's partial sums when db is wanted), then the dX and dW tensor-core GEMMs read dz; dB
 // in fixed slices reduced in order (deterministic).
-func (b *Backend) convBackwardV3(c convCall, dx, dw, db, dy, x, w, y *nn.Tensor) error {
+func (b *Backend) convBackwardV3(c convCall, dx, dw, db, dy, x, w, y *nn.Tensor, accumulate int) error {
 	geom := c.geom()
 	dz := ptrOf(dy)
 	if c.spec.ReLU {
@@ -299,7 +314,7 @@ func (b *Backend) convBackwardV3(c convCall, dx, dw, db, dy, x, w, y *nn.Tensor)
 	vec := vec16(dx, dw, dy, x, w) & vecPtr(dz)
 	if dx != nil {
 		args := append([]uint64{ptrOf(dx), dz, ptrOf(w)}, geom...)
-		args = append(args, vec)
+		args = append(args, vec, argInt(accumulate))
 		if err := b.launch("maskedconv_backward_dx_v3", dim3{ceilDiv(c.m, tile3M), ceilDiv(c.spec.In, tile3N), 1}, tile3Threads, args...); err != nil {
 			return err
 		}

@@ -50,6 +50,9 @@
 //            pass (+ reduce_partials_add); without, version 2's kernels on dy. Slices of
 //            at least 32 positions, at most 256 slices (more blocks than version 2's 256).
 //
+// Every dX kernel takes accumulate: 1 adds into dx (the Backend contract), 0 writes 0 + the
+// sum without reading dx (nn.FreshGradConv: a fresh gradient needs no clearing first).
+//
 // Versions 1 and 2 apply the fused ReLU's mask inside each backward kernel: dz = dy * (y > 0)
 // when relu. Version 3 masks once (relu_mask_v3, or relu_mask_bias_v3 with dB's partial sums
 // in the same pass) into a buffer both GEMMs read, so that their loads are plain
@@ -104,9 +107,17 @@ extern "C" __global__ void maskedconv_at_v1(float* __restrict__ y, const float* 
     y[idx] = acc;
 }
 
+// dx_base is what a dX kernel adds its sum to: dx[i] (accumulate, the Backend contract), or
+// 0 for a fresh gradient that holds garbage (MaskedConvBackwardFresh). 0 + v, not v: the
+// result is bit for bit that of clearing dx first and accumulating (-0 becomes +0 alike).
+__device__ __forceinline__ float dx_base(const float* dx, int i, int accumulate) {
+    return accumulate ? dx[i] : 0.0f;
+}
+
 extern "C" __global__ void maskedconv_backward_dx_v1(float* __restrict__ dx, const float* __restrict__ dy,
                                                      const float* __restrict__ y,
-                                                     const float* __restrict__ wt, CONV_PARAMS) {
+                                                     const float* __restrict__ wt, CONV_PARAMS,
+                                                     int accumulate) {
     CONV_GEOM;
     int idx = blockIdx.x * blockDim.x + threadIdx.x;
     int total = conv_positions(g) * g.in;
@@ -124,7 +135,7 @@ extern "C" __global__ void maskedconv_backward_dx_v1(float* __restrict__ dx, con
         for (int o = o_begin; o < g.out; o++)
             acc += relu_grad(dy, y, g.relu, q * g.out + o) * wrow[o];
     }
-    dx[idx] += acc;
+    dx[idx] = dx_base(dx, idx, accumulate) + acc;
 }
 
 extern "C" __global__ void maskedconv_backward_dw_v1(float* __restrict__ dw, const float* __restrict__ dy,
@@ -258,10 +269,11 @@ maskedconv_forward_v2(float* __restrict__ y, const float* __restrict__ x, const 
 }
 
 // dX: grid (ceil(M/64), ceil(in/64)), block 256. Inner index k2 = t*out + o over t <= taps.
-// A[p, k2] = dz[p - off(t), o]; B[k2, ci] = W[t*in + ci, o] when live. dx += C.
+// A[p, k2] = dz[p - off(t), o]; B[k2, ci] = W[t*in + ci, o] when live. dx += C (dx = 0 + C
+// without accumulate).
 extern "C" __global__ void __launch_bounds__(TILE_THREADS)
 maskedconv_backward_dx_v2(float* __restrict__ dx, const float* __restrict__ dy, const float* __restrict__ y,
-                          const float* __restrict__ wt, CONV_PARAMS) {
+                          const float* __restrict__ wt, CONV_PARAMS, int accumulate) {
     CONV_GEOM;
     __shared__ GemmTiles s;
     const int M = conv_positions(g);
@@ -324,7 +336,7 @@ maskedconv_backward_dx_v2(float* __restrict__ dx, const float* __restrict__ dy, 
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             int ci = c0 + tx * 4 + j;
-            if (ci < g.in) dx[p * g.in + ci] += acc[i][j];
+            if (ci < g.in) dx[p * g.in + ci] = dx_base(dx, p * g.in + ci, accumulate) + acc[i][j];
         }
     }
 }
@@ -693,7 +705,7 @@ maskedconv_forward_v3(float* __restrict__ y, const float* __restrict__ x, const 
 // that 16-byte copies stay aligned; entries inside a chunk are still checked one by one.
 extern "C" __global__ void __launch_bounds__(V3_THREADS, 3)
 maskedconv_backward_dx_v3(float* __restrict__ dx, const float* __restrict__ dz, const float* __restrict__ wt,
-                          CONV_PARAMS, int vec) {
+                          CONV_PARAMS, int vec, int accumulate) {
     CONV_GEOM;
     __shared__ __align__(16) float smem[V3_STAGES * (V3_A_MK + V3_B_NK)];
     const int M = conv_positions(g);
@@ -796,13 +808,13 @@ maskedconv_backward_dx_v3(float* __restrict__ dx, const float* __restrict__ dz, 
         if (p >= M || ci >= g.in) return;
         float* dst = dx + p * g.in + ci;
         if (pair_rmw) {
-            float2 d = *reinterpret_cast<float2*>(dst);
+            float2 d = accumulate ? *reinterpret_cast<float2*>(dst) : make_float2(0.0f, 0.0f);
             d.x += v0;
             d.y += v1;
             *reinterpret_cast<float2*>(dst) = d;
         } else {
-            dst[0] += v0;
-            if (ci + 1 < g.in) dst[1] += v1;
+            dst[0] = dx_base(dst, 0, accumulate) + v0;
+            if (ci + 1 < g.in) dst[1] = dx_base(dst, 1, accumulate) + v1;
         }
     });
 }

@@ -74,6 +74,15 @@ type Backend interface {
 	SampleCategorical(out []int32, logits *Tensor, offset int, temperature float32, seed, counter uint64) error
 }
 
+// FreshGradConv is an optional extension of Backend: MaskedConvBackwardFresh is
+// MaskedConvBackward with dx written instead of accumulated into (dx = dL/dx whatever dx
+// held; dw and db accumulate as usual), for a gradient nothing has written yet: the graph
+// then needs no zero-filled tensor for it (one clearing pass and one read fewer). The values
+// are those of MaskedConvBackward into a zeroed dx, bit for bit.
+type FreshGradConv interface {
+	MaskedConvBackwardFresh(spec ConvSpec, dx, dw, db, dy, x, w, y *Tensor) error
+}
+
 // MultiZeroer is an optional extension of Backend: ZeroAll sets every element of every tensor
 // of ts to 0 in one go (the CUDA backend: one multi-tensor launch instead of a memset per
 // tensor, which matters in a recorded train step of many small launches).

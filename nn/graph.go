@@ -118,7 +118,11 @@ func (g *Graph) MaskedConv(spec ConvSpec, x, w, b *Var) (*Var, error) {
 				return nil // nothing downstream used y
 			}
 			var dx, dw, db *Tensor
+			var fresh FreshGradConv // set when dx is a new gradient the backward writes whole
 			if x.NeedsGrad {
+				if f, ok := g.B.(FreshGradConv); ok && x.Grad == nil {
+					x.Grad, fresh = g.newUninit(x.Value.Shape...), f
+				}
 				dx = g.grad(x)
 			}
 			if w.NeedsGrad {
@@ -126,6 +130,9 @@ func (g *Graph) MaskedConv(spec ConvSpec, x, w, b *Var) (*Var, error) {
 			}
 			if b.NeedsGrad {
 				db = g.grad(b)
+			}
+			if fresh != nil {
+				return fresh.MaskedConvBackwardFresh(spec, dx, dw, db, y.Grad, x.Value, w.Value, y.Value)
 			}
 			return g.B.MaskedConvBackward(spec, dx, dw, db, y.Grad, x.Value, w.Value, y.Value)
 		})

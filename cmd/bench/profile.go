@@ -294,7 +294,7 @@ func (cm *costModel) convCost(c cost, l launchRec, sp nn.ConvSpec, m float64) co
 	switch c.op {
 	case "conv fwd":
 		c.flop, c.bytes = F, f*(m*in+live+out+m*out)
-	case "conv dX":
+	case "conv dX": // dx read and written; a fresh dx (MaskedConvBackwardFresh) is only written
 		c.flop, c.bytes = F, f*(dyReads*m*out+live+2*m*in)
 	case "conv dW":
 		c.flop = F

@@ -340,8 +340,22 @@ static void run_case(const Case& c, int vec, std::mt19937& rng) {
     std::vector<float> dx0 = rnd(x.size()), dx = dx0;
     launch({cdiv(M, V3_BM), cdiv(c.in, V3_BN), 1}, V3_THREADS, [&] {
         maskedconv_backward_dx_v3(dx.data(), dz.data(), w.data(), c.n, c.h, c.w, c.in, c.out, c.k, c.colors,
-                                  c.mask_b, c.relu, vec);
+                                  c.mask_b, c.relu, vec, 1);
     });
+    // A fresh dx (accumulate 0) is written, never read: into NaN it gives, bit for bit, what
+    // accumulating into zeros gives.
+    {
+        std::vector<float> fresh(x.size(), nan), zeros(x.size(), 0.0f);
+        for (auto [buf, acc] : {std::pair{&fresh, 0}, std::pair{&zeros, 1}})
+            launch({cdiv(M, V3_BM), cdiv(c.in, V3_BN), 1}, V3_THREADS, [&] {
+                maskedconv_backward_dx_v3(buf->data(), dz.data(), w.data(), c.n, c.h, c.w, c.in, c.out, c.k,
+                                          c.colors, c.mask_b, c.relu, vec, acc);
+            });
+        if (std::memcmp(fresh.data(), zeros.data(), fresh.size() * 4) != 0) {
+            std::printf("  dx with accumulate 0 differs from dx accumulated into zeros\n");
+            g_failures++;
+        }
+    }
     std::vector<double> dxref(dx.size()), dxscale(dx.size());
     for (size_t i = 0; i < dx.size(); i++) dxref[i] = dx0[i], dxscale[i] = std::fabs(dx0[i]);
     for (int m = 0; m < M; m++)

@@ -288,6 +288,10 @@ func testMaskedConv(t *testing.T, b nn.Backend) {
 				}
 			}
 
+			if f, ok := b.(nn.FreshGradConv); ok {
+				testFreshDX(t, b, f, s, dyt, xt, wt, yt)
+			}
+
 			// nil gradients are allowed.
 			if err := b.MaskedConvBackward(s, nil, nil, nil, dyt, xt, wt, yt); err != nil {
 				t.Fatal(err)
@@ -296,6 +300,32 @@ func testMaskedConv(t *testing.T, b nn.Backend) {
 				b.Release(tt)
 			}
 		})
+	}
+}
+
+// testFreshDX: MaskedConvBackwardFresh into a NaN-filled dx gives, bit for bit, what
+// MaskedConvBackward gives into a zeroed dx (dx is written, never read), and accumulates dw
+// and db as MaskedConvBackward does.
+func testFreshDX(t *testing.T, b nn.Backend, f nn.FreshGradConv, s nn.ConvSpec, dy, x, w, y *nn.Tensor) {
+	t.Helper()
+	zero := make([]float32, x.Len())
+	dxWant := upload(t, b, zero, x.Shape...)
+	dwWant := upload(t, b, make([]float32, w.Len()), w.Shape...)
+	dbWant := upload(t, b, make([]float32, s.Out), s.Out)
+	if err := b.MaskedConvBackward(s, dxWant, dwWant, dbWant, dy, x, w, y); err != nil {
+		t.Fatal(err)
+	}
+	dx := poisoned(t, b, x.Shape...)
+	dw := upload(t, b, make([]float32, w.Len()), w.Shape...)
+	db := upload(t, b, make([]float32, s.Out), s.Out)
+	if err := f.MaskedConvBackwardFresh(s, dx, dw, db, dy, x, w, y); err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "fresh dx", download(t, b, dx), download(t, b, dxWant))
+	sameBits(t, "dw beside a fresh dx", download(t, b, dw), download(t, b, dwWant))
+	sameBits(t, "db beside a fresh dx", download(t, b, db), download(t, b, dbWant))
+	for _, tt := range []*nn.Tensor{dxWant, dwWant, dbWant, dx, dw, db} {
+		b.Release(tt)
 	}
 }
 

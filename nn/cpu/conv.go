@@ -300,3 +300,13 @@ func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
 		}
 	})
 }
+
+// MaskedConvBackwardFresh implements nn.FreshGradConv: dx is cleared, then accumulated into
+// (the CPU's clearing costs what the graph's zeroed tensor did).
+func (b *Backend) MaskedConvBackwardFresh(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor) error {
+	if err := nn.CheckConvBackward(spec, dx, dw, db, dy, x, w, y); err != nil {
+		return err
+	}
+	b.Zero(dx)
+	return b.MaskedConvBackward(spec, dx, dw, db, dy, x, w, y)
+}
