@@ -21,12 +21,13 @@ const (
 	dwTargetBlocks    = 1024
 	dwMinSlice        = 256
 	dwMaxPartialBytes = 256 << 20
-	// dB version 2 sums slices of biasSlice positions; version 3 slices of at least
-	// biasSlice3 positions, at most biasSlices3 of them (more blocks for small batches, a
-	// short final reduction for large ones).
-	biasSlice   = 256
-	biasSlice3  = 32
-	biasSlices3 = 256
+	// dB version 2 sums slices of biasSlice positions. Version 3 cuts the positions into
+	// about biasThreads3 / out slices (at most biasMaxSlices3, each at least biasSlice3
+	// long), so that pass 1 has about biasThreads3 threads whatever the layer's width.
+	biasSlice      = 256
+	biasThreads3   = 1 << 16
+	biasSlice3     = 16
+	biasMaxSlices3 = 1024
 
 	// Tile sizes of the version 3 (TF32 tensor-core) conv kernels (kernels/maskedconv.cu:
 	// V3_BM, V3_BN, V3_THREADS; their K chunk V3_BK equals tileK). dW version 3 picks its
@@ -248,36 +249,59 @@ func (b *Backend) convDB(c convCall, db, dy, y *nn.Tensor) error {
 	if b.version == 1 {
 		return b.launch("bias_backward_v1", grid1(out, 256), 256, ptrOf(db), ptrOf(dy), ptrOf(y), argInt(relu), argInt(c.m), argInt(out))
 	}
-	slices, sliceLen := c.biasSlices(b.version)
-	return b.withBiasPartials(c, db, slices, func(partial *devBuf) error {
-		return b.launch("bias_backward_partial", dim3{ceilDiv(out, 256), slices, 1}, 256,
-			argPtr(partial.ptr), ptrOf(dy), ptrOf(y), argInt(relu), argInt(c.m), argInt(out), argInt(sliceLen))
-	})
-}
-
-// biasSlices is how dB splits the c.m positions: version 2 in slices of biasSlice, version 3
-// in at most biasSlices3 slices of at least biasSlice3 (both within a grid's 65535 rows).
-func (c convCall) biasSlices(version int) (slices, sliceLen int) {
-	sliceLen = max(biasSlice, ceilDiv(c.m, 65535))
-	if version == 3 {
-		sliceLen = max(biasSlice3, ceilDiv(c.m, biasSlices3))
+	if b.version == 3 {
+		return b.convDB3(c, db, dy, y, 0)
 	}
-	return ceilDiv(c.m, sliceLen), sliceLen
-}
-
-// withBiasPartials allocates slices x out partial sums, runs partials (which fills them) and
-// adds them into db in slice order (reduce_partials_add).
-func (b *Backend) withBiasPartials(c convCall, db *nn.Tensor, slices int, partials func(*devBuf) error) error {
-	out := c.spec.Out
+	sliceLen := max(biasSlice, ceilDiv(c.m, 65535))
+	slices := ceilDiv(c.m, sliceLen)
 	partial, err := b.allocBuf(slices * out)
 	if err != nil {
 		return fmt.Errorf("cuda: layer %q: dB partials: %w", c.spec.Name, err)
 	}
 	defer b.freeBuf(partial)
-	if err := partials(partial); err != nil {
+	if err := b.launch("bias_backward_partial", dim3{ceilDiv(out, 256), slices, 1}, 256,
+		argPtr(partial.ptr), ptrOf(dy), ptrOf(y), argInt(relu), argInt(c.m), argInt(out), argInt(sliceLen)); err != nil {
 		return err
 	}
 	return b.launch("reduce_partials_add", grid1(out, 256), 256, ptrOf(db), argPtr(partial.ptr), argInt(slices), argInt(out))
+}
+
+// biasSlices3 is how dB version 3 cuts the c.m positions: about biasThreads3 / out slices,
+// at most biasMaxSlices3 (a grid's rows), each at least biasSlice3 long.
+func (c convCall) biasSlices3() (slices, sliceLen int) {
+	want := min(biasMaxSlices3, max(1, ceilDiv(biasThreads3, c.spec.Out)))
+	sliceLen = max(biasSlice3, ceilDiv(c.m, want))
+	return ceilDiv(c.m, sliceLen), sliceLen
+}
+
+// convDB3 is dB version 3: pass 1 into transposed partials, pass 2 a warp per output. With dz
+// not 0 (a layer with a ReLU whose dX or dW follows), pass 1 also writes the masked gradient
+// there (relu_mask_bias_v3).
+func (b *Backend) convDB3(c convCall, db, dy, y *nn.Tensor, dz uint64) error {
+	out := c.spec.Out
+	slices, sliceLen := c.biasSlices3()
+	partial, err := b.allocBuf(slices * out)
+	if err != nil {
+		return fmt.Errorf("cuda: layer %q: dB partials: %w", c.spec.Name, err)
+	}
+	defer b.freeBuf(partial)
+	grid := dim3{ceilDiv(out, 256), slices, 1}
+	if dz != 0 {
+		err = b.launch("relu_mask_bias_v3", grid, 256, dz, argPtr(partial.ptr), ptrOf(dy), ptrOf(y),
+			argInt(c.m), argInt(out), argInt(sliceLen), argInt(slices))
+	} else {
+		relu := 0
+		if c.spec.ReLU {
+			relu = 1
+		}
+		err = b.launch("bias_partial_v3", grid, 256, argPtr(partial.ptr), ptrOf(dy), ptrOf(y),
+			argInt(relu), argInt(c.m), argInt(out), argInt(sliceLen), argInt(slices))
+	}
+	if err != nil {
+		return err
+	}
+	const warps = 8
+	return b.launch("reduce_bias_v3", dim3{ceilDiv(out, warps), 1, 1}, warps*warpSize, ptrOf(db), argPtr(partial.ptr), argInt(slices), argInt(out))
 }
 
 // convBackwardV3 is MaskedConvBackward on the version 3 kernels (dx or dw non-nil): the
@@ -297,12 +321,7 @@ func (b *Backend) convBackwardV3(c convCall, dx, dw, db, dy, x, w, y *nn.Tensor,
 		defer b.freeBuf(buf)
 		dz = argPtr(buf.ptr)
 		if db != nil {
-			out := c.spec.Out
-			slices, sliceLen := c.biasSlices(3)
-			err = b.withBiasPartials(c, db, slices, func(partial *devBuf) error {
-				return b.launch("relu_mask_bias_v3", dim3{ceilDiv(out, 256), slices, 1}, 256,
-					dz, argPtr(partial.ptr), ptrOf(dy), ptrOf(y), argInt(c.m), argInt(out), argInt(sliceLen))
-			})
+			err = b.convDB3(c, db, dy, y, dz)
 			db = nil // done
 		} else {
 			err = b.launch("relu_mask_v3", dim3{min(ceilDiv(n, 256), 4096), 1, 1}, 256, dz, ptrOf(dy), ptrOf(y), argInt(n))

@@ -63,6 +63,7 @@ var requiredKernels = []string{
 	"maskedconv_backward_dx_v1", "maskedconv_backward_dx_v2",
 	"maskedconv_backward_dw_v1", "maskedconv_backward_dw_v2", "maskedconv_reduce_dw",
 	"maskedconv_forward_v3", "maskedconv_backward_dx_v3", "maskedconv_backward_dw_v3", "relu_mask_v3", "relu_mask_bias_v3",
+	"bias_partial_v3", "reduce_bias_v3",
 	"bias_backward_v1", "bias_backward_partial", "reduce_partials_add",
 	"maskedconv_at_v1", "set_position_v1",
 	"softmax_xent_v1",

@@ -46,9 +46,9 @@
 //            reading dz = relu_mask_v3(dy, y); live taps and centre outputs only.
 //   dW       version 3 (maskedconv_backward_dw_v3 + maskedconv_reduce_dw): version 2's fixed
 //            slices on tensor cores, reading dz; the same slice-order reduction.
-//   dB       version 3: with a ReLU, relu_mask_bias_v3 writes dz and the bias partials in one
-//            pass (+ reduce_partials_add); without, version 2's kernels on dy. Slices of
-//            at least 32 positions, at most 256 slices (more blocks than version 2's 256).
+//   dB       version 3: bias_partial_v3 (with a ReLU and dX/dW wanted, relu_mask_bias_v3,
+//            which also writes dz) + reduce_bias_v3: about 64K threads of slices, then a
+//            warp per output reducing its slices in a fixed order.
 //
 // Every dX kernel takes accumulate: 1 adds into dx (the Backend contract), 0 writes 0 + the
 // sum without reading dx (nn.FreshGradConv: a fresh gradient needs no clearing first).
@@ -63,7 +63,6 @@
 //   maskedconv_backward_dx_v3  151 registers, 46080 bytes smem
 //   maskedconv_backward_dw_v3  142 registers, 39936 bytes smem
 //   relu_mask_v3                12 registers
-//   relu_mask_bias_v3           32 registers
 // (__launch_bounds__(128, 3): at most 170 registers, 3 blocks = 12 warps per SM.)
 // kernels/hostsim/maskedconv_v3_sim.cpp runs the version 3 kernels on the CPU (threads for
 // the block, an emulated warp mma and cp.async) against float64 references.
@@ -921,22 +920,55 @@ extern "C" __global__ void relu_mask_v3(float* __restrict__ dz, const float* __r
         dz[i] = relu_grad(dy, y, 1, i);
 }
 
-// relu_mask_bias_v3: relu_mask_v3 and bias_backward_partial in one pass over dy and y, for a
-// layer with a ReLU whose bias gradient is wanted (one read of dy and y instead of two, one
-// launch fewer). Grid (ceil(out/256), slices), block 256: thread o of slice s writes dz[m, o]
-// for the m of its slice and partial[s, o] = their sum in order of m, exactly as
-// bias_backward_partial sums (consecutive threads, consecutive o: coalesced).
-extern "C" __global__ void relu_mask_bias_v3(float* __restrict__ dz, float* __restrict__ partial,
-                                             const float* __restrict__ dy, const float* __restrict__ y,
-                                             int M, int out, int slice_len) {
+// dB version 3 is two passes. Pass 1: thread o of slice s (grid (ceil(out/256), slices), block
+// 256; consecutive threads read consecutive o: coalesced) sums dz[m, o] over the m of its
+// slice in order into partial[o * slices + s]: transposed, so that pass 2 reads a column's
+// partials contiguously. dz is dy through the ReLU mask of y when relu. The host picks about
+// 64K threads' worth of slices (cuda/conv.go: biasSlices), far more parallel than version 2's
+// slices of 256 positions, and pass 2 adds a column's partials with a whole warp.
+__device__ __forceinline__ void bias_partial_v3_body(float* __restrict__ dz_out, float* __restrict__ partial,
+                                                     const float* __restrict__ dy, const float* __restrict__ y,
+                                                     int relu, int M, int out, int slice_len, int slices) {
     int o = blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= out) return;
     int mbeg = blockIdx.y * slice_len, mend = min(M, mbeg + slice_len);
     float acc = 0.0f;
     for (int m = mbeg; m < mend; m++) {
-        float v = relu_grad(dy, y, 1, m * out + o);
-        dz[m * out + o] = v;
+        float v = relu_grad(dy, y, relu, m * out + o);
+        if (dz_out) dz_out[m * out + o] = v;
         acc += v;
     }
-    partial[(size_t)blockIdx.y * out + o] = acc;
+    partial[(size_t)o * slices + blockIdx.y] = acc;
+}
+
+// bias_partial_v3: pass 1 for a layer whose masked gradient is not needed as a tensor (no
+// ReLU: dz is dy; or no dX/dW wanted).
+extern "C" __global__ void bias_partial_v3(float* __restrict__ partial, const float* __restrict__ dy,
+                                           const float* __restrict__ y, int relu, int M, int out,
+                                           int slice_len, int slices) {
+    bias_partial_v3_body(nullptr, partial, dy, y, relu, M, out, slice_len, slices);
+}
+
+// relu_mask_bias_v3: relu_mask_v3 and pass 1 in one pass over dy and y (one read of them
+// instead of two, one launch fewer): it also writes dz, which the dX and dW GEMMs read.
+extern "C" __global__ void relu_mask_bias_v3(float* __restrict__ dz, float* __restrict__ partial,
+                                             const float* __restrict__ dy, const float* __restrict__ y,
+                                             int M, int out, int slice_len, int slices) {
+    bias_partial_v3_body(dz, partial, dy, y, 1, M, out, slice_len, slices);
+}
+
+// reduce_bias_v3, pass 2: grid ceil(out/8), block 256; warp w of block b adds column
+// o = 8b + w: lane l sums partial[o * slices + s] for s = l, l + 32, ... in order, a fixed
+// butterfly adds the lanes, and lane 0 adds the total into db[o]. The order depends on slices
+// only: deterministic.
+extern "C" __global__ void reduce_bias_v3(float* __restrict__ db, const float* __restrict__ partial,
+                                          int slices, int out) {
+    int o = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
+    if (o >= out) return;  // whole warps leave together
+    int lane = threadIdx.x % WARP_SIZE;
+    const float* col = partial + (size_t)o * slices;
+    float acc = 0.0f;
+    for (int s = lane; s < slices; s += WARP_SIZE) acc += col[s];
+    acc = warp_sum(acc);
+    if (lane == 0) db[o] += acc;
 }

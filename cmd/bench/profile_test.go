@@ -47,7 +47,9 @@ func TestCostModel(t *testing.T) {
 		{launchRec{Kernel: "relu_mask_v3", Label: mid}, "conv relu-mask", "fp32", 192, 3 * 4 * 192},
 		// The mask and 3 slices of 6 bias partials; the reduction after it reads those 3.
 		{launchRec{Kernel: "relu_mask_bias_v3", Label: mid, Grid: [3]int{1, 3, 1}}, "conv relu-mask+dB", "fp32", 2 * 192, 4 * (3*192 + 3*6)},
-		{launchRec{Kernel: "reduce_partials_add", Label: mid, Grid: [3]int{1, 1, 1}}, "conv dB-reduce", "fp32", 18, 4 * (18 + 12)},
+		{launchRec{Kernel: "reduce_bias_v3", Label: mid, Grid: [3]int{1, 1, 1}}, "conv dB-reduce", "fp32", 18, 4 * (18 + 12)},
+		{launchRec{Kernel: "bias_partial_v3", Label: mid, Grid: [3]int{1, 4, 1}}, "conv dB", "fp32", 192, 4 * (2*192 + 4*6)},
+		{launchRec{Kernel: "reduce_bias_v3", Label: mid, Grid: [3]int{1, 1, 1}}, "conv dB-reduce", "fp32", 24, 4 * (24 + 12)},
 		// The stream: 32 positions x 8 = 256 elements.
 		{launchRec{Kernel: "add_v1", Label: "cuda: add"}, "add", "fp32", 256, 3 * 4 * 256},
 		{launchRec{Kernel: "add_into_v1", Label: "cuda: add into"}, "add-into", "fp32", 256, 3 * 4 * 256},

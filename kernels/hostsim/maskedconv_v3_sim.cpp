@@ -69,15 +69,22 @@ inline uint2 make_uint2(unsigned a, unsigned b) { return {a, b}; }
 inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
 inline float2 make_float2(float a, float b) { return {a, b}; }
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
-template <typename T>
-T __shfl_xor_sync(unsigned, T v, int) {
-    std::abort();  // the v3 kernels use no shuffles; the other kernels are not simulated
-    return v;
-}
-
 static std::barrier<>* g_block_bar;
 static std::barrier<>* g_warp_bar[32];
 inline void __syncthreads() { g_block_bar->arrive_and_wait(); }
+
+// The warp shuffle (reduce_bias_v3): every lane posts its value and reads its partner's
+// between two warp barriers (all 32 lanes of a warp call it together, as on the GPU).
+static double g_xchg[32][32];
+template <typename T>
+T __shfl_xor_sync(unsigned, T v, int o) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    g_xchg[warp][lane] = (double)v;  // exact for float
+    g_warp_bar[warp]->arrive_and_wait();
+    T r = (T)g_xchg[warp][lane ^ o];
+    g_warp_bar[warp]->arrive_and_wait();
+    return r;
+}
 
 // ---- cp.async ------------------------------------------------------------------------------
 struct Copy {
@@ -257,6 +264,48 @@ static void check(const std::string& what, const std::vector<float>& got, const 
     if (bad) g_failures++;
 }
 
+// check_bias_v3: dB version 3 on ragged slices. relu_mask_bias_v3 writes relu_mask_v3's dz
+// bit for bit and the same transposed partials as bias_partial_v3, which are version 2's
+// (bias_backward_partial) transposed, bit for bit; reduce_bias_v3 adds them into a pre-filled
+// db within float rounding of a float64 reference.
+static void check_bias_v3(const Case& c, int M, const std::vector<float>& dy, const std::vector<float>& y,
+                          const std::vector<float>& dz) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const int slice = 5, slices = cdiv(M, slice);
+    std::vector<float> dz2(dz.size(), nan), fused(slices * c.out, nan), plain(slices * c.out, nan),
+        v2(slices * c.out, nan);
+    if (c.relu) {
+        launch({cdiv(c.out, 256), slices, 1}, 256, [&] {
+            relu_mask_bias_v3(dz2.data(), fused.data(), dy.data(), y.data(), M, c.out, slice, slices);
+        });
+    } else {
+        dz2 = dz;  // no fused pass without a ReLU
+    }
+    launch({cdiv(c.out, 256), slices, 1}, 256, [&] {
+        bias_partial_v3(plain.data(), dy.data(), y.data(), c.relu, M, c.out, slice, slices);
+    });
+    if (!c.relu) fused = plain;
+    launch({cdiv(c.out, 256), slices, 1}, 256, [&] {
+        bias_backward_partial(v2.data(), dy.data(), y.data(), c.relu, M, c.out, slice);
+    });
+    bool same = std::memcmp(dz2.data(), dz.data(), dz.size() * 4) == 0 &&
+                std::memcmp(fused.data(), plain.data(), fused.size() * 4) == 0;
+    for (int s = 0; s < slices; s++)
+        for (int o = 0; o < c.out; o++)
+            same = same && std::memcmp(&plain[(size_t)o * slices + s], &v2[(size_t)s * c.out + o], 4) == 0;
+    if (!same) {
+        std::printf("  relu_mask_bias_v3 / bias_partial_v3 differ from relu_mask_v3 / bias_backward_partial\n");
+        g_failures++;
+    }
+    std::vector<float> db(c.out);
+    std::vector<double> ref(c.out), scale(c.out);
+    for (int o = 0; o < c.out; o++) db[o] = 0.25f * (o % 7) - 0.5f, ref[o] = db[o], scale[o] = std::fabs(db[o]);
+    for (int m = 0; m < M; m++)
+        for (int o = 0; o < c.out; o++) ref[o] += dz[(size_t)m * c.out + o], scale[o] += std::fabs(dz[(size_t)m * c.out + o]);
+    launch({cdiv(c.out, 8), 1, 1}, 256, [&] { reduce_bias_v3(db.data(), fused.data(), slices, c.out); });
+    check("db", db, ref, scale);
+}
+
 static void run_case(const Case& c, int vec, std::mt19937& rng) {
     Geo G{c};
     const int M = G.M(), kw = G.kw(), taps = G.taps();
@@ -319,22 +368,10 @@ static void run_case(const Case& c, int vec, std::mt19937& rng) {
                 g_failures++;
                 break;
             }
-        // relu_mask_bias_v3 = relu_mask_v3 + bias_backward_partial, bit for bit (ragged slices).
-        const int slice = 5, slices = cdiv(M, slice);
-        std::vector<float> dz2(dz.size(), NAN), part(slices * c.out, NAN), part2(slices * c.out, NAN);
-        launch({cdiv(c.out, 256), slices, 1}, 256, [&] {
-            relu_mask_bias_v3(dz2.data(), part2.data(), dy.data(), y.data(), M, c.out, slice);
-        });
-        launch({cdiv(c.out, 256), slices, 1}, 256, [&] {
-            bias_backward_partial(part.data(), dy.data(), y.data(), 1, M, c.out, slice);
-        });
-        if (std::memcmp(dz2.data(), dz.data(), dz.size() * 4) != 0 || std::memcmp(part2.data(), part.data(), part.size() * 4) != 0) {
-            std::printf("  relu_mask_bias_v3 differs from relu_mask_v3 + bias_backward_partial\n");
-            g_failures++;
-        }
     } else {
         dz = dy;
     }
+    check_bias_v3(c, M, dy, y, dz);
 
     // dX accumulates into a pre-filled buffer.
     std::vector<float> dx0 = rnd(x.size()), dx = dx0;
