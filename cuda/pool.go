@@ -16,8 +16,11 @@ import (
 // step, so after the first step every request is a reuse and the driver's allocator (slow,
 // and cuMemFree synchronizes the device) is never called again.
 //
-// Reuse is safe without events because every kernel and copy runs on the one default stream:
-// work queued after a Release runs after the work that used the buffer before it.
+// Reuse is safe without events because all work runs in issue order (kernels, memsets and
+// device copies on the backend's blocking launch stream, host copies on the legacy stream,
+// which it is ordered with): work queued after a Release runs after the work that used the
+// buffer before it. A buffer released while a CUDA graph is captured goes to the graph, not
+// here (graph.go), since the graph's replays use it later.
 type Pool struct {
 	free map[int64][]cu.DevicePtr
 	st   PoolStats
