@@ -9,10 +9,16 @@ import (
 )
 
 // BenchmarkTrainStep times one full training step (forward, loss, backward, Adam) at batch 16
-// on 28x28x1 images, named as tools/peer/bench.py names its train_step cases.
+// on 28x28x1 images, named as tools/peer/bench.py names its train_step cases; the "host-ops"
+// cases run the step that reads its scalars back between ops (Trainer.HostStep), for the
+// comparison with the default step through nn.StepRecorder.
 func BenchmarkTrainStep(b *testing.B) {
-	for _, preset := range []string{"tiny", "mnist"} {
-		b.Run(preset+"/b16", func(b *testing.B) {
+	for _, tc := range []struct {
+		name, preset string
+		hostStep     bool
+	}{{"tiny/b16", "tiny", false}, {"mnist/b16", "mnist", false}, {"mnist/b16/host-ops", "mnist", true}} {
+		preset := tc.preset
+		b.Run(tc.name, func(b *testing.B) {
 			c, err := PresetConfig(preset, 1, 28, 28)
 			if err != nil {
 				b.Fatal(err)
@@ -25,6 +31,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			tr.HostStep = tc.hostStep
 			if _, err := tr.TrainStep(); err != nil { // warm the buffer pool
 				b.Fatal(err)
 			}
