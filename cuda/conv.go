@@ -107,9 +107,34 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 	if err := nn.CheckConv(spec, y, x, w, bias); err != nil {
 		return fmt.Errorf("cuda: %w", err)
 	}
+	return b.maskedConv(spec, y, x, w, bias, nil, nil)
+}
+
+// MaskedConvResidual is MaskedConv that also writes sum = res + y in its epilogue
+// (nn.ResidualConv): a residual block's last conv and its add in one pass, the values of
+// MaskedConv then Add bit for bit.
+func (b *Backend) MaskedConvResidual(spec nn.ConvSpec, y, sum, x, w, bias, res *nn.Tensor) error {
+	if err := nn.CheckConvResidual(spec, y, sum, x, w, bias, res); err != nil {
+		return fmt.Errorf("cuda: %w", err)
+	}
+	return b.maskedConv(spec, y, x, w, bias, res, sum)
+}
+
+var _ nn.ResidualConv = (*Backend)(nil)
+
+// maskedConv launches the forward kernel of the selected version; with sum not nil the
+// epilogue also writes sum = res + y.
+func (b *Backend) maskedConv(spec nn.ConvSpec, y, x, w, bias, res, sum *nn.Tensor) error {
 	c, err := newConvCall(spec, x, w, bias, y)
 	if err != nil {
 		return err
+	}
+	if sum != nil {
+		for what, t := range map[string]*nn.Tensor{"residual input": res, "residual sum": sum} {
+			if _, err := buf(fmt.Sprintf("cuda: layer %q: %s", spec.Name, what), t); err != nil {
+				return err
+			}
+		}
 	}
 	exit, err := b.enterOp(fmt.Sprintf("cuda: layer %q", spec.Name))
 	if err != nil {
@@ -120,14 +145,15 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 		return nil
 	}
 	args := append([]uint64{ptrOf(y), ptrOf(x), ptrOf(w), ptrOf(bias)}, c.geom()...)
+	residual := []uint64{ptrOf(res), ptrOf(sum)}
 	switch b.version {
 	case 1:
-		return b.launch("maskedconv_forward_v1", grid1(c.m*spec.Out, 256), 256, args...)
+		return b.launch("maskedconv_forward_v1", grid1(c.m*spec.Out, 256), 256, append(args, residual...)...)
 	case 3:
-		args = append(args, vec16(y, x, w, bias))
-		return b.launch("maskedconv_forward_v3", dim3{ceilDiv(c.m, tile3M), ceilDiv(spec.Out, tile3N), 1}, tile3Threads, args...)
+		args = append(args, vec16(y, x, w, bias, res, sum))
+		return b.launch("maskedconv_forward_v3", dim3{ceilDiv(c.m, tile3M), ceilDiv(spec.Out, tile3N), 1}, tile3Threads, append(args, residual...)...)
 	}
-	return b.launch("maskedconv_forward_v2", dim3{ceilDiv(c.m, tileM), ceilDiv(spec.Out, tileN), 1}, tileThreads, args...)
+	return b.launch("maskedconv_forward_v2", dim3{ceilDiv(c.m, tileM), ceilDiv(spec.Out, tileN), 1}, tileThreads, append(args, residual...)...)
 }
 
 // MaskedConvBackward accumulates dx, dw (live entries only) and db; any may be nil. The fused

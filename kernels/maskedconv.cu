@@ -50,6 +50,8 @@
 //            which also writes dz) + reduce_bias_v3: about 64K threads of slices, then a
 //            warp per output reducing its slices in a fixed order.
 //
+// Every forward kernel takes res and sum (nullable): with sum, the epilogue also writes
+// sum = res + y (nn.ResidualConv: a block's last conv and its residual add in one pass).
 // Every dX kernel takes accumulate: 1 adds into dx (the Backend contract), 0 writes 0 + the
 // sum without reading dx (nn.FreshGradConv: a fresh gradient needs no clearing first).
 //
@@ -59,7 +61,7 @@
 // asynchronous copies.
 //
 // ptxas -arch=sm_90 -v (make ptx-check, CUDA 11.8), no spills anywhere:
-//   maskedconv_forward_v3      138 registers, 44544 bytes smem
+//   maskedconv_forward_v3      134 registers, 44544 bytes smem
 //   maskedconv_backward_dx_v3  151 registers, 46080 bytes smem
 //   maskedconv_backward_dw_v3  142 registers, 39936 bytes smem
 //   relu_mask_v3                12 registers
@@ -73,7 +75,8 @@
 
 extern "C" __global__ void maskedconv_forward_v1(float* __restrict__ y, const float* __restrict__ x,
                                                  const float* __restrict__ wt,
-                                                 const float* __restrict__ bias, CONV_PARAMS) {
+                                                 const float* __restrict__ bias, CONV_PARAMS,
+                                                 const float* __restrict__ res, float* __restrict__ sum) {
     CONV_GEOM;
     int idx = blockIdx.x * blockDim.x + threadIdx.x;
     int total = conv_positions(g) * g.out;
@@ -85,6 +88,7 @@ extern "C" __global__ void maskedconv_forward_v1(float* __restrict__ y, const fl
     if (bias) acc += bias[o];
     if (g.relu) acc = fmaxf(acc, 0.0f);
     y[idx] = acc;
+    if (sum) sum[idx] = res[idx] + acc;
 }
 
 // At one position (i, j) of every image: y [n,1,1,out]. One thread per (image, o), the same
@@ -197,7 +201,8 @@ __device__ __forceinline__ void tile_mac(const GemmTiles& s, float acc[4][4], in
 // C[m, o] = sum_kk im2col(m, kk) * W[kk, o] over kk < live_rows(o).
 extern "C" __global__ void __launch_bounds__(TILE_THREADS)
 maskedconv_forward_v2(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ wt,
-                      const float* __restrict__ bias, CONV_PARAMS) {
+                      const float* __restrict__ bias, CONV_PARAMS, const float* __restrict__ res,
+                      float* __restrict__ sum) {
     CONV_GEOM;
     __shared__ GemmTiles s;
     const int M = conv_positions(g);
@@ -263,6 +268,7 @@ maskedconv_forward_v2(float* __restrict__ y, const float* __restrict__ x, const 
             if (bias) v += bias[o];
             if (g.relu) v = fmaxf(v, 0.0f);
             y[m * g.out + o] = v;
+            if (sum) sum[m * g.out + o] = res[m * g.out + o] + v;
         }
     }
 }
@@ -590,7 +596,8 @@ __device__ __forceinline__ void v3_for_each_pair(const float acc[4][4][4], const
 // outputs] from W; the chunks run over kk < kend = live_rows(the tile's last output).
 extern "C" __global__ void __launch_bounds__(V3_THREADS, 3)
 maskedconv_forward_v3(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ wt,
-                      const float* __restrict__ bias, CONV_PARAMS, int vec) {
+                      const float* __restrict__ bias, CONV_PARAMS, int vec, const float* __restrict__ res,
+                      float* __restrict__ sum) {
     CONV_GEOM;
     __shared__ __align__(16) float smem[V3_STAGES * (V3_A_MK + V3_B_KN)];
     const int M = conv_positions(g);
@@ -690,6 +697,16 @@ maskedconv_forward_v3(float* __restrict__ y, const float* __restrict__ x, const 
         } else {
             dst[0] = v0;
             if (o + 1 < g.out) dst[1] = v1;
+        }
+        if (!sum) return;
+        const float* r = res + m * g.out + o;
+        float* s = sum + m * g.out + o;
+        if (pair_store) {
+            const float2 rv = *reinterpret_cast<const float2*>(r);
+            *reinterpret_cast<float2*>(s) = make_float2(rv.x + v0, rv.y + v1);
+        } else {
+            s[0] = r[0] + v0;
+            if (o + 1 < g.out) s[1] = r[1] + v1;
         }
     });
 }

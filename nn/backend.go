@@ -83,6 +83,14 @@ type FreshGradConv interface {
 	MaskedConvBackwardFresh(spec ConvSpec, dx, dw, db, dy, x, w, y *Tensor) error
 }
 
+// ResidualConv is an optional extension of Backend: MaskedConvResidual is MaskedConv
+// (y = act(conv(x, w) + b)) that also writes sum = res + y in the same pass: a residual
+// block's last conv and its residual add in one launch. The values are those of MaskedConv
+// then Add(sum, res, y), bit for bit.
+type ResidualConv interface {
+	MaskedConvResidual(spec ConvSpec, y, sum, x, w, b, res *Tensor) error
+}
+
 // MultiZeroer is an optional extension of Backend: ZeroAll sets every element of every tensor
 // of ts to 0 in one go (the CUDA backend: one multi-tensor launch instead of a memset per
 // tensor, which matters in a recorded train step of many small launches).

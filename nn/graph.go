@@ -117,27 +117,83 @@ func (g *Graph) MaskedConv(spec ConvSpec, x, w, b *Var) (*Var, error) {
 			if y.Grad == nil {
 				return nil // nothing downstream used y
 			}
-			var dx, dw, db *Tensor
-			var fresh FreshGradConv // set when dx is a new gradient the backward writes whole
-			if x.NeedsGrad {
-				if f, ok := g.B.(FreshGradConv); ok && x.Grad == nil {
-					x.Grad, fresh = g.newUninit(x.Value.Shape...), f
-				}
-				dx = g.grad(x)
-			}
-			if w.NeedsGrad {
-				dw = g.grad(w)
-			}
-			if b.NeedsGrad {
-				db = g.grad(b)
-			}
-			if fresh != nil {
-				return fresh.MaskedConvBackwardFresh(spec, dx, dw, db, y.Grad, x.Value, w.Value, y.Value)
-			}
-			return g.B.MaskedConvBackward(spec, dx, dw, db, y.Grad, x.Value, w.Value, y.Value)
+			return g.convBackward(spec, x, w, b, y.Value, y.Grad)
 		})
 	}
 	return y, nil
+}
+
+// convBackward runs a conv's backward from dy, the gradient at its output y.
+func (g *Graph) convBackward(spec ConvSpec, x, w, b *Var, y, dy *Tensor) error {
+	var dx, dw, db *Tensor
+	var fresh FreshGradConv // set when dx is a new gradient the backward writes whole
+	if x.NeedsGrad {
+		if f, ok := g.B.(FreshGradConv); ok && x.Grad == nil {
+			x.Grad, fresh = g.newUninit(x.Value.Shape...), f
+		}
+		dx = g.grad(x)
+	}
+	if w.NeedsGrad {
+		dw = g.grad(w)
+	}
+	if b.NeedsGrad {
+		db = g.grad(b)
+	}
+	if fresh != nil {
+		return fresh.MaskedConvBackwardFresh(spec, dx, dw, db, dy, x.Value, w.Value, y)
+	}
+	return g.B.MaskedConvBackward(spec, dx, dw, db, dy, x.Value, w.Value, y)
+}
+
+// MaskedConvResidual is Add(res, MaskedConv(spec, x, w, b)): a residual block's last conv
+// and its residual connection. On a backend that fuses them (ResidualConv) it is one op
+// forward, and backward the conv reads the sum's gradient directly (the conv's output has
+// no other use) while res takes it as its own, as Add's backward would: no copy, no add.
+// Elsewhere, and when res is the conv's own input (whose gradient the conv's backward adds
+// into: it cannot also be the sum's gradient the conv reads), it is the two ops. The values
+// are the same either way.
+func (g *Graph) MaskedConvResidual(spec ConvSpec, x, w, b, res *Var) (*Var, error) {
+	rc, ok := g.B.(ResidualConv)
+	if !ok || res == x {
+		y, err := g.MaskedConv(spec, x, w, b)
+		if err != nil {
+			return nil, err
+		}
+		return g.Add(res, y)
+	}
+	xs := x.Value.Shape
+	if len(xs) != 4 {
+		return nil, fmt.Errorf("layer %q: input shape %v, want [N,H,W,%d]", spec.Name, xs, spec.In)
+	}
+	convGrad := x.NeedsGrad || w.NeedsGrad || b.NeedsGrad
+	y := g.newUninit(xs[0], xs[1], xs[2], spec.Out) // the conv's output: its ReLU mask
+	sum := g.newVar(convGrad || res.NeedsGrad, xs[0], xs[1], xs[2], spec.Out)
+	if err := rc.MaskedConvResidual(spec, y, sum.Value, x.Value, w.Value, b.Value, res.Value); err != nil {
+		return nil, err
+	}
+	if sum.NeedsGrad {
+		g.record(spec.Name+" + residual", func() error {
+			if sum.Grad == nil {
+				return nil
+			}
+			if convGrad {
+				if err := g.convBackward(spec, x, w, b, y, sum.Grad); err != nil {
+					return err
+				}
+			}
+			// After the conv's backward read sum.Grad: res's gradient may now take it (or
+			// add it), and later ops accumulate into it, as after Add's backward.
+			if !res.NeedsGrad {
+				return nil
+			}
+			if res.Grad == nil {
+				res.Grad = sum.Grad
+				return nil
+			}
+			return g.B.AddInto(res.Grad, sum.Grad)
+		})
+	}
+	return sum, nil
 }
 
 // ReLU is y = max(x, 0).

@@ -1,6 +1,8 @@
 package nn_test
 
 import (
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"pixelcnn/nn"
@@ -60,4 +62,106 @@ func TestAddGradients(t *testing.T) {
 		}
 		g.Release()
 	}
+}
+
+// unfused is the CPU backend seen only through nn.Backend: no ResidualConv, FreshGradConv or
+// other extension, so the graph runs the plain ops.
+type unfused struct{ nn.Backend }
+
+// TestConvResidualGradients: MaskedConvResidual on a backend that fuses it gives the values
+// and gradients of MaskedConv then Add on one that does not, bit for bit, whether res is
+// another tensor, the conv's own input, or read again by a later op.
+func TestConvResidualGradients(t *testing.T) {
+	spec := nn.ConvSpec{Name: "out", K: 3, In: 6, Out: 6, Colors: 3, Mode: nn.MaskB, ReLU: true}
+	for _, tc := range []struct {
+		name      string
+		resIsX    bool // res is the conv's input
+		reuseRes  bool // res is also added to the output afterwards
+		convGrads bool // w and b need gradients
+	}{
+		{"res apart", false, false, true},
+		{"res is the input", true, false, true},
+		{"res read again", false, true, true},
+		{"frozen conv", false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var grads [2][][]float32
+			var outs [2][]float32
+			for i, b := range []nn.Backend{cpu.New(), unfused{cpu.New()}} {
+				outs[i], grads[i] = residualRun(t, b, spec, tc.resIsX, tc.reuseRes, tc.convGrads)
+			}
+			same := func(what string, got, want []float32) {
+				t.Helper()
+				for k := range want {
+					if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
+						t.Fatalf("%s[%d] = %v fused, %v unfused", what, k, got[k], want[k])
+					}
+				}
+			}
+			same("output", outs[0], outs[1])
+			for k := range grads[1] {
+				same([]string{"dx", "dres", "dw", "db"}[k], grads[0][k], grads[1][k])
+			}
+		})
+	}
+}
+
+// residualRun builds out = MaskedConvResidual(spec, x, w, b, res) (plus res again when
+// reuseRes) on b, runs the backward from a fixed seed, and returns out and the gradients of
+// x, res, w and b (nil ones as empty).
+func residualRun(t *testing.T, b nn.Backend, spec nn.ConvSpec, resIsX, reuseRes, convGrads bool) ([]float32, [][]float32) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(3, 4))
+	data := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	up := func(v []float32, shape ...int) *nn.Tensor {
+		x, err := b.FromHost(v, shape...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	shape := []int{2, 4, 5, spec.In}
+	g := nn.NewGraph(b)
+	x := g.Input(up(data(nn.ShapeLen(shape)), shape...))
+	res := g.Input(up(data(nn.ShapeLen(shape)), shape...))
+	if resIsX {
+		res = x
+	}
+	w := nn.Param(up(data(nn.ShapeLen(spec.WeightShape())), spec.WeightShape()...), up(make([]float32, nn.ShapeLen(spec.WeightShape())), spec.WeightShape()...))
+	bias := nn.Param(up(data(spec.Out), spec.Out), up(make([]float32, spec.Out), spec.Out))
+	if !convGrads {
+		w, bias = nn.Constant(w.Value), nn.Constant(bias.Value)
+	}
+	mask, _ := nn.Mask(spec)
+	for i, m := range mask { // masked weights are 0 in a model
+		if m == 0 {
+			w.Value.Host[i] = 0
+		}
+	}
+	out, err := g.MaskedConvResidual(spec, x, w, bias, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reuseRes {
+		if out, err = g.Add(out, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out.Grad = up(data(out.Value.Len()), out.Value.Shape...)
+	if err := g.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	host := func(v *nn.Tensor) []float32 {
+		if v == nil {
+			return nil
+		}
+		return append([]float32(nil), v.Host...)
+	}
+	return host(out.Value), [][]float32{host(x.Grad), host(res.Grad), host(w.Grad), host(bias.Grad)}
 }

@@ -27,6 +27,24 @@ func CheckConv(spec ConvSpec, y, x, w, b *Tensor) error {
 	return nil
 }
 
+// CheckConvResidual validates a MaskedConvResidual call: as CheckConv, and res and sum
+// shaped like y (none nil).
+func CheckConvResidual(spec ConvSpec, y, sum, x, w, b, res *Tensor) error {
+	if err := CheckConv(spec, y, x, w, b); err != nil {
+		return err
+	}
+	for i, t := range [2]*Tensor{res, sum} {
+		what := [2]string{"residual input", "residual sum"}[i]
+		if t == nil {
+			return fmt.Errorf("layer %q: nil %s", spec.Name, what)
+		}
+		if !SameShape(t.Shape, y.Shape) {
+			return CheckShape(fmt.Sprintf("layer %q: %s", spec.Name, what), t.Shape, y.Shape)
+		}
+	}
+	return nil
+}
+
 // CheckConvBackward validates a MaskedConvBackward call: x, w and y as for MaskedConv, dy
 // shaped like y, and each of dx, dw, db nil or shaped like x, w and [Out].
 func CheckConvBackward(spec ConvSpec, dx, dw, db, dy, x, w, y *Tensor) error {

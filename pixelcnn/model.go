@@ -193,12 +193,16 @@ func (m *Model) Forward(g *nn.Graph, x *nn.Var) (*nn.Var, error) {
 	}
 	for _, blk := range m.Blocks() {
 		h := y
-		for _, l := range []*Layer{blk.In, blk.Mid, blk.Out} {
+		for _, l := range []*Layer{blk.In, blk.Mid} {
 			if h, err = conv(l, h); err != nil {
 				return nil, err
 			}
 		}
-		if y, err = g.Add(y, h); err != nil {
+		// conv_out and the residual add: one op where the backend fuses them.
+		done := g.Range(blk.Out.Spec.Name)
+		y, err = g.MaskedConvResidual(blk.Out.Spec, h, blk.Out.W, blk.Out.B, y)
+		done()
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -163,14 +163,21 @@ type stepShape struct {
 	stream              int // residual stream width 2H: the adds and the ReLU
 	params              int // parameters in all tensors (the optimizer and clip launches)
 	specs               map[string]nn.ConvSpec
+	residual            map[string]bool // convs whose forward also writes the residual sum
 }
 
 func newStepShape(m *pixelcnn.Model, batch int) stepShape {
 	c := m.Config
-	s := stepShape{batch: batch, h: c.Height, w: c.Width, colors: c.Colors, stream: 2 * c.Hidden, specs: map[string]nn.ConvSpec{}}
+	s := stepShape{batch: batch, h: c.Height, w: c.Width, colors: c.Colors, stream: 2 * c.Hidden,
+		specs: map[string]nn.ConvSpec{}, residual: map[string]bool{}}
 	for _, l := range m.Layers {
 		s.specs[l.Spec.Name] = l.Spec
 		s.params += nn.ShapeLen(l.Spec.WeightShape()) + l.Spec.Out
+	}
+	if _, fused := m.B.(nn.ResidualConv); fused { // Model.Forward: conv_out + add in one op
+		for _, blk := range m.Blocks() {
+			s.residual[blk.Out.Spec.Name] = true
+		}
 	}
 	return s
 }
@@ -296,6 +303,9 @@ func (cm *costModel) convCost(c cost, l launchRec, sp nn.ConvSpec, m float64) co
 	switch c.op {
 	case "conv fwd":
 		c.flop, c.bytes = F, f*(m*in+live+out+m*out)
+		if s.residual[c.layer] { // reads res, writes sum
+			c.flop, c.bytes = F+m*out, c.bytes+2*f*m*out
+		}
 	case "conv dX": // dx read and written; a fresh dx (MaskedConvBackwardFresh) is only written
 		c.flop, c.bytes = F, f*(dyReads*m*out+live+2*m*in)
 	case "conv dW":

@@ -72,6 +72,12 @@ func TestCostModel(t *testing.T) {
 			t.Errorf("%s: op %q %s flop %v bytes %v modelled %v; want %q %s %v %v", tt.l.Kernel, c.op, c.precision, c.flop, c.bytes, c.modelled, tt.op, tt.prec, tt.flop, tt.bytes)
 		}
 	}
+	// A block's last conv fused with the residual add also reads res and writes sum.
+	rs := tinyShape()
+	rs.residual = map[string]bool{"blocks.0.conv_mid": true}
+	if c := rs.newCostModel().cost(launchRec{Kernel: "maskedconv_forward_v3", Label: mid}); c.flop != 10752+192 || c.bytes != 4*(192+168+6+192)+2*4*192 {
+		t.Errorf("fused residual conv: flop %v bytes %v", c.flop, c.bytes)
+	}
 	if c := cm.cost(launchRec{Kernel: "maskedconv_forward_v2", Label: mid}); c.layer != "blocks.0.conv_mid" || c.shape != "2x4x4x6->6 k3" {
 		t.Errorf("layer %q shape %q", c.layer, c.shape)
 	}

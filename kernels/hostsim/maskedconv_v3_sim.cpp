@@ -337,8 +337,25 @@ static void run_case(const Case& c, int vec, std::mt19937& rng) {
     std::vector<float> y(M * (size_t)c.out, nan);
     launch({cdiv(M, V3_BM), cdiv(c.out, V3_BN), 1}, V3_THREADS, [&] {
         maskedconv_forward_v3(y.data(), x.data(), w.data(), bias.data(), c.n, c.h, c.w, c.in, c.out, c.k,
-                              c.colors, c.mask_b, c.relu, vec);
+                              c.colors, c.mask_b, c.relu, vec, nullptr, nullptr);
     });
+    // With a residual (MaskedConvResidual): the same y, and sum = res + y, bit for bit.
+    {
+        std::vector<float> res = rnd(y.size()), y2(y.size(), nan), sum(y.size(), nan);
+        launch({cdiv(M, V3_BM), cdiv(c.out, V3_BN), 1}, V3_THREADS, [&] {
+            maskedconv_forward_v3(y2.data(), x.data(), w.data(), bias.data(), c.n, c.h, c.w, c.in, c.out, c.k,
+                                  c.colors, c.mask_b, c.relu, vec, res.data(), sum.data());
+        });
+        bool same = std::memcmp(y2.data(), y.data(), y.size() * 4) == 0;
+        for (size_t i = 0; i < y.size() && same; i++) {
+            const float want = res[i] + y[i];
+            same = std::memcmp(&sum[i], &want, 4) == 0;
+        }
+        if (!same) {
+            std::printf("  forward with a residual: y or sum differs\n");
+            g_failures++;
+        }
+    }
     std::vector<double> yref(y.size()), yscale(y.size());
     for (int m = 0; m < M; m++)
         for (int o = 0; o < c.out; o++) {

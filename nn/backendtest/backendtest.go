@@ -35,6 +35,9 @@ func Run(t *testing.T, b nn.Backend) {
 	if r, ok := b.(nn.StepRecorder); ok {
 		t.Run("StepRecorder", func(t *testing.T) { testStepRecorder(t, b, r) })
 	}
+	if rc, ok := b.(nn.ResidualConv); ok {
+		t.Run("ConvResidual", func(t *testing.T) { testConvResidual(t, b, rc) })
+	}
 	if z, ok := b.(nn.MultiZeroer); ok {
 		t.Run("ZeroAll", func(t *testing.T) { testZeroAll(t, b, z) })
 	}
@@ -297,6 +300,53 @@ func testMaskedConv(t *testing.T, b nn.Backend) {
 				t.Fatal(err)
 			}
 			for _, tt := range []*nn.Tensor{xt, wt, bt, yt, dyt, dxt, dwt, dbt} {
+				b.Release(tt)
+			}
+		})
+	}
+}
+
+// testConvResidual: MaskedConvResidual writes MaskedConv's y bit for bit and sum = res + y
+// (one float32 add per element, as Add), over every conformance shape; a missing or
+// misshapen residual is an error naming it.
+func testConvResidual(t *testing.T, b nn.Backend, rc nn.ResidualConv) {
+	for ci, c := range ConvCases() {
+		t.Run(c.Spec.Name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(ci), 29))
+			s := c.Spec
+			xs := []int{c.N, c.H, c.W, s.In}
+			ys := []int{c.N, c.H, c.W, s.Out}
+			mask, err := nn.Mask(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			xt := upload(t, b, to32(randSlice(r, nn.ShapeLen(xs), 1)), xs...)
+			wt := upload(t, b, to32(randSlice(r, len(mask), 0.5)), s.WeightShape()...)
+			bt := upload(t, b, to32(randSlice(r, s.Out, 0.3)), s.Out)
+			res := to32(randSlice(r, nn.ShapeLen(ys), 1))
+			rt := upload(t, b, res, ys...)
+			yWant := poisoned(t, b, ys...)
+			if err := b.MaskedConv(s, yWant, xt, wt, bt); err != nil {
+				t.Fatal(err)
+			}
+			yt, st := poisoned(t, b, ys...), poisoned(t, b, ys...)
+			if err := rc.MaskedConvResidual(s, yt, st, xt, wt, bt, rt); err != nil {
+				t.Fatal(err)
+			}
+			y := download(t, b, yWant)
+			sameBits(t, "y", download(t, b, yt), y)
+			sum := make([]float32, len(y))
+			for i := range sum {
+				sum[i] = res[i] + y[i]
+			}
+			sameBits(t, "sum", download(t, b, st), sum)
+			if err := rc.MaskedConvResidual(s, yt, st, xt, wt, bt, nil); err == nil || !contains(err.Error(), "residual input") {
+				t.Errorf("nil residual: %v", err)
+			}
+			if err := rc.MaskedConvResidual(s, yt, xt, xt, wt, bt, rt); s.In != s.Out && (err == nil || !contains(err.Error(), "residual sum")) {
+				t.Errorf("misshapen sum: %v", err)
+			}
+			for _, tt := range []*nn.Tensor{xt, wt, bt, rt, yWant, yt, st} {
 				b.Release(tt)
 			}
 		})

@@ -310,3 +310,15 @@ func (b *Backend) MaskedConvBackwardFresh(spec nn.ConvSpec, dx, dw, db, dy, x, w
 	b.Zero(dx)
 	return b.MaskedConvBackward(spec, dx, dw, db, dy, x, w, y)
 }
+
+// MaskedConvResidual implements nn.ResidualConv: MaskedConv, then Add (the CPU's Add is
+// already a single pass; this is the reference of the fused op's semantics).
+func (b *Backend) MaskedConvResidual(spec nn.ConvSpec, y, sum, x, w, bias, res *nn.Tensor) error {
+	if err := nn.CheckConvResidual(spec, y, sum, x, w, bias, res); err != nil {
+		return err
+	}
+	if err := b.MaskedConv(spec, y, x, w, bias); err != nil {
+		return err
+	}
+	return b.Add(sum, res, y)
+}
