@@ -62,6 +62,20 @@ func TestConvTF32(t *testing.T) {
 	}
 }
 
+// TestFusedOpsV3: version 3's residual epilogue and fresh-dx mode give what its own unfused
+// ops give, bit for bit (backendtest.Run checks versions 1 and 2 the same way).
+func TestFusedOpsV3(t *testing.T) {
+	b := gpu(t)
+	if err := b.SetPrecision(nn.TF32); err != nil {
+		t.Skipf("no TF32 tensor cores: %v", err)
+	}
+	defer b.SetPrecision(nn.FP32)
+	backendtest.RunFusedOps(t, b)
+	if err := b.Synchronize(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSetPrecision: tf32 selects version 3 (or fails naming the GPU before sm_80), fp32
 // version 2; unknown precisions and versions are errors.
 func TestSetPrecision(t *testing.T) {

@@ -161,7 +161,7 @@ if command -v compute-sanitizer >/dev/null; then
   #    TestConvTF32 to the conformance shapes (the cifar10 ones are slow under the sanitizer).
   step memcheck "$(lim GPUCHECK_MEMCHECK_S 150)" env PIXELCNN_CUDA_DEBUG=1 compute-sanitizer --tool memcheck \
     --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 -test.short \
-    -test.run 'TestConformance|TestConvTF32|TestKernelsLoad|TestPoolNoAllocAfterFirstStep|TestDeferredError|PositionKernelsBitwise|DrawAtCursor|VectorConvAtCursor|SamplersOnGPU'
+    -test.run 'TestConformance|TestConvTF32|TestFusedOpsV3|TestKernelsLoad|TestPoolNoAllocAfterFirstStep|TestDeferredError|PositionKernelsBitwise|DrawAtCursor|VectorConvAtCursor|SamplersOnGPU'
   # 9. Shared-memory races: the tiled kernels (v2), the cp.async pipelines (v3), the per-position
   #    kernels and warp draws. One run each: go test's -run cannot OR patterns across subtest
   #    levels.

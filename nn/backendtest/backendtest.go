@@ -353,6 +353,36 @@ func testConvResidual(t *testing.T, b nn.Backend, rc nn.ResidualConv) {
 	}
 }
 
+// RunFusedOps checks b's fused conv ops against b's own unfused ones, bit for bit, on every
+// conformance shape: MaskedConvResidual against MaskedConv and an add, MaskedConvBackwardFresh
+// into a NaN-filled dx against MaskedConvBackward into a zeroed one. It needs no reference
+// tolerance, so it also runs at TF32 (cuda's version 3), where Run's FP32 bounds do not hold.
+func RunFusedOps(t *testing.T, b nn.Backend) {
+	if rc, ok := b.(nn.ResidualConv); ok {
+		t.Run("ConvResidual", func(t *testing.T) { testConvResidual(t, b, rc) })
+	}
+	f, ok := b.(nn.FreshGradConv)
+	if !ok {
+		return
+	}
+	for ci, c := range ConvCases() {
+		t.Run("FreshDX/"+c.Spec.Name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(ci), 31))
+			s := c.Spec
+			xs := []int{c.N, c.H, c.W, s.In}
+			ys := []int{c.N, c.H, c.W, s.Out}
+			xt := upload(t, b, to32(randSlice(r, nn.ShapeLen(xs), 1)), xs...)
+			wt := upload(t, b, to32(randSlice(r, nn.ShapeLen(s.WeightShape()), 0.5)), s.WeightShape()...)
+			yt := upload(t, b, to32(randSlice(r, nn.ShapeLen(ys), 1)), ys...) // its sign: the ReLU mask
+			dyt := upload(t, b, to32(randSlice(r, nn.ShapeLen(ys), 1)), ys...)
+			testFreshDX(t, b, f, s, dyt, xt, wt, yt)
+			for _, tt := range []*nn.Tensor{xt, wt, yt, dyt} {
+				b.Release(tt)
+			}
+		})
+	}
+}
+
 // testFreshDX: MaskedConvBackwardFresh into a NaN-filled dx gives, bit for bit, what
 // MaskedConvBackward gives into a zeroed dx (dx is written, never read), and accumulates dw
 // and db as MaskedConvBackward does.

@@ -19,6 +19,7 @@ func TestConvTF32(t *testing.T) {
 		t.Fatal(err)
 	}
 	backendtest.RunConvTF32(t, b)
+	backendtest.RunFusedOps(t, b)
 }
 
 func TestSetPrecision(t *testing.T) {
