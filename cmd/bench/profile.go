@@ -380,6 +380,8 @@ type profileReport struct {
 	Steps       int          `json:"steps_profiled"`
 	StepMs      float64      `json:"step_ms"`            // median profiled step: events around the whole step
 	PlainStepMs float64      `json:"unprofiled_step_ms"` // median step with the profiler off
+	GraphStepMs float64      `json:"graph_step_ms"`      // median step of a trainer recording the step (graphs on)
+	GraphMode   string       `json:"graph_step_mode"`    // how that trainer ran (Trainer.StepMode)
 	KernelMs    float64      `json:"kernel_ms"`          // sum of the launches' medians
 	Launches    int          `json:"launches"`
 	Ceilings    ceilings     `json:"ceilings"`
@@ -517,8 +519,8 @@ func printProfile(w io.Writer, rep profileReport, perLayer bool) {
 	c := rep.Ceilings
 	fmt.Fprintf(w, "profile: %s preset %s (%s) batch %d, precision %s, median of %d steps\n", rep.Device, rep.Preset, rep.Shape, rep.Batch, rep.Precision, rep.Steps)
 	fmt.Fprintf(w, "ceilings (%s, %s): FP32 %.4g TFLOP/s, TF32 %.4g TFLOP/s, bandwidth %.4g TB/s\n", c.GPU, c.Source, c.FP32, c.TF32, c.BW)
-	fmt.Fprintf(w, "step %.3f ms profiled (%.3f ms unprofiled); %d launches, %.3f ms in kernels (%.1f%%)\n",
-		rep.StepMs, rep.PlainStepMs, rep.Launches, rep.KernelMs, 100*rep.KernelMs/max(rep.StepMs, 1e-12))
+	fmt.Fprintf(w, "step %.3f ms profiled (%.3f ms unprofiled, ops one by one; %.3f ms with graphs on: %s); %d launches, %.3f ms in kernels (%.1f%%)\n",
+		rep.StepMs, rep.PlainStepMs, rep.GraphStepMs, rep.GraphMode, rep.Launches, rep.KernelMs, 100*rep.KernelMs/max(rep.StepMs, 1e-12))
 	rows := rep.Groups
 	if perLayer {
 		rows = rep.Layers
@@ -714,10 +716,12 @@ func profileOn(gpu *gpuDevice, pc profileConfig, cfg pixelcnn.Config, ceil ceili
 	}
 	precision := string(p)
 	// Every launch is timed with its own events, so the step runs its ops one by one: a
-	// recorded step (a CUDA graph) would hide them.
-	if g, ok := gpu.backend.(interface{ SetGraphs(bool) }); ok {
-		g.SetGraphs(false)
-		defer g.SetGraphs(true)
+	// recorded step (a CUDA graph) would hide them. A second trainer times the recorded step
+	// afterwards (graphStep).
+	graphs, _ := gpu.backend.(interface{ SetGraphs(bool) })
+	if graphs != nil {
+		graphs.SetGraphs(false)
+		defer graphs.SetGraphs(true)
 	}
 	m, err := pixelcnn.NewModel(gpu.backend, cfg, 1)
 	if err != nil {
@@ -761,5 +765,34 @@ func profileOn(gpu *gpuDevice, pc profileConfig, cfg pixelcnn.Config, ceil ceili
 	var unknown []string
 	rep.Groups, rep.Layers, unknown = buildProfile(launches, newStepShape(m, pc.batch), ceil, rep.StepMs)
 	rep.Notes = profileNotes(unknown)
-	return rep, nil
+	if graphs != nil {
+		graphs.SetGraphs(true)
+	}
+	rep.GraphStepMs, rep.GraphMode, err = graphStep(gpu, m, pc, cfg)
+	return rep, err
+}
+
+// graphStep times pc.steps steps of a fresh trainer on m after pc.warmup (at least 2: the
+// second step is recorded) and returns the median and how it ran its steps.
+func graphStep(gpu *gpuDevice, m *pixelcnn.Model, pc profileConfig, cfg pixelcnn.Config) (float64, string, error) {
+	opt := pixelcnn.DefaultTrainOptions()
+	opt.Batch, opt.Clip = pc.batch, pc.clip
+	tr, err := pixelcnn.NewTrainer(m, randomSplit(2*pc.batch, cfg.Subpixels(), 5), opt)
+	if err != nil {
+		return 0, "", err
+	}
+	defer tr.Release()
+	step := func() error { _, err := tr.TrainStep(); return err }
+	for i := 0; i < max(2, pc.warmup); i++ {
+		if err := step(); err != nil {
+			return 0, "", err
+		}
+	}
+	times := make([]float64, pc.steps)
+	for i := range times {
+		if times[i], err = gpu.time(step); err != nil {
+			return 0, "", err
+		}
+	}
+	return median(times), tr.StepMode(), nil
 }

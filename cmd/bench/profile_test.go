@@ -354,7 +354,8 @@ func TestProfileOnCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stepsRun != 3 || rep.Launches != 4 || len(rep.Layers) != 4 || len(rep.Groups) != 3 || !(rep.PlainStepMs > 0) || rep.StepMs != 1 || rep.Precision != "fp32" {
+	if stepsRun != 3 || rep.Launches != 4 || len(rep.Layers) != 4 || len(rep.Groups) != 3 || !(rep.PlainStepMs > 0) || rep.StepMs != 1 || rep.Precision != "fp32" ||
+		!(rep.GraphStepMs > 0) || rep.GraphMode != "device scalars, plain launches" {
 		t.Fatalf("report %+v", rep)
 	}
 	g := rep.Groups[0] // blocks.*.conv_in: two launches at the median 0.02 ms
