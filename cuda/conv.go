@@ -15,9 +15,10 @@ const (
 	tileK       = 16
 	tileThreads = 256
 	// dW version 2 splits the N*H*W reduction into slices so that the grid has about
-	// dwTargetBlocks blocks, with at least dwMinSlice positions per slice and at most
-	// dwMaxPartialBytes of partial sums. The split depends on the shapes only, so the
-	// summation order (and the result) is the same on every run.
+	// dwTargetBlocks blocks (PIXELCNN_CUDA_DW_BLOCKS overrides it, for tuning: more blocks
+	// fill the GPU, fewer write and re-read fewer partial sums), with at least dwMinSlice
+	// positions per slice and at most dwMaxPartialBytes of partial sums. The split depends on
+	// the shapes only, so the summation order (and the result) is the same on every run.
 	dwTargetBlocks    = 1024
 	dwMinSlice        = 256
 	dwMaxPartialBytes = 256 << 20
@@ -231,9 +232,9 @@ func (b *Backend) convDX(c convCall, dx, dy, y, w *nn.Tensor, accumulate int) er
 
 // dwSlices picks the dW reduction split for tiles of tm x tn (kk, o) entries: the slice
 // length is a multiple of tileK (both versions' K chunk) and the number of slices is ceil(m / sliceLen).
-func (c convCall) dwSlices(tm, tn int) (slices, sliceLen int) {
+func (c convCall) dwSlices(tm, tn, targetBlocks int) (slices, sliceLen int) {
 	tiles := ceilDiv(c.kw, tm) * ceilDiv(c.spec.Out, tn)
-	slices = max(1, min(ceilDiv(dwTargetBlocks, tiles), c.m/dwMinSlice))
+	slices = max(1, min(ceilDiv(targetBlocks, tiles), c.m/dwMinSlice))
 	perSlice := int64(c.kw) * int64(c.spec.Out) * 4
 	slices = max(1, min(slices, int(dwMaxPartialBytes/perSlice), 65535))
 	sliceLen = ceilDiv(ceilDiv(c.m, slices), tileK) * tileK
@@ -246,7 +247,7 @@ func (b *Backend) convDW(c convCall, dw, dy, y, x *nn.Tensor) error {
 		args := append([]uint64{ptrOf(dw), ptrOf(dy), ptrOf(y), ptrOf(x)}, geom...)
 		return b.launch("maskedconv_backward_dw_v1", grid1(c.kw*c.spec.Out, 256), 256, args...)
 	}
-	slices, sliceLen := c.dwSlices(tileM, tileN)
+	slices, sliceLen := c.dwSlices(tileM, tileN, b.dwBlocks)
 	if int64(slices)*int64(c.kw)*int64(c.spec.Out) > maxElems {
 		return fmt.Errorf("cuda: layer %q: dW partials too large", c.spec.Name)
 	}
@@ -365,7 +366,7 @@ func (b *Backend) convBackwardV3(c convCall, dx, dw, db, dy, x, w, y *nn.Tensor,
 		}
 	}
 	if dw != nil {
-		slices, sliceLen := c.dwSlices(tile3M, tile3N)
+		slices, sliceLen := c.dwSlices(tile3M, tile3N, b.dwBlocks)
 		if int64(slices)*int64(c.kw)*int64(c.spec.Out) > maxElems {
 			return fmt.Errorf("cuda: layer %q: dW partials too large", c.spec.Name)
 		}

@@ -35,6 +35,7 @@ type Backend struct {
 	pool     *Pool
 	debug    bool
 	version  int // masked-conv kernel version: 2 (tiled, default), 1 (baseline) or 3 (TF32 tensor cores)
+	dwBlocks int // dW's target grid size (dwTargetBlocks or PIXELCNN_CUDA_DW_BLOCKS)
 	ccMajor  int // compute capability, for version 3's sm_80 check (checkConvVersion)
 	ccMinor  int
 	tables   map[string][]*chunkTable // multi-tensor tables by op, most recently used first
@@ -105,7 +106,14 @@ func New() (*Backend, error) {
 		}
 		ordinal = v
 	}
-	b := &Backend{fns: map[string]cu.Function{}, tables: map[string][]*chunkTable{}, version: 2}
+	b := &Backend{fns: map[string]cu.Function{}, tables: map[string][]*chunkTable{}, version: 2, dwBlocks: dwTargetBlocks}
+	if s := os.Getenv("PIXELCNN_CUDA_DW_BLOCKS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > 1<<20 {
+			return nil, fmt.Errorf("cuda: PIXELCNN_CUDA_DW_BLOCKS=%q: want a block count from 1 to %d", s, 1<<20)
+		}
+		b.dwBlocks = v
+	}
 	b.debug = os.Getenv("PIXELCNN_CUDA_DEBUG") == "1"
 	switch v := os.Getenv("PIXELCNN_CUDA_CONV"); v {
 	case "", "2":

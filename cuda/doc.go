@@ -54,16 +54,21 @@
 //     accumulation, both operands rounded with cvt.rna (nn.RoundTF32), cp.async 3-stage
 //     shared-memory pipeline; 128x64 output tiles, 16-deep K chunks, 128 threads (4 warps of
 //     64x32); grid (ceil(M/128), ceil(cols/64)[, slices]). The backward pass masks dy by the
-//     ReLU once into a pooled dz (relu_mask_v3) that the dX and dW GEMMs read; dW sums fixed
-//     slices into partials reduced in slice order (maskedconv_reduce_dw), dB stays on
-//     version 2's kernels. MaskedConvAt is FP32 at either precision.
+//     ReLU once into a pooled dz that the dX and dW GEMMs read, in the same pass as dB's
+//     partial sums (relu_mask_bias_v3; reduce_bias_v3 adds them, a warp per output); dW sums
+//     fixed slices into partials reduced in slice order (maskedconv_reduce_dw; about 1024
+//     blocks, PIXELCNN_CUDA_DW_BLOCKS=N for tuning). MaskedConvAt is FP32 at either precision.
+//   - Every forward version can write a residual sum in its epilogue (MaskedConvResidual),
+//     every dX version can write instead of accumulate (MaskedConvBackwardFresh).
 //   - Precision (nn.PrecisionSetter): FP32 (the default) runs version 2, TF32 version 3;
 //     SetPrecision(nn.TF32) fails naming the GPU before compute capability 8.0.
 //   - Reductions are deterministic: dW and dB sum fixed slices of positions into partial
-//     buffers and add the slices in order; the loss, sum of squares and optimizer launches
-//     write one partial per block, which the host adds in order. No atomics anywhere.
-//   - Multi-tensor launches (Scale, SumSquares, Adam, RMSProp) take a device table of
-//     16384-element chunks, cached per op until the tensor list changes: one launch each.
+//     buffers and add the slices in a fixed order; the loss and sum of squares write one
+//     partial per block, which the host (or, for a recorded step, step_loss_v1 and
+//     step_clip_v1) adds in order. No atomics anywhere.
+//   - Multi-tensor launches (ZeroAll, Scale, SumSquares, Adam, RMSProp and their step.go
+//     forms) take a device table of 16384-element chunks, cached per op and tensor list
+//     (4 lists per op): one launch each.
 //
 // Profiling: Range (nn.Ranger) and PushRange/PopRange mark NVTX ranges (header-only NVTX v3).
 package cuda

@@ -20,6 +20,7 @@
 #   traintf32    the same at tf32                                         GPUCHECK_TRAINBENCH_S (90)
 #   trainnograph the same at tf32 with CUDA graphs off (PIXELCNN_CUDA_GRAPHS=0)  (90)
 #   profile      bench --profile: mnist and cifar10, batch 16, fp32 and tf32  GPUCHECK_PROFILE_S (120)
+#   profiledw    cifar10 tf32 again with PIXELCNN_CUDA_DW_BLOCKS=400 (tolerated)  GPUCHECK_PROFILEDW_S (60)
 #   sampleat     per-position kernel v1 vs v2 (cifar10 1x1 768->768, 16 images)  GPUCHECK_SAMPLE_S (90)
 #   sample       the sampler: mnist/cifar10 x 16/64 images x graphs/plain  GPUCHECK_SAMPLE_S (90)
 #   samplev1     16 cifar10 images through the old path (PIXELCNN_CUDA_AT=1), same run  (90)
@@ -45,7 +46,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.gpu/out}
 mkdir -p "$OUT"
 BIN=${BIN:-bin}
-STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainfp32,traintf32,trainnograph,profile,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,peercompile},"
+STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainfp32,traintf32,trainnograph,profile,profiledw,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,peercompile},"
 TOTAL=${GPUCHECK_TOTAL_S:-480}
 summary=()
 failed=0
@@ -132,6 +133,11 @@ step profile "$(lim GPUCHECK_PROFILE_S 120)" bash -c '
     "$0" --profile --preset $preset --batch 16 --precision $prec \
       --profile-json "$1/profile-$preset-$prec.json" --roofline "$1/roofline-$preset-$prec.png" || exit 1
   done; done' "$BIN/bench" "$OUT"
+# The cifar10 tf32 profile again with dW split for ~400 blocks (one wave of v3's 3 blocks per
+# SM on 132 SMs) instead of ~1024: fewer partial sums written and re-read (~2.3 GB per step at
+# 1024, counted by hand) against a less full GPU. Tuning data; a failure is tolerated.
+SOFT=1 step profiledw "$(lim GPUCHECK_PROFILEDW_S 60)" env PIXELCNN_CUDA_DW_BLOCKS=400 "$BIN/bench" --profile \
+  --preset cifar10 --batch 16 --precision tf32 --profile-json "$OUT/profile-cifar10-tf32-dw400.json"
 
 # 5. The sampler. The per-position kernel v1 vs v2 at the cifar10 preset's 1x1 shape (target
 #    >= 20x); whole sampling runs in every mode (target: 16 cifar10 images <= 1 s, 16 mnist
@@ -272,6 +278,7 @@ EOF
     if [ -s "$OUT/train$prec.log" ]; then echo; echo "train steps, $prec:"; grep -v '^bench: train ' "$OUT/train$prec.log"; fi
   done
   if [ -s "$OUT/profile.log" ]; then echo; cat "$OUT/profile.log"; fi
+  if [ -s "$OUT/profiledw.log" ]; then echo; echo "profile, dW at ~400 blocks:"; cat "$OUT/profiledw.log"; fi
   for s in sampleat sample samplev1; do
     if [ -s "$OUT/$s.log" ]; then echo; echo "$s:"; grep -E '^(Benchmark|---|ok|FAIL|PASS)|/s|speedup|images' "$OUT/$s.log" | head -n 30; fi
   done
