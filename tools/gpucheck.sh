@@ -9,9 +9,11 @@
 # train step next to PyTorch's. One call fits in about 8 minutes (GPUCHECK_TOTAL_S).
 #
 # Build here first (binaries link libcuda.so.1 dynamically and run on the newer driver):
-#   make gpu-bins        # = make ptx; bin/cuda.test, the cuda-tagged commands in bin/, and
-#                        #   bin/train-cpu (untagged, for the missing-backend notice)
-# then run it there with bin/ and kernels/ptx carried:   tools/gpucheck.sh
+#   make gpu-prep        # = make gpu-bins (the PTX; bin/cuda.test, the cuda-tagged commands in
+#                        #   bin/, bin/train-cpu for the missing-backend notice) and MNIST's
+#                        #   idx files in .gpu/mnist; 50 MiB in all
+# then run it there with bin, kernels/ptx and .gpu carried:   tools/gpu-session.sh
+# (which runs this script with OUT=$OUT/g and packs the logs into $OUT/gpucheck.tgz).
 #
 # Steps, in order (GPUCHECK_STEPS, a comma list, runs a subset; default all):
 #   tests        every cuda test but the training comparisons             GPUCHECK_TEST_S (180)
