@@ -18,7 +18,7 @@ import (
 // The first step runs the ops plainly: it makes every buffer and multi-tensor table the step
 // uses, so the capture at the second step only queues launches. The values are those of
 // hostTrainStep bit for bit (the same kernels, and the host's float64 arithmetic done on the
-// device in the same order; TestTrainDeviceStepMatchesHost, cuda's TestRecordedTrainStep).
+// device in the same order; TestDeviceStepMatchesHostStep, cuda's TestRecordedTrainStep).
 type deviceStep struct {
 	rec    nn.StepRecorder
 	b      nn.Backend
