@@ -20,9 +20,9 @@
 #   trainmatch   TestTrainMatchesCPU{,TF32}: 200 mnist steps, GPU vs CPU  GPUCHECK_TRAINMATCH_S (150)
 #   trainfp32    bench --train-only --precision fp32 (mnist, cifar10; 16, 64)  GPUCHECK_TRAINBENCH_S (90)
 #   traintf32    the same at tf32                                         GPUCHECK_TRAINBENCH_S (90)
-#   trainnograph the same at tf32 with CUDA graphs off (PIXELCNN_CUDA_GRAPHS=0)  (90)
+#   trainnograph the same at tf32 with CUDA graphs off (tolerated)       GPUCHECK_TRAINNOGRAPH_S (60)
 #   profile      bench --profile: mnist and cifar10, batch 16, fp32 and tf32  GPUCHECK_PROFILE_S (120)
-#   profiledw    cifar10 tf32 again with PIXELCNN_CUDA_DW_BLOCKS=400 (tolerated)  GPUCHECK_PROFILEDW_S (60)
+#   profiledw    cifar10 tf32 again with PIXELCNN_CUDA_DW_BLOCKS=400 (tolerated)  GPUCHECK_PROFILEDW_S (45)
 #   sampleat     per-position kernel v1 vs v2 (cifar10 1x1 768->768, 16 images)  GPUCHECK_SAMPLE_S (90)
 #   sample       the sampler: mnist/cifar10 x 16/64 images x graphs/plain  GPUCHECK_SAMPLE_S (90)
 #   samplev1     16 cifar10 images through the old path (PIXELCNN_CUDA_AT=1), same run  (90)
@@ -123,8 +123,9 @@ for prec in fp32 tf32; do
   step "train$prec" "$(lim GPUCHECK_TRAINBENCH_S 90)" "$BIN/bench" --train-only --cpu-train=false \
     --precision "$prec" --json-out "$OUT/train$prec.json" ${TRAIN_BENCH_ARGS:-}
 done
+# (A measurement for the ratio, not a check: a failure or timeout is tolerated.)
 # shellcheck disable=SC2086
-step trainnograph "$(lim GPUCHECK_TRAINBENCH_S 90)" env PIXELCNN_CUDA_GRAPHS=0 "$BIN/bench" --train-only --cpu-train=false \
+SOFT=1 step trainnograph "$(lim GPUCHECK_TRAINNOGRAPH_S 60)" env PIXELCNN_CUDA_GRAPHS=0 "$BIN/bench" --train-only --cpu-train=false \
   --precision tf32 --json-out "$OUT/trainnograph.json" ${TRAIN_BENCH_ARGS:-}
 
 # 4. The per-op profile of one train step (CUDA events, no nsys): table, JSON and a roofline PNG
@@ -138,7 +139,7 @@ step profile "$(lim GPUCHECK_PROFILE_S 120)" bash -c '
 # The cifar10 tf32 profile again with dW split for ~400 blocks (one wave of v3's 3 blocks per
 # SM on 132 SMs) instead of ~1024: fewer partial sums written and re-read (~2.3 GB per step at
 # 1024, counted by hand) against a less full GPU. Tuning data; a failure is tolerated.
-SOFT=1 step profiledw "$(lim GPUCHECK_PROFILEDW_S 60)" env PIXELCNN_CUDA_DW_BLOCKS=400 "$BIN/bench" --profile \
+SOFT=1 step profiledw "$(lim GPUCHECK_PROFILEDW_S 45)" env PIXELCNN_CUDA_DW_BLOCKS=400 "$BIN/bench" --profile \
   --preset cifar10 --batch 16 --precision tf32 --profile-json "$OUT/profile-cifar10-tf32-dw400.json"
 
 # 5. The sampler. The per-position kernel v1 vs v2 at the cifar10 preset's 1x1 shape (target
