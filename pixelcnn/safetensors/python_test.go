@@ -115,10 +115,9 @@ func maskAt(o, i, y, x, k, in, out, colors int, maskA bool) bool {
 }
 
 type convDef struct {
-	name        string
-	in, out, k  int
-	maskA       bool
-	weightScale float64
+	name       string
+	in, out, k int
+	maskA      bool
 }
 
 func modelConvs(colors, hidden, blocks, outDim int) []convDef {
