@@ -941,7 +941,7 @@ extern "C" __global__ void relu_mask_v3(float* __restrict__ dz, const float* __r
 // 256; consecutive threads read consecutive o: coalesced) sums dz[m, o] over the m of its
 // slice in order into partial[o * slices + s]: transposed, so that pass 2 reads a column's
 // partials contiguously. dz is dy through the ReLU mask of y when relu. The host picks about
-// 64K threads' worth of slices (cuda/conv.go: biasSlices), far more parallel than version 2's
+// 64K threads' worth of slices (cuda/conv.go: biasSlices3), far more parallel than version 2's
 // slices of 256 positions, and pass 2 adds a column's partials with a whole warp.
 __device__ __forceinline__ void bias_partial_v3_body(float* __restrict__ dz_out, float* __restrict__ partial,
                                                      const float* __restrict__ dy, const float* __restrict__ y,
