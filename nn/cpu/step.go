@@ -123,7 +123,10 @@ func (b *Backend) AdamStepFrom(s *nn.StepScalars, params, grads, m, v []*nn.Tens
 
 func (b *Backend) RMSPropStepFrom(s *nn.StepScalars, params, grads, ms []*nn.Tensor, decay float32) error {
 	sc, err := scalarsOf(s)
-	if err != nil || sc.skip {
+	if err != nil {
+		return err
+	}
+	if err := checkParamLists("rmsprop", params, grads, ms); err != nil || sc.skip {
 		return err
 	}
 	return b.RMSPropStep(params, grads, ms, nn.RMSPropStep{LR: sc.lr, Decay: decay, Eps: sc.eps})
