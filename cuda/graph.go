@@ -93,7 +93,9 @@ func (b *Backend) capture(fn func() error) (*graphReplay, error) {
 	// Capture begins and ends on one OS thread (enter's lock nests inside this one).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	exit, err := b.enterOp("cuda: graph capture")
+	// enter, not enterOp: an error kept from an earlier op is left for fn's first op (or the
+	// plain replay's) to return, not spent on this notice.
+	exit, err := b.enter()
 	if err != nil {
 		return nil, err
 	}
