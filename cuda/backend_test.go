@@ -120,13 +120,13 @@ func TestKernelsLoad(t *testing.T) {
 	}
 	entries := 0
 	for _, name := range names {
-		for _, m := range entryRE.FindAllStringSubmatch(mods[name], -1) {
+		for kernel := range kernels.Entries(mods[name]) {
 			entries++
-			if strings.HasPrefix(m[1], "_Z") {
-				t.Errorf("module %s: kernel %s has a mangled name (missing extern \"C\")", name, m[1])
+			if strings.HasPrefix(kernel, "_Z") {
+				t.Errorf("module %s: kernel %s has a mangled name (missing extern \"C\")", name, kernel)
 			}
-			if _, ok := b.fns[m[1]]; !ok {
-				t.Errorf("module %s: kernel %s not loaded", name, m[1])
+			if _, ok := b.fns[kernel]; !ok {
+				t.Errorf("module %s: kernel %s not loaded", name, kernel)
 			}
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -32,6 +31,7 @@ type Backend struct {
 	name     string
 	modules  []cu.Module
 	fns      map[string]cu.Function
+	params   map[string]int // each kernel's parameter count, from its PTX (launch checks it)
 	pool     *Pool
 	debug    bool
 	version  int // masked-conv kernel version: 2 (tiled, default), 1 (baseline) or 3 (TF32 tensor cores)
@@ -80,8 +80,6 @@ var (
 	_ nn.Ranger  = (*Backend)(nil)
 )
 
-var entryRE = regexp.MustCompile(`\.entry\s+([A-Za-z_$][A-Za-z0-9_$]*)\s*\(`)
-
 func init() {
 	nn.Register("cuda", func() (nn.Backend, error) { return New() })
 }
@@ -106,7 +104,7 @@ func New() (*Backend, error) {
 		}
 		ordinal = v
 	}
-	b := &Backend{fns: map[string]cu.Function{}, tables: map[string][]*chunkTable{}, version: 2, dwBlocks: dwTargetBlocks}
+	b := &Backend{fns: map[string]cu.Function{}, params: map[string]int{}, tables: map[string][]*chunkTable{}, version: 2, dwBlocks: dwTargetBlocks}
 	if s := os.Getenv("PIXELCNN_CUDA_DW_BLOCKS"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 || v > 1<<20 {
@@ -191,15 +189,15 @@ func (b *Backend) loadModules() error {
 			return fmt.Errorf("cuda: loading PTX module %s: %w", name, err)
 		}
 		b.modules = append(b.modules, mod)
-		for _, m := range entryRE.FindAllStringSubmatch(mods[name], -1) {
-			fn, err := mod.Function(m[1])
+		for kernel, params := range kernels.Entries(mods[name]) {
+			fn, err := mod.Function(kernel)
 			if err != nil {
-				return fmt.Errorf("cuda: module %s: kernel %s: %w", name, m[1], err)
+				return fmt.Errorf("cuda: module %s: kernel %s: %w", name, kernel, err)
 			}
-			if _, dup := b.fns[m[1]]; dup {
-				return fmt.Errorf("cuda: kernel %s defined in two modules", m[1])
+			if _, dup := b.fns[kernel]; dup {
+				return fmt.Errorf("cuda: kernel %s defined in two modules", kernel)
 			}
-			b.fns[m[1]] = fn
+			b.fns[kernel], b.params[kernel] = fn, params
 		}
 	}
 	for _, k := range requiredKernels {
@@ -346,6 +344,9 @@ func (b *Backend) launchShared(name string, grid dim3, block, shared int, args .
 	fn, ok := b.fns[name]
 	if !ok {
 		return fmt.Errorf("cuda: kernel %s not loaded", name)
+	}
+	if want := b.params[name]; len(args) != want { // a host/kernel signature mismatch
+		return fmt.Errorf("cuda: kernel %s takes %d parameters, launched with %d (stale kernels/ptx? run `make ptx`)", name, want, len(args))
 	}
 	if grid.x < 1 || grid.y < 1 || grid.z < 1 || grid.x > math.MaxInt32 || grid.y > 65535 || grid.z > 65535 || block < 1 || block > 1024 {
 		return fmt.Errorf("cuda: kernel %s: bad launch shape grid %v block %d", name, grid, block)

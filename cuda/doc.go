@@ -41,7 +41,10 @@
 //     the backend needs and cannot find.
 //   - gorgonia.org/cu's Function.Launch copies exactly 8 bytes from each parameter pointer,
 //     so every argument is a uint64 slot (argPtr, argInt, argF32, argF64): 32-bit scalars
-//     sit in the low half (little-endian), and no kernel takes a struct by value.
+//     sit in the low half (little-endian), and no kernel takes a struct by value. Every
+//     launch checks its argument count against the kernel's PTX declaration
+//     (kernels.Entries): a host/kernel signature mismatch is an error naming the kernel, not
+//     a kernel reading garbage.
 //   - Index arithmetic in the kernels is 32-bit: tensors are limited to 2^30 elements (so a
 //     grid-stride index plus its stride cannot overflow either) and
 //     the host refuses larger ones before launching.

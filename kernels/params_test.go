@@ -1,0 +1,63 @@
+package kernels
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestEntries(t *testing.T) {
+	const ptx = `
+.visible .entry two_args(
+	.param .u64 two_args_param_0,
+	.param .f32 two_args_param_1
+)
+{
+	.reg .b32 %r<4>;
+	ld.param.u64 %rd1, [two_args_param_0];
+}
+.visible .entry no_args()
+{
+	ret;
+}
+.visible .entry   spaced  (
+	.param .u32 spaced_param_0
+)
+{ }`
+	got := Entries(ptx)
+	want := map[string]int{"two_args": 2, "no_args": 0, "spaced": 1}
+	if len(got) != len(want) {
+		t.Fatalf("entries %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s: %d params, want %d", k, got[k], n)
+		}
+	}
+}
+
+// TestEntriesOfBuiltPTX: where `make ptx` has run, every kernel of every module has a count,
+// and two that the host launches with known argument lists agree with them.
+func TestEntriesOfBuiltPTX(t *testing.T) {
+	files, _ := filepath.Glob("ptx/*.ptx")
+	if len(files) == 0 {
+		t.Skip("no kernels/ptx (make ptx has not run): the inline PTX above is the test")
+	}
+	all := map[string]int{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, n := range Entries(string(b)) {
+			all[k] = n
+		}
+	}
+	// maskedconv_forward_v3: y, x, w, bias, 9 geometry ints, vec, res, sum.
+	// adam_multi_v2: the chunk table, the step scalars, beta1, beta2.
+	for k, n := range map[string]int{"maskedconv_forward_v3": 16, "adam_multi_v2": 4, "zero_multi_v1": 1} {
+		if all[k] != n {
+			t.Errorf("%s: %d params in the PTX, want %d", k, all[k], n)
+		}
+	}
+}
