@@ -30,9 +30,15 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 		return 0, err
 	}
 	defer b.freeBuf(partial)
-	host := make([]float64, blocks)
-	if err := cu.MemcpyDtoH(unsafe.Pointer(&host[0]), partial.ptr, int64(blocks)*8); err != nil {
-		return 0, fmt.Errorf("cuda: softmax xent: reading partials: %w", err)
+	return sumPartials("cuda: softmax xent", partial, blocks)
+}
+
+// sumPartials reads n float64 partial sums back and adds them in order from 0 (what
+// step_loss_v1 and step_clip_v1 do on the device for a recorded step).
+func sumPartials(what string, partial *devBuf, n int) (float64, error) {
+	host := make([]float64, n)
+	if err := cu.MemcpyDtoH(unsafe.Pointer(&host[0]), partial.ptr, int64(n)*8); err != nil {
+		return 0, fmt.Errorf("%s: reading partials: %w", what, err)
 	}
 	var total float64
 	for _, v := range host {

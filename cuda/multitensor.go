@@ -149,15 +149,7 @@ func (b *Backend) SumSquares(ts []*nn.Tensor) (float64, error) {
 		return 0, err
 	}
 	defer b.freeBuf(partial)
-	host := make([]float64, chunks)
-	if err := cu.MemcpyDtoH(unsafe.Pointer(&host[0]), partial.ptr, int64(len(host))*8); err != nil {
-		return 0, fmt.Errorf("cuda: sum squares: reading partials: %w", err)
-	}
-	var s float64
-	for _, v := range host {
-		s += v
-	}
-	return s, nil
+	return sumPartials("cuda: sum squares", partial, chunks)
 }
 
 // sumSquaresPartials queues sum_squares_multi_v1 over ts, which writes one float64 partial

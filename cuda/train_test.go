@@ -41,9 +41,9 @@ func synthImages(n int, seed uint64) data.Split {
 	return data.Split{N: n, Pixels: pix}
 }
 
-// trainCurve trains the mnist preset on be for steps steps from the initial weights of seed 7
-// and the data order of the default options, and returns every step's loss in bits/dim.
-func trainCurve(t *testing.T, be nn.Backend, split data.Split, steps int) []float64 {
+// mnistTrainer builds the mnist preset on be from the initial weights of seed 7 and a trainer
+// with options o on split; release frees both.
+func mnistTrainer(t *testing.T, be nn.Backend, split data.Split, o pixelcnn.TrainOptions) (tr *pixelcnn.Trainer, release func()) {
 	t.Helper()
 	c, err := pixelcnn.PresetConfig("mnist", 1, 28, 28)
 	if err != nil {
@@ -53,12 +53,20 @@ func trainCurve(t *testing.T, be nn.Backend, split data.Split, steps int) []floa
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Release()
-	tr, err := pixelcnn.NewTrainer(m, split, pixelcnn.DefaultTrainOptions())
-	if err != nil {
+	if tr, err = pixelcnn.NewTrainer(m, split, o); err != nil {
+		m.Release()
 		t.Fatal(err)
 	}
-	defer tr.Release()
+	return tr, func() { tr.Release(); m.Release() }
+}
+
+// trainCurve trains the mnist preset on be for steps steps from the initial weights of seed 7
+// and the data order of the default options, and returns every step's loss in bits/dim.
+func trainCurve(t *testing.T, be nn.Backend, split data.Split, steps int) []float64 {
+	t.Helper()
+	tr, release := mnistTrainer(t, be, split, pixelcnn.DefaultTrainOptions())
+	defer release()
+	var err error
 	curve := make([]float64, steps)
 	t0 := time.Now()
 	for i := range curve {
@@ -280,21 +288,10 @@ func TestRecordedTrainStep(t *testing.T) {
 // losses, every parameter and optimiser tensor at the end, and the trainer's step mode.
 func trainSteps(t *testing.T, b *Backend, split data.Split, o pixelcnn.TrainOptions, hostStep bool, steps int) ([]float64, [][]float32, string) {
 	t.Helper()
-	c, err := pixelcnn.PresetConfig("mnist", 1, 28, 28)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := pixelcnn.NewModel(b, c, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release()
-	tr, err := pixelcnn.NewTrainer(m, split, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Release()
+	tr, release := mnistTrainer(t, b, split, o)
+	defer release()
 	tr.HostStep = hostStep
+	var err error
 	curve := make([]float64, steps)
 	for i := range curve {
 		if curve[i], err = tr.TrainStep(); err != nil {
@@ -302,7 +299,7 @@ func trainSteps(t *testing.T, b *Backend, split data.Split, o pixelcnn.TrainOpti
 		}
 	}
 	var out [][]float32
-	for _, ts := range [][]*nn.Tensor{paramValues(m), tr.OptimizerState()} {
+	for _, ts := range [][]*nn.Tensor{paramValues(tr.Model), tr.OptimizerState()} {
 		for _, x := range ts {
 			h := make([]float32, x.Len())
 			if err := b.ToHost(h, x); err != nil {
@@ -327,20 +324,8 @@ func paramValues(m *pixelcnn.Model) []*nn.Tensor {
 // nothing: no cuMemAlloc, the same bytes and buffers in use after every step.
 func TestRecordedStepNoAlloc(t *testing.T) {
 	b := gpu(t)
-	c, err := pixelcnn.PresetConfig("mnist", 1, 28, 28)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := pixelcnn.NewModel(b, c, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release()
-	tr, err := pixelcnn.NewTrainer(m, synthImages(64, 13), pixelcnn.DefaultTrainOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Release()
+	tr, release := mnistTrainer(t, b, synthImages(64, 13), pixelcnn.DefaultTrainOptions())
+	defer release()
 	var after2 PoolStats
 	for step := 1; step <= 8; step++ {
 		if _, err := tr.TrainStep(); err != nil {

@@ -717,7 +717,7 @@ func profileOn(gpu *gpuDevice, pc profileConfig, cfg pixelcnn.Config, ceil ceili
 	precision := string(p)
 	// Every launch is timed with its own events, so the step runs its ops one by one: a
 	// recorded step (a CUDA graph) would hide them. A second trainer times the recorded step
-	// afterwards (graphStep).
+	// afterwards.
 	graphs, _ := gpu.backend.(interface{ SetGraphs(bool) })
 	if graphs != nil {
 		graphs.SetGraphs(false)
@@ -768,31 +768,9 @@ func profileOn(gpu *gpuDevice, pc profileConfig, cfg pixelcnn.Config, ceil ceili
 	if graphs != nil {
 		graphs.SetGraphs(true)
 	}
-	rep.GraphStepMs, rep.GraphMode, err = graphStep(gpu, m, pc, cfg)
+	// A second trainer (and model) records the step: its time beside the ones above. The
+	// second step is the one recorded, so at least two run untimed.
+	tt, err := timeTrain(gpu.backend, cfg, opt, max(2, pc.warmup), pc.steps, gpu.time)
+	rep.GraphStepMs, rep.GraphMode = tt.med, tt.mode
 	return rep, err
-}
-
-// graphStep times pc.steps steps of a fresh trainer on m after pc.warmup (at least 2: the
-// second step is recorded) and returns the median and how it ran its steps.
-func graphStep(gpu *gpuDevice, m *pixelcnn.Model, pc profileConfig, cfg pixelcnn.Config) (float64, string, error) {
-	opt := pixelcnn.DefaultTrainOptions()
-	opt.Batch, opt.Clip = pc.batch, pc.clip
-	tr, err := pixelcnn.NewTrainer(m, randomSplit(2*pc.batch, cfg.Subpixels(), 5), opt)
-	if err != nil {
-		return 0, "", err
-	}
-	defer tr.Release()
-	step := func() error { _, err := tr.TrainStep(); return err }
-	for i := 0; i < max(2, pc.warmup); i++ {
-		if err := step(); err != nil {
-			return 0, "", err
-		}
-	}
-	times := make([]float64, pc.steps)
-	for i := range times {
-		if times[i], err = gpu.time(step); err != nil {
-			return 0, "", err
-		}
-	}
-	return median(times), tr.StepMode(), nil
 }

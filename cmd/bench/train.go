@@ -113,6 +113,13 @@ func forwardFLOPs(m *pixelcnn.Model, n int) float64 {
 	return f
 }
 
+// batchOptions are the default training options at batch size batch.
+func batchOptions(batch int) pixelcnn.TrainOptions {
+	opt := pixelcnn.DefaultTrainOptions()
+	opt.Batch = batch
+	return opt
+}
+
 // trainTiming is what timeTrain measured: the median and fastest ms/step, the last step's
 // bits/dim, the model's size and forward FLOPs, and how the trainer ran its steps.
 type trainTiming struct {
@@ -122,8 +129,9 @@ type trainTiming struct {
 	mode              string
 }
 
-// timeTrain builds the preset on b, runs warmup untimed steps then steps timed ones.
-func timeTrain(b nn.Backend, c pixelcnn.Config, batch, warmup, steps int, timer func(func() error) (float64, error)) (trainTiming, error) {
+// timeTrain builds the preset on b and a trainer with opt, runs warmup untimed steps then
+// steps timed ones.
+func timeTrain(b nn.Backend, c pixelcnn.Config, opt pixelcnn.TrainOptions, warmup, steps int, timer func(func() error) (float64, error)) (trainTiming, error) {
 	var tt trainTiming
 	m, err := pixelcnn.NewModel(b, c, 1)
 	if err != nil {
@@ -134,10 +142,8 @@ func timeTrain(b nn.Backend, c pixelcnn.Config, batch, warmup, steps int, timer 
 	for _, v := range vars {
 		tt.params += v.Value.Len()
 	}
-	tt.fwd = forwardFLOPs(m, batch)
-	opt := pixelcnn.DefaultTrainOptions()
-	opt.Batch = batch
-	tr, err := pixelcnn.NewTrainer(m, randomSplit(2*batch, c.Subpixels(), 5), opt)
+	tt.fwd = forwardFLOPs(m, opt.Batch)
+	tr, err := pixelcnn.NewTrainer(m, randomSplit(2*opt.Batch, c.Subpixels(), 5), opt)
 	if err != nil {
 		return tt, err
 	}
@@ -196,7 +202,7 @@ func runTrain(tc trainConfig, gpu *gpuDevice) ([]trainRow, error) {
 				}
 				r.CPUPrec = string(prec)
 				fmt.Fprintf(os.Stderr, "bench: train %s b%d on cpu at %s (%d+%d steps)...\n", preset, batch, prec, tc.cpuWarmup, tc.cpuSteps)
-				tt, err := timeTrain(cb, c, batch, tc.cpuWarmup, tc.cpuSteps, wallTime)
+				tt, err := timeTrain(cb, c, batchOptions(batch), tc.cpuWarmup, tc.cpuSteps, wallTime)
 				if err != nil {
 					return nil, fmt.Errorf("train %s b%d on cpu: %w", preset, batch, err)
 				}
@@ -206,7 +212,7 @@ func runTrain(tc trainConfig, gpu *gpuDevice) ([]trainRow, error) {
 			if gpu != nil {
 				r.GPUPrec = string(gpuPrec)
 				fmt.Fprintf(os.Stderr, "bench: train %s b%d on gpu at %s (%d+%d steps)...\n", preset, batch, gpuPrec, tc.warmup, tc.steps)
-				tt, err := timeTrain(gpu.backend, c, batch, tc.warmup, tc.steps, gpu.time)
+				tt, err := timeTrain(gpu.backend, c, batchOptions(batch), tc.warmup, tc.steps, gpu.time)
 				if err != nil {
 					return nil, fmt.Errorf("train %s b%d on gpu: %w", preset, batch, err)
 				}
