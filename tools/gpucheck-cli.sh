@@ -29,6 +29,9 @@ expect() {
 }
 
 expect precision-bf16 1 "tf32" "$BIN/train" --preset tiny --steps 1 --precision bf16 --run-dir "$tmp/run"
+for v in -3 0 abc 99999999999; do
+  expect "dw-blocks=$v" 1 "PIXELCNN_CUDA_DW_BLOCKS" env PIXELCNN_CUDA_DW_BLOCKS=$v "$BIN/sample" --checkpoint "$CK" --n 1 --device cuda --out "$tmp/s.png"
+done
 expect sample-too-many 1 "sample fewer images" "$BIN/sample" --checkpoint "$CK" --n 1000000000 --device cuda --out "$tmp/s.png"
 expect sample-temp-inf 2 "temperature" "$BIN/sample" --checkpoint "$CK" --temperature Inf --device cuda --out "$tmp/s.png"
 expect sample-tf32 2 "fp32" "$BIN/sample" --checkpoint "$CK" --precision tf32 --device cuda --out "$tmp/s.png"
