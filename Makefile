@@ -7,13 +7,13 @@ PTXAS     ?= ptxas
 CU_SRCS   := $(wildcard kernels/*.cu)
 PTX_FILES := $(patsubst kernels/%.cu,kernels/ptx/%.ptx,$(CU_SRCS))
 
-.PHONY: all test test-go test-fuzz test-interop gpu-bins gpu-prep test-cuda-compile test-cuda12-compile ptx ptx-check train bench bench-peer fmt vet deps cuda-toolkit
+.PHONY: all test test-go test-fuzz test-interop test-gpucheck-dry gpu-bins gpu-prep test-cuda-compile test-cuda12-compile ptx ptx-check train bench bench-peer fmt vet deps cuda-toolkit
 
 all: test
 
 # Everything CI runs: installs what is missing, then Go tests (short and slow ones),
 # the CUDA compile checks, and the PyTorch interop check.
-test: deps vet test-go test-fuzz test-cuda-compile test-cuda12-compile test-interop
+test: deps vet test-go test-fuzz test-cuda-compile test-cuda12-compile test-interop test-gpucheck-dry
 
 deps:
 	@bash tools/install-deps.sh
@@ -67,6 +67,10 @@ test-cuda12-compile: cuda-toolkit
 
 test-interop:
 	@bash tools/interop-check.sh
+
+# tools/gpucheck.sh against stand-ins, here: every step's flags and test names (no GPU needed).
+test-gpucheck-dry:
+	@bash tools/gpucheck-dry.sh
 
 # The cuda-tagged binaries to carry to a GPU machine (see ../shared/gpu.md, tools/gpucheck.sh).
 # Without DWARF and the symbol table (-s -w; stack traces keep their function names), so that

@@ -15,7 +15,10 @@
 # then run it there with bin, kernels/ptx and .gpu carried:   tools/gpu-session.sh
 # (which runs this script with OUT=$OUT/g and packs the logs into $OUT/gpucheck.tgz).
 #
-# Steps, in order (GPUCHECK_STEPS, a comma list, runs a subset; default all):
+# Steps, in order (GPUCHECK_STEPS, a comma list, runs a subset, where "default" stands for every
+# step but the opt-in mnist20; GPUCHECK_SKIP, a comma list, leaves steps out; default: all but
+# mnist20). tools/gpucheck-dry.sh runs this script here, with no GPU, against stand-ins that
+# check each step's command line (flags, test names) instead of running it (make test does).
 #   tests        every cuda test but the training comparisons             GPUCHECK_TEST_S (180)
 #   trainmatch   TestTrainMatchesCPU{,TF32}: 200 mnist steps, GPU vs CPU  GPUCHECK_TRAINMATCH_S (150)
 #   trainfp32    bench --train-only --precision fp32 (mnist, cifar10; 16, 64)  GPUCHECK_TRAINBENCH_S (90)
@@ -48,12 +51,15 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.gpu/out}
 mkdir -p "$OUT"
 BIN=${BIN:-bin}
-STEPS=",${GPUCHECK_STEPS:-tests,trainmatch,trainfp32,traintf32,trainnograph,profile,profiledw,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,peercompile},"
+DEFAULT_STEPS=tests,trainmatch,trainfp32,traintf32,trainnograph,profile,profiledw,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,peercompile
+STEPS=",${GPUCHECK_STEPS:-default},"
+STEPS=${STEPS//,default,/,$DEFAULT_STEPS,}
+SKIP=",${GPUCHECK_SKIP:-},"
 TOTAL=${GPUCHECK_TOTAL_S:-480}
 summary=()
 failed=0
 
-wanted() { [[ $STEPS == *",$1,"* ]]; }
+wanted() { [[ $STEPS == *",$1,"* && $SKIP != *",$1,"* ]]; }
 
 # step NAME LIMIT CMD...: runs CMD with a time limit (at most what is left of TOTAL), logs to
 # $OUT/NAME.log, records the result. With SOFT=1 a failure is reported but not counted.

@@ -140,7 +140,8 @@ def train_case(preset, device, compile_, batch, channels_last):
     return step
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """The command line, parsed (tools/gpucheck_dry.py checks gpucheck's peer commands with it)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=20)
@@ -155,8 +156,11 @@ def main(argv=None):
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format (cuDNN's native layout)")
     p.add_argument("--tf32", default="default", choices=["default", "on", "off"],
                    help="TF32 for cuDNN convolutions and matmuls (default: PyTorch's own defaults)")
-    a = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def main(argv=None):
+    a = parse_args(argv)
     torch.set_num_threads(a.threads)
     device = torch.device(a.device)
     if device.type == "cuda":
