@@ -192,7 +192,11 @@ func (b *Backend) maskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 			return err
 		}
 	}
-	exit, err := b.enterOp(layer)
+	op := layer
+	if dx != nil && accumulate == 0 {
+		op += " fresh dx" // the profile's cost model: dx is written, not read (cmd/bench)
+	}
+	exit, err := b.enterOp(op)
 	if err != nil {
 		return err
 	}

@@ -189,6 +189,7 @@ type cost struct {
 	op, layer, shape, precision string
 	flop, bytes                 float64
 	modelled                    bool
+	freshDX                     bool // a conv backward that writes dx without reading it
 }
 
 // kernelOps maps kernel-name prefixes to op names; the first match wins.
@@ -217,7 +218,9 @@ var kernelOps = []struct{ prefix, op string }{
 	{"step_clip_", "clip factor"}, // latency, not FLOP or bytes, is their whole cost)
 }
 
-var layerLabel = regexp.MustCompile(`^cuda: layer "(.*)"$`)
+// layerLabel is the op label of a layer's launches (cuda's maskedConvBackward adds " fresh dx"
+// when dx is written, not accumulated into).
+var layerLabel = regexp.MustCompile(`^cuda: layer "(.*)"( fresh dx)?$`)
 
 // costModel computes each launch's cost in issue order; it remembers the slice counts of
 // the partial-sum kernels for the reductions that follow them.
@@ -238,7 +241,7 @@ func (cm *costModel) cost(l launchRec) cost {
 		}
 	}
 	if m := layerLabel.FindStringSubmatch(l.Label); m != nil {
-		c.layer = m[1]
+		c.layer, c.freshDX = m[1], m[2] != ""
 	}
 	m := float64(s.batch * s.h * s.w)
 	const f = 4 // bytes per float32
@@ -307,7 +310,11 @@ func (cm *costModel) convCost(c cost, l launchRec, sp nn.ConvSpec, m float64) co
 			c.flop, c.bytes = F+m*out, c.bytes+2*f*m*out
 		}
 	case "conv dX": // dx read and written; a fresh dx (MaskedConvBackwardFresh) is only written
-		c.flop, c.bytes = F, f*(dyReads*m*out+live+2*m*in)
+		dxIO := 2.0
+		if c.freshDX {
+			dxIO = 1
+		}
+		c.flop, c.bytes = F, f*(dyReads*m*out+live+dxIO*m*in)
 	case "conv dW":
 		c.flop = F
 		if strings.HasSuffix(l.Kernel, "_v1") { // accumulates straight into dW

@@ -37,6 +37,11 @@ func TestCostModel(t *testing.T) {
 		{launchRec{Kernel: "maskedconv_backward_dx_v2", Label: mid}, "conv dX", "fp32", 10752, 4 * (2*192 + 168 + 2*192)},
 		// v3 reads the masked dz only.
 		{launchRec{Kernel: "maskedconv_backward_dx_v3", Label: mid}, "conv dX", "tf32", 10752, 4 * (192 + 168 + 2*192)},
+		// A fresh dx (MaskedConvBackwardFresh) is written, not read.
+		{launchRec{Kernel: "maskedconv_backward_dx_v2", Label: mid + " fresh dx"}, "conv dX", "fp32", 10752, 4 * (2*192 + 168 + 192)},
+		{launchRec{Kernel: "maskedconv_backward_dx_v3", Label: mid + " fresh dx"}, "conv dX", "tf32", 10752, 4 * (192 + 168 + 192)},
+		// The label's suffix changes nothing else of the layer's launches.
+		{launchRec{Kernel: "maskedconv_backward_dw_v1", Label: mid + " fresh dx"}, "conv dW", "fp32", 10752, 4 * (2*192 + 192 + 2*168)},
 		// 3 slices of 168 partial sums.
 		{launchRec{Kernel: "maskedconv_backward_dw_v2", Label: mid, Grid: [3]int{1, 1, 3}}, "conv dW", "fp32", 10752, 4 * (2*192 + 192 + 3*168)},
 		{launchRec{Kernel: "maskedconv_reduce_dw", Label: mid, Grid: [3]int{4, 1, 1}}, "conv dW-reduce", "fp32", 3 * 168, 4 * (3*168 + 2*168)},
