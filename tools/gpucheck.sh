@@ -34,7 +34,7 @@
 #   peerfp32     the same, TF32 off (the fair partner of our fp32)        GPUCHECK_PEER_S (120)
 #   bench        bin/bench --train=false (kernels, CPU vs GPU, versions 1-3)  GPUCHECK_BENCH_S (90)
 #   memcheck     compute-sanitizer memcheck on the conformance, v3, position and sampler tests  (150)
-#   racecheck    compute-sanitizer racecheck on the v2 tiled kernels      GPUCHECK_RACECHECK_S (75)
+#   racecheck    compute-sanitizer racecheck on the v2 tiled and step kernels  GPUCHECK_RACECHECK_S (75)
 #   racecheck3   the same on the v3 cp.async/mma kernels                  GPUCHECK_RACECHECK_S (75)
 #   racecheckpos the same on the per-position kernels and warp draws      GPUCHECK_RACECHECK_S (75)
 #   cli          bad input on the GPU: --precision bf16, 10^9 samples, temperature Inf, eval's
@@ -177,12 +177,13 @@ if command -v compute-sanitizer >/dev/null; then
   step memcheck "$(lim GPUCHECK_MEMCHECK_S 150)" env PIXELCNN_CUDA_DEBUG=1 compute-sanitizer --tool memcheck \
     --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 -test.short \
     -test.run 'TestConformance|TestConvTF32|TestFusedOpsV3|TestKernelsLoad|TestPoolNoAllocAfterFirstStep|TestDeferredError|PositionKernelsBitwise|DrawAtCursor|VectorConvAtCursor|SamplersOnGPU'
-  # 9. Shared-memory races: the tiled kernels (v2), the cp.async pipelines (v3), the per-position
+  # 9. Shared-memory races: the tiled kernels (v2) and the step kernels' ordered sums, the cp.async
+  #    pipelines (v3), the per-position
   #    kernels and warp draws. One run each: go test's -run cannot OR patterns across subtest
   #    levels.
   step racecheck "$(lim GPUCHECK_RACECHECK_S 75)" compute-sanitizer --tool racecheck \
     --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 \
-    -test.run 'TestConformance/conv-v2/(MaskedConv|SoftmaxXent|Elementwise)$'
+    -test.run 'TestConformance/conv-v2/(MaskedConv|SoftmaxXent|Elementwise|StepRecorder)$'
   step racecheck3 "$(lim GPUCHECK_RACECHECK_S 75)" compute-sanitizer --tool racecheck \
     --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 -test.short \
     -test.run 'TestConvTF32/(k3|k7|wide|many)'
