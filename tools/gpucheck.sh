@@ -177,10 +177,9 @@ if command -v compute-sanitizer >/dev/null; then
   step memcheck "$(lim GPUCHECK_MEMCHECK_S 150)" env PIXELCNN_CUDA_DEBUG=1 compute-sanitizer --tool memcheck \
     --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 -test.short \
     -test.run 'TestConformance|TestConvTF32|TestFusedOpsV3|TestKernelsLoad|TestPoolNoAllocAfterFirstStep|TestDeferredError|PositionKernelsBitwise|DrawAtCursor|VectorConvAtCursor|SamplersOnGPU'
-  # 9. Shared-memory races: the tiled kernels (v2) and the step kernels' ordered sums, the cp.async
-  #    pipelines (v3), the per-position
-  #    kernels and warp draws. One run each: go test's -run cannot OR patterns across subtest
-  #    levels.
+  # 9. Shared-memory races: the tiled kernels (v2) and the step kernels' ordered sums, the
+  #    cp.async pipelines (v3), the per-position kernels and warp draws. One run each: go
+  #    test's -run cannot OR patterns across subtest levels.
   step racecheck "$(lim GPUCHECK_RACECHECK_S 75)" compute-sanitizer --tool racecheck \
     --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 \
     -test.run 'TestConformance/conv-v2/(MaskedConv|SoftmaxXent|Elementwise|StepRecorder)$'
