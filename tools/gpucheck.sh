@@ -276,6 +276,27 @@ if conv:
 EOF
 }
 
+# The dW split at ~1024 blocks (default) against ~400 (profiledw), cifar10 tf32: the dW and
+# dW-reduce rows of both profiles and their steps, to choose the default from.
+dwsplit() {
+  python3 - "$OUT/profile-cifar10-tf32.json" "$OUT/profile-cifar10-tf32-dw400.json" <<'EOF'
+import json, sys
+try:
+    a, b = (json.load(open(p)) for p in sys.argv[1:3])
+except (OSError, ValueError):
+    sys.exit(0)  # a profile is missing: nothing to compare
+print("dW split, cifar10 tf32 batch 16 (ms): default (~1024 blocks) vs PIXELCNN_CUDA_DW_BLOCKS=400")
+for k in ("step_ms", "unprofiled_step_ms", "graph_step_ms"):
+    print("  %-28s %9.3f %9.3f" % (k, a.get(k) or 0, b.get(k) or 0))
+def rows(r):
+    return {(g["op"], g["layer"]): g for g in r.get("groups") or [] if g["op"] in ("conv dW", "conv dW-reduce")}
+ra, rb = rows(a), rows(b)
+for key in sorted(set(ra) | set(rb)):
+    ga, gb = ra.get(key, {}), rb.get(key, {})
+    print("  %-14s %-18s %9.3f %9.3f" % (key[0], key[1], ga.get("ms", 0), gb.get("ms", 0)))
+EOF
+}
+
 {
   echo "gpucheck summary ($(head -n 1 "$OUT/device.txt"))"
   sed -n 2,4p "$OUT/device.txt"
@@ -287,7 +308,7 @@ EOF
     if [ -s "$OUT/train$prec.log" ]; then echo; echo "train steps, $prec:"; grep -v '^bench: train ' "$OUT/train$prec.log"; fi
   done
   if [ -s "$OUT/profile.log" ]; then echo; cat "$OUT/profile.log"; fi
-  if [ -s "$OUT/profiledw.log" ]; then echo; echo "profile, dW at ~400 blocks:"; cat "$OUT/profiledw.log"; fi
+  if [ -s "$OUT/profiledw.log" ]; then echo; echo "profile, dW at ~400 blocks:"; cat "$OUT/profiledw.log"; echo; dwsplit 2>&1; fi
   for s in sampleat sample samplev1; do
     if [ -s "$OUT/$s.log" ]; then echo; echo "$s:"; grep -E '^(Benchmark|---|ok|FAIL|PASS)|/s|speedup|images' "$OUT/$s.log" | head -n 30; fi
   done
