@@ -607,14 +607,24 @@ maskedconv_forward_v3(float* __restrict__ y, const float* __restrict__ x, const 
     const bool xvec = vec && g.in % 4 == 0, wvec = vec && g.out % 4 == 0;
 
     // A copies: quad a_kq..a_kq+3 of the chunk's 16 rows, for positions a_row + 32r (r < 4).
+    // A position past M gets a row far outside the image (a_h), so that the bounds test of the
+    // 16-byte path refuses it without testing m; a_off is the position's offset in x.
     const int a_kq = (tid & 3) * 4, a_row = tid >> 2;
-    int a_h[4], a_w[4];
+    int a_h[4], a_w[4], a_off[4];
 #pragma unroll
     for (int r = 0; r < 4; r++) {
         const int m = m0 + a_row + 32 * r;
         a_w[r] = m % g.w;
-        a_h[r] = (m / g.w) % g.h;
+        a_h[r] = m < M ? (m / g.w) % g.h : -(1 << 29);
+        a_off[r] = m * g.in;
     }
+    // The quad's tap a_t, feature a_ci and tap offset (a_dy, a_dx) at chunk a_kt, carried from
+    // chunk to chunk (v3_mainloop loads chunks 0, 1, 2, ... in order; each is V3_BK rows on)
+    // instead of dividing by in and k at every chunk. The loads were half of the main loop's
+    // instructions: SASS for sm_90, one iteration (32 HMMA) on the 16-byte path, 391
+    // instructions of which 203 were the loads' index arithmetic and copies; now 339 and 143.
+    int a_t = a_kq / g.in, a_ci = a_kq - a_t * g.in, a_dy, a_dx, a_kt = 0;
+    tap_offset(g, a_t, a_dy, a_dx);
     // B copies: outputs b_nq..b_nq+3 of rows b_row + 8r (r < 2); lr[j] is output b_nq+j's
     // live row count (0 past the features: never loaded).
     const int b_nq = (tid & 15) * 4, b_row = tid >> 4;
@@ -630,17 +640,25 @@ maskedconv_forward_v3(float* __restrict__ y, const float* __restrict__ x, const 
         float* bs = st + V3_A_MK;
         const int k0 = kt * V3_BK;
         const int kq = k0 + a_kq;
+        for (; a_kt < kt; a_kt++) {  // one chunk on: V3_BK rows, past as many taps as it crosses
+            a_ci += V3_BK;
+            while (a_ci >= g.in) {
+                a_ci -= g.in;
+                a_t++;
+                if (++a_dx > g.k / 2) {
+                    a_dx = -(g.k / 2);
+                    a_dy++;
+                }
+            }
+        }
         if (xvec && kq + 3 < kend) {
-            // in % 4 == 0 and kq % 4 == 0: the quad is 4 features of one tap.
-            const int t = kq / g.in, ci = kq - t * g.in;
-            int ddy, ddx;
-            tap_offset(g, t, ddy, ddx);
+            // in % 4 == 0 and kq % 4 == 0: the quad is 4 features of one tap, at a_off[r] +
+            // tap_ci in x for position r (the shifted pixel's offset, plus the feature).
+            const int tap_ci = (a_dy * g.w + a_dx) * g.in + a_ci;
 #pragma unroll
             for (int r = 0; r < 4; r++) {
-                const int ml = a_row + 32 * r, m = m0 + ml;
-                const int hh = a_h[r] + ddy, ww = a_w[r] + ddx;
-                const bool ok = m < M && hh >= 0 && hh < g.h && ww >= 0 && ww < g.w;
-                cp_async16(as + ml * V3_PITCH_K + a_kq, ok ? x + (m + ddy * g.w + ddx) * g.in + ci : x, ok);
+                const bool ok = (unsigned)(a_h[r] + a_dy) < (unsigned)g.h && (unsigned)(a_w[r] + a_dx) < (unsigned)g.w;
+                cp_async16(as + (a_row + 32 * r) * V3_PITCH_K + a_kq, ok ? x + (a_off[r] + tap_ci) : x, ok);
             }
         } else {
 #pragma unroll
