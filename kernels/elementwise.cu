@@ -56,8 +56,7 @@ extern "C" __global__ void zero_multi_v1(const TensorChunk* __restrict__ table) 
 
 // table[b].a *= s over its n elements.
 extern "C" __global__ void scale_multi_v1(const TensorChunk* __restrict__ table, float s) {
-    TensorChunk c = table[blockIdx.x];
-    for (int i = threadIdx.x; i < c.n; i += blockDim.x) c.a[i] *= s;
+    scale_chunk(table[blockIdx.x], s);
 }
 
 // partial[b] = sum over table[b].a of v*v in float64.

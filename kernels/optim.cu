@@ -18,24 +18,10 @@
 
 extern "C" __global__ void adam_multi_v1(const TensorChunk* __restrict__ table, float lr_t, float beta1,
                                          float beta2, float eps_t) {
-    TensorChunk c = table[blockIdx.x];
-    for (int i = threadIdx.x; i < c.n; i += blockDim.x) {
-        float g = c.b[i];
-        float m = beta1 * c.c[i] + (1.0f - beta1) * g;
-        float v = beta2 * c.d[i] + (1.0f - beta2) * g * g;
-        c.c[i] = m;
-        c.d[i] = v;
-        c.a[i] -= lr_t * m / (sqrtf(v) + eps_t);
-    }
+    adam_chunk(table[blockIdx.x], lr_t, beta1, beta2, eps_t);
 }
 
 extern "C" __global__ void rmsprop_multi_v1(const TensorChunk* __restrict__ table, float lr, float decay,
                                             float eps) {
-    TensorChunk c = table[blockIdx.x];
-    for (int i = threadIdx.x; i < c.n; i += blockDim.x) {
-        float g = c.b[i];
-        float ms = decay * c.c[i] + (1.0f - decay) * g * g;
-        c.c[i] = ms;
-        c.a[i] -= lr * g / (sqrtf(ms) + eps);
-    }
+    rmsprop_chunk(table[blockIdx.x], lr, decay, eps);
 }

@@ -15,8 +15,9 @@
 //   version 1 (step_loss_v1, step_clip_v1): one block of 256 threads loads the partials into
 //            shared memory 1024 at a time, thread 0 adds them in index order.
 //   version 2 (scale_multi_v2, adam_multi_v2, rmsprop_multi_v2): scale_multi_v1,
-//            adam_multi_v1 and rmsprop_multi_v1 with the factor and constants from StepScalars
-//            and nothing done when its skip flag is set.
+//            adam_multi_v1 and rmsprop_multi_v1 (the same device functions, multitensor.cuh)
+//            with the factor and constants from StepScalars and nothing done when its skip
+//            flag is set.
 #include <stddef.h>
 
 #include "common.cuh"
@@ -87,35 +88,17 @@ extern "C" __global__ void step_clip_v1(StepScalars* s, const double* __restrict
 // leaving the gradients alone gives the same values without the pass over them).
 extern "C" __global__ void scale_multi_v2(const TensorChunk* __restrict__ table, const StepScalars* s) {
     if (s->skip || s->clip_scale == 1.0f) return;
-    float f = s->clip_scale;
-    TensorChunk c = table[blockIdx.x];
-    for (int i = threadIdx.x; i < c.n; i += blockDim.x) c.a[i] *= f;
+    scale_chunk(table[blockIdx.x], s->clip_scale);
 }
 
 extern "C" __global__ void adam_multi_v2(const TensorChunk* __restrict__ table, const StepScalars* s,
                                          float beta1, float beta2) {
     if (s->skip) return;
-    float lr_t = s->lr, eps_t = s->eps;
-    TensorChunk c = table[blockIdx.x];
-    for (int i = threadIdx.x; i < c.n; i += blockDim.x) {
-        float g = c.b[i];
-        float m = beta1 * c.c[i] + (1.0f - beta1) * g;
-        float v = beta2 * c.d[i] + (1.0f - beta2) * g * g;
-        c.c[i] = m;
-        c.d[i] = v;
-        c.a[i] -= lr_t * m / (sqrtf(v) + eps_t);
-    }
+    adam_chunk(table[blockIdx.x], s->lr, beta1, beta2, s->eps);
 }
 
 extern "C" __global__ void rmsprop_multi_v2(const TensorChunk* __restrict__ table, const StepScalars* s,
                                             float decay) {
     if (s->skip) return;
-    float lr = s->lr, eps = s->eps;
-    TensorChunk c = table[blockIdx.x];
-    for (int i = threadIdx.x; i < c.n; i += blockDim.x) {
-        float g = c.b[i];
-        float ms = decay * c.c[i] + (1.0f - decay) * g * g;
-        c.c[i] = ms;
-        c.a[i] -= lr * g / (sqrtf(ms) + eps);
-    }
+    rmsprop_chunk(table[blockIdx.x], s->lr, decay, s->eps);
 }
