@@ -131,10 +131,11 @@ func (b *Backend) maskedConv(spec nn.ConvSpec, y, x, w, bias, res, sum *nn.Tenso
 		return err
 	}
 	if sum != nil {
-		for what, t := range map[string]*nn.Tensor{"residual input": res, "residual sum": sum} {
-			if _, err := buf(fmt.Sprintf("cuda: layer %q: %s", spec.Name, what), t); err != nil {
-				return err
-			}
+		if _, err := buf(fmt.Sprintf("cuda: layer %q: residual input", spec.Name), res); err != nil {
+			return err
+		}
+		if _, err := buf(fmt.Sprintf("cuda: layer %q: residual sum", spec.Name), sum); err != nil {
+			return err
 		}
 	}
 	exit, err := b.enterOp(fmt.Sprintf("cuda: layer %q", spec.Name))
