@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,11 +140,7 @@ func parseSource(s string) (dataset, split string, index int, err error) {
 		return "", "", 0, fmt.Errorf("--complete-from %q: want DATASET:SPLIT:INDEX, e.g. mnist:test:7", s)
 	}
 	dataset, split = parts[0], parts[1]
-	known := false
-	for _, n := range data.Names {
-		known = known || n == dataset
-	}
-	if !known {
+	if !slices.Contains(data.Names, dataset) {
 		return "", "", 0, fmt.Errorf("--complete-from %q: unknown dataset %q (want one of %s)", s, dataset, strings.Join(data.Names, ", "))
 	}
 	if split != "test" && split != "train" {
