@@ -55,9 +55,21 @@ DEFAULT_STEPS=tests,trainmatch,trainfp32,traintf32,trainnograph,profile,profiled
 STEPS=",${GPUCHECK_STEPS:-default},"
 STEPS=${STEPS//,default,/,$DEFAULT_STEPS,}
 SKIP=",${GPUCHECK_SKIP:-},"
+# A misspelt step would run nothing and report that all steps passed: refuse it.
+for name in ${STEPS//,/ } ${SKIP//,/ }; do
+  if [[ ",$DEFAULT_STEPS,mnist20," != *",$name,"* ]]; then
+    echo "gpucheck: unknown step \"$name\" in GPUCHECK_STEPS or GPUCHECK_SKIP (steps: default $DEFAULT_STEPS,mnist20)" >&2
+    exit 2
+  fi
+done
+if [ -z "${STEPS//,/}" ]; then
+  echo "gpucheck: GPUCHECK_STEPS names no step" >&2
+  exit 2
+fi
 TOTAL=${GPUCHECK_TOTAL_S:-480}
 summary=()
 failed=0
+skipped=0 # steps left out for lack of time (GPUCHECK_TOTAL_S)
 
 wanted() { [[ $STEPS == *",$1,"* && $SKIP != *",$1,"* ]]; }
 
@@ -70,6 +82,7 @@ step() {
   local left=$((TOTAL - SECONDS - 5))
   if [ $left -lt 20 ]; then
     summary+=("$(printf '%-12s %-22s' "$name" "SKIPPED(time)")")
+    skipped=$((skipped + 1))
     echo "== $name: skipped, ${left}s left of GPUCHECK_TOTAL_S=$TOTAL" | tee -a "$OUT/steps.log"
     return 0
   fi
@@ -319,7 +332,13 @@ EOF
   fi
   echo
   compare 2>&1 || echo "(no comparison table: python3 failed)"
-  [ $failed -eq 0 ] && echo "RESULT: all steps passed" || echo "RESULT: some steps failed (see logs)"
+  if [ $failed -ne 0 ]; then
+    echo "RESULT: some steps failed (see logs)"
+  elif [ $skipped -ne 0 ]; then
+    echo "RESULT: no step failed, but $skipped did not run (out of time: GPUCHECK_TOTAL_S=$TOTAL)"
+  else
+    echo "RESULT: all steps passed"
+  fi
 } >"$OUT/summary.txt"
 cat "$OUT/summary.txt"
 exit $failed
