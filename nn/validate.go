@@ -109,7 +109,7 @@ func checkConvInputs(spec ConvSpec, x, w, b *Tensor, needBias bool) error {
 	if xs := x.Shape; len(xs) != 4 || xs[3] != spec.In || xs[0] < 0 || xs[1] < 0 || xs[2] < 0 {
 		return fmt.Errorf("layer %q: input shape %v, want [N,H,W,%d]", spec.Name, xs, spec.In)
 	}
-	if ws := [4]int{spec.K, spec.K, spec.In, spec.Out}; !SameShape(w.Shape, ws[:]) {
+	if ws := [4]int{spec.KH(), spec.K, spec.In, spec.Out}; !SameShape(w.Shape, ws[:]) {
 		return CheckShape(fmt.Sprintf("layer %q: weight", spec.Name), w.Shape, ws[:])
 	}
 	if !needBias {

@@ -41,6 +41,9 @@ func Run(t *testing.T, b nn.Backend) {
 	if z, ok := b.(nn.MultiZeroer); ok {
 		t.Run("ZeroAll", func(t *testing.T) { testZeroAll(t, b, z) })
 	}
+	if o, ok := b.(nn.GatedOps); ok {
+		t.Run("Gated", func(t *testing.T) { RunGated(t, b, o) })
+	}
 }
 
 func randSlice(r *rand.Rand, n int, scale float64) []float64 {
@@ -153,6 +156,31 @@ func ConvCases() []ConvCase {
 	return cs
 }
 
+// GatedConvCases are the gated PixelCNN's tap sets: the vertical stack's rows-above and
+// rows-above-and-row kernels, the horizontal stack's 1xK row, the unmasked 1x1, with
+// dilations 1, 2 and 4 (4 reaching past a 5-wide image), one and three colours.
+func GatedConvCases() []ConvCase {
+	var cs []ConvCase
+	for _, r := range []struct {
+		region nn.Region
+		k      int
+	}{{nn.Above, 3}, {nn.AboveAndRow, 3}, {nn.Row, 3}, {nn.Full, 1}} {
+		for _, d := range []int{1, 2, 4} {
+			for _, colors := range []int{1, 3} {
+				for _, mode := range []nn.MaskMode{nn.MaskA, nn.MaskB} {
+					if (r.region == nn.Full || d > 1) && mode == nn.MaskA {
+						continue // the mode matters only at a colour-ruled centre
+					}
+					cs = append(cs, ConvCase{N: 2, H: 6, W: 5, Spec: nn.ConvSpec{
+						Name: fmt.Sprintf("%v-k%d-d%d-c%d-%v", r.region, r.k, d, colors, mode),
+						K:    r.k, In: 6, Out: 12, Colors: colors, Mode: mode, Region: r.region, Dilation: d, ReLU: d == 2}})
+				}
+			}
+		}
+	}
+	return cs
+}
+
 // RefConv is the float64 reference: y[n,h,w,o] = act(b[o] + sum over all taps (dy,dx) and
 // inputs i of mask*w[dy,dx,i,o] * x[n,h+dy,w+dx,i]), zero padding. It applies the mask
 // itself, so it does not depend on any tap-skipping logic.
@@ -162,16 +190,16 @@ func RefConv(c ConvCase, x, w, bias []float64) []float64 {
 	if err != nil {
 		panic(err)
 	}
-	r := s.K / 2
+	rh, rw, d := s.KH()/2, s.K/2, s.Dil()
 	y := make([]float64, c.N*c.H*c.W*s.Out)
 	for n := 0; n < c.N; n++ {
 		for h := 0; h < c.H; h++ {
 			for wq := 0; wq < c.W; wq++ {
 				for o := 0; o < s.Out; o++ {
 					v := bias[o]
-					for ky := 0; ky < s.K; ky++ {
+					for ky := 0; ky < s.KH(); ky++ {
 						for kx := 0; kx < s.K; kx++ {
-							hh, ww := h+ky-r, wq+kx-r
+							hh, ww := h+(ky-rh)*d, wq+(kx-rw)*d
 							if hh < 0 || hh >= c.H || ww < 0 || ww >= c.W {
 								continue
 							}
@@ -196,7 +224,7 @@ func RefConv(c ConvCase, x, w, bias []float64) []float64 {
 func RefConvBackward(c ConvCase, x, w, y, dy []float64) (dx, dw, db []float64) {
 	s := c.Spec
 	mask, _ := nn.Mask(s)
-	r := s.K / 2
+	rh, rw, d := s.KH()/2, s.K/2, s.Dil()
 	dx = make([]float64, len(x))
 	dw = make([]float64, len(w))
 	db = make([]float64, s.Out)
@@ -210,9 +238,9 @@ func RefConvBackward(c ConvCase, x, w, y, dy []float64) (dx, dw, db []float64) {
 						dz = 0
 					}
 					db[o] += dz
-					for ky := 0; ky < s.K; ky++ {
+					for ky := 0; ky < s.KH(); ky++ {
 						for kx := 0; kx < s.K; kx++ {
-							hh, ww := h+ky-r, wq+kx-r
+							hh, ww := h+(ky-rh)*d, wq+(kx-rw)*d
 							if hh < 0 || hh >= c.H || ww < 0 || ww >= c.W {
 								continue
 							}
@@ -232,7 +260,11 @@ func RefConvBackward(c ConvCase, x, w, y, dy []float64) (dx, dw, db []float64) {
 }
 
 func testMaskedConv(t *testing.T, b nn.Backend) {
-	for ci, c := range ConvCases() {
+	cases := ConvCases()
+	if _, ok := b.(nn.GatedOps); ok {
+		cases = append(cases, GatedConvCases()...)
+	}
+	for ci, c := range cases {
 		t.Run(c.Spec.Name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(ci), 17))
 			s := c.Spec

@@ -22,7 +22,7 @@ type convShape struct {
 	n, h, w   int
 	m         int // positions N*H*W
 	taps      int
-	kLive     int // columns of the im2col matrix: (Taps+1)*In
+	kLive     int // columns of the im2col matrix: Taps*In plus the centre's In (HasCentre)
 	tapsWidth int // Taps*In
 	og        int // output features per colour group
 	rows      int // positions per chunk
@@ -35,7 +35,7 @@ func newConvShape(spec nn.ConvSpec, x *nn.Tensor) convShape {
 	s := convShape{spec: spec, n: xs[0], h: xs[1], w: xs[2], taps: spec.Taps()}
 	s.m = s.n * s.h * s.w
 	s.tapsWidth = s.taps * spec.In
-	s.kLive = s.tapsWidth + spec.In
+	s.kLive = s.tapsWidth + spec.CentreWidth()
 	s.og = spec.Out / spec.Colors
 	// Keep a chunk's im2col block around 512 KiB so it stays in L2 while the GEMM reads it.
 	s.rows = min(1024, max(64, (128<<10)/s.kLive))
@@ -43,6 +43,10 @@ func newConvShape(spec nn.ConvSpec, x *nn.Tensor) convShape {
 }
 
 func (s convShape) chunks() int { return (s.m + s.rows - 1) / s.rows }
+
+// direct reports whether the im2col row of a position is its own input vector (a 1x1 conv,
+// whose one live position is the centre), so x can be the GEMM operand in place.
+func (s convShape) direct() bool { return s.spec.K == 1 }
 
 // uniformCentre reports whether every output group reads the same centre prefix (always
 // true with one colour), so that the whole layer is one GEMM.
@@ -59,7 +63,7 @@ func (s convShape) uniformCentre() bool {
 // im2col fills col ([rows, kLive]) with the inputs of positions [p0, p0+rows): for each
 // unmasked tap in order its In features (zero outside the image), then the centre's.
 func (s convShape) im2col(col, x []float32, p0, rows int) {
-	in, r := s.spec.In, s.spec.K/2
+	in := s.spec.In
 	for i := 0; i < rows; i++ {
 		p := p0 + i
 		wq := p % s.w
@@ -67,7 +71,7 @@ func (s convShape) im2col(col, x []float32, p0, rows int) {
 		img := p - hq*s.w - wq // first position of this image
 		dst := col[i*s.kLive : (i+1)*s.kLive]
 		for t := 0; t < s.taps; t++ {
-			dy, dx := t/s.spec.K-r, t%s.spec.K-r
+			dy, dx := s.spec.TapOffset(t)
 			hh, ww := hq+dy, wq+dx
 			seg := dst[t*in : (t+1)*in]
 			if hh < 0 || ww < 0 || ww >= s.w { // dy <= 0, so hh < h always
@@ -77,7 +81,9 @@ func (s convShape) im2col(col, x []float32, p0, rows int) {
 			src := (img + hh*s.w + ww) * in
 			copy(seg, x[src:src+in])
 		}
-		copy(dst[s.tapsWidth:], x[p*in:(p+1)*in])
+		if s.spec.HasCentre() {
+			copy(dst[s.tapsWidth:], x[p*in:(p+1)*in])
+		}
 	}
 }
 
@@ -93,7 +99,7 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 	b.parallel(s.chunks(), func(worker, c int) {
 		p0 := c * s.rows
 		rows := min(s.rows, s.m-p0)
-		if cols[worker] == nil && (spec.K > 1 || b.tf32()) {
+		if cols[worker] == nil && (!s.direct() || b.tf32()) {
 			cols[worker] = b.buffer(s.rows * s.kLive)
 		}
 		a, lda := s.inputRows(cols[worker], x.Host, p0, rows, b.tf32())
@@ -113,10 +119,10 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 // (a 1x1 conv's are x's), rounded to TF32 when tf32.
 func (s convShape) inputRows(col, x []float32, p0, rows int, tf32 bool) ([]float32, int) {
 	in := s.spec.In
-	if s.spec.K == 1 && !tf32 {
+	if s.direct() && !tf32 {
 		return x[p0*in:], in
 	}
-	if s.spec.K > 1 {
+	if !s.direct() {
 		s.im2col(col, x, p0, rows)
 	} else {
 		copy(col, x[p0*in:(p0+rows)*in])
@@ -170,14 +176,14 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 	type scratch struct{ col, dz, dwPart, dbPart []float32 }
 	ws := make([]scratch, b.workers)
 	var dcol []float32 // [m, kLive], only for K > 1
-	if dx != nil && spec.K > 1 {
+	if dx != nil && !s.direct() {
 		dcol = b.buffer(s.m * s.kLive)
 	}
 	b.parallel(s.chunks(), func(worker, c int) {
 		sc := &ws[worker]
 		if sc.dz == nil {
 			sc.dz = b.buffer(s.rows * out)
-			if spec.K > 1 || b.tf32() {
+			if !s.direct() || b.tf32() {
 				sc.col = b.buffer(s.rows * s.kLive)
 			}
 			if dw != nil {
@@ -227,7 +233,7 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 		}
 		// d(inputs) = dz W_live^T: straight into dx for a 1x1 conv, into dcol otherwise.
 		dst, ldd, beta := dx.Host[p0*in:], in, float32(1)
-		if spec.K > 1 {
+		if !s.direct() {
 			dst, ldd, beta = dcol[p0*s.kLive:], s.kLive, 0
 		}
 		if uniform {
@@ -277,7 +283,7 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 // plus the centre columns of dcol[p]: each position's gradient gathers from the positions that
 // read it, so chunks write disjoint rows of dx and need no locks.
 func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
-	in, r := s.spec.In, s.spec.K/2
+	in := s.spec.In
 	b.parallel(s.chunks(), func(_, c int) {
 		p0 := c * s.rows
 		rows := min(s.rows, s.m-p0)
@@ -286,10 +292,12 @@ func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
 			hq := (p / s.w) % s.h
 			img := p - hq*s.w - wq
 			d := dx[p*in : (p+1)*in]
-			vec.AddTo(d, dcol[p*s.kLive+s.tapsWidth:(p+1)*s.kLive])
+			if s.spec.HasCentre() {
+				vec.AddTo(d, dcol[p*s.kLive+s.tapsWidth:(p+1)*s.kLive])
+			}
 			// Position q = p - (dy, dx) read p through tap t; q must be inside the image.
 			for t := 0; t < s.taps; t++ {
-				dy, dxo := t/s.spec.K-r, t%s.spec.K-r
+				dy, dxo := s.spec.TapOffset(t)
 				hh, ww := hq-dy, wq-dxo
 				if hh >= s.h || ww < 0 || ww >= s.w {
 					continue

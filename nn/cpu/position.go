@@ -43,14 +43,14 @@ func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j 
 	pos := i*s.w + j // position of (i, j) inside one image
 	a, lda := x.Host[pos*in:], s.h*s.w*in
 	var col []float32
-	if spec.K > 1 {
+	if !s.direct() {
 		col = b.buffer(s.n * s.kLive)
 		for n := 0; n < s.n; n++ {
 			s.im2col(col[n*s.kLive:], x.Host, n*s.h*s.w+pos, 1)
 		}
 		a, lda = col, s.kLive
 	}
-	macs := s.n * out * (s.tapsWidth + in)
+	macs := s.n * out * s.kLive
 	// Column chunks: a multiple of 16 (the GEMM's register tile width), one per worker.
 	chunks := min(b.workers, out/64)
 	if macs < positionParallelMACs || chunks <= 1 {
