@@ -67,6 +67,11 @@ func (c convCall) geom() []uint64 {
 // non-nil other tensor is this backend's live buffer, and the device's size limits.
 func newConvCall(spec nn.ConvSpec, x, w, b, y *nn.Tensor, outs ...*nn.Tensor) (convCall, error) {
 	layer := fmt.Sprintf("cuda: layer %q", spec.Name)
+	if !spec.SeedTaps() {
+		// The kernels walk the seed's K x K causal taps; the gated stacks' tap sets are
+		// computed by the CPU backend only, for now.
+		return convCall{}, fmt.Errorf("%s: the %v tap set with dilation %d has no CUDA kernel yet (run this architecture with --device cpu)", layer, spec.Region, spec.Dil())
+	}
 	if _, err := buf(layer+": input", x); err != nil {
 		return convCall{}, err
 	}

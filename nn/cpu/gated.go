@@ -12,7 +12,32 @@ import (
 // backward, which sums each image's positions in order on one goroutine (deterministic, and
 // small: one add per activation).
 
-func sigmoid(v float64) float64 { return 1 / (1 + math.Exp(-v)) }
+// sigmoid32 and tanh32 are float32 sigmoid and tanh on vec.ExpNeg (about 1 ulp for e^x),
+// written so that the exponential never overflows; near 0 tanh takes its Taylor series, where
+// (1 - e)/(1 + e) would lose its leading digits.
+func sigmoid32(g float32) float32 {
+	if g >= 0 {
+		return 1 / (1 + vec.ExpNeg(-g))
+	}
+	e := vec.ExpNeg(g)
+	return e / (1 + e)
+}
+
+func tanh32(a float32) float32 {
+	x := float32(math.Abs(float64(a)))
+	var t float32
+	if x < 0.0625 {
+		x2 := x * x
+		t = x * (1 - x2*(float32(1.0/3)-x2*float32(2.0/15)))
+	} else {
+		e := vec.ExpNeg(-2 * x)
+		t = (1 - e) / (1 + e)
+	}
+	if a < 0 {
+		return -t
+	}
+	return t
+}
 
 // Gate implements nn.GatedOps.
 func (b *Backend) Gate(y, x *nn.Tensor, colors int) error {
@@ -28,7 +53,7 @@ func (b *Backend) Gate(y, x *nn.Tensor, colors int) error {
 			for c := 0; c < colors; c++ {
 				a, g, out := xr[2*c*half:], xr[(2*c+1)*half:], yr[c*half:]
 				for k := 0; k < half; k++ {
-					out[k] = float32(math.Tanh(float64(a[k])) * sigmoid(float64(g[k])))
+					out[k] = tanh32(a[k]) * sigmoid32(g[k])
 				}
 			}
 		}
@@ -55,9 +80,9 @@ func (b *Backend) GateBackward(dx, dy, x *nn.Tensor, colors int) error {
 				a, g := xr[2*c*half:], xr[(2*c+1)*half:]
 				da, dg, d := dxr[2*c*half:], dxr[(2*c+1)*half:], dyr[c*half:]
 				for k := 0; k < half; k++ {
-					t, s, v := math.Tanh(float64(a[k])), sigmoid(float64(g[k])), float64(d[k])
-					da[k] += float32(v * (1 - t*t) * s)
-					dg[k] += float32(v * t * s * (1 - s))
+					t, s, v := tanh32(a[k]), sigmoid32(g[k]), d[k]
+					da[k] += v * (1 - t*t) * s
+					dg[k] += v * t * s * (1 - s)
 				}
 			}
 		}
