@@ -224,23 +224,55 @@ func (s *cachedSampler) setPixel(i, j int) error {
 
 // SampleCached generates images like SampleNaive (same options, same random stream, the same
 // images) but evaluates each layer only at the current position, reading already-final
-// neighbours from caches: one pass through the net per subpixel at a single position, instead
-// of one pass over all rows so far.
+// neighbours from caches (the architecture's stepper): one pass through the net per subpixel
+// at a single position, instead of one pass over all rows so far. The seed architecture on a
+// device sampler (the GPU) runs its passes there (generateOnDevice).
 func SampleCached(m *Model, o SampleOptions) ([]uint8, error) {
 	c := m.Config
 	// The image cache starts with the kept rows; the rest is zero until drawn.
-	out, x, err := o.start(c)
+	out, x, err := o.start(m)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkDeviceMemory(m, o.N); err != nil {
 		return nil, err
 	}
+	if ds, ok := m.B.(nn.DeviceSampler); ok && c.ArchName() == ArchPixelCNN {
+		return sampleOnDevice(m, ds, o, out, x)
+	}
+	st, err := m.arch.newStepper(m, o.N, x, o.Labels)
+	if err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	defer st.release()
+	if err := runPasses(st, c, o.N, o.KeepRows, drawInto(m, o, out), o.Progress); err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	return out, nil
+}
+
+// sampleOnDevice is the seed architecture's cached sampling with the draws on the device:
+// the kept pixels pass through the caches on the host's positions, then every other subpixel
+// is one recorded pass at the device's cursor. A backend without device cursors
+// (errors.ErrUnsupported) samples on the host.
+func sampleOnDevice(m *Model, ds nn.DeviceSampler, o SampleOptions, out []uint8, x []float32) ([]uint8, error) {
+	c := m.Config
 	s, err := newCachedSampler(m, o.N, x)
 	if err != nil {
 		return nil, err
 	}
 	defer s.release()
+	cur, err := ds.NewCursor(c.Height, c.Width, c.Colors, o.KeepRows*c.Width*c.Colors)
+	if errors.Is(err, errors.ErrUnsupported) {
+		if err := runPasses(seedStepper{s}, c, o.N, o.KeepRows, drawInto(m, o, out), o.Progress); err != nil {
+			return nil, fmt.Errorf("sample: %w", err)
+		}
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer ds.ReleaseCursor(cur)
 	for i := 0; i < o.KeepRows; i++ {
 		for j := 0; j < c.Width; j++ {
 			if err := s.trunk(hostPos{m.B, i, j}); err != nil {
@@ -248,54 +280,7 @@ func SampleCached(m *Model, o SampleOptions) ([]uint8, error) {
 			}
 		}
 	}
-	if ds, ok := m.B.(nn.DeviceSampler); ok {
-		cur, err := ds.NewCursor(c.Height, c.Width, c.Colors, o.KeepRows*c.Width*c.Colors)
-		if err == nil {
-			defer ds.ReleaseCursor(cur)
-			return s.generateOnDevice(ds, cur, o, out)
-		}
-		if !errors.Is(err, errors.ErrUnsupported) {
-			return nil, err
-		}
-	}
-	return s.generateOnHost(o, out)
-}
-
-// generateOnHost draws every subpixel after the kept rows on the host, uploading each drawn
-// pixel into the image cache.
-func (s *cachedSampler) generateOnHost(o SampleOptions, out []uint8) ([]uint8, error) {
-	m, c := s.m, s.m.Config
-	imgLen := c.Subpixels()
-	draws := make([]int32, o.N)
-	total, done := (c.Height-o.KeepRows)*c.Width, 0
-	for i := o.KeepRows; i < c.Height; i++ {
-		for j := 0; j < c.Width; j++ {
-			clear(s.pix)
-			for col := 0; col < c.Colors; col++ {
-				logits, err := s.step(hostPos{m.B, i, j})
-				if err != nil {
-					return nil, fmt.Errorf("sample: pixel (%d,%d) colour %d: %w", i, j, col, err)
-				}
-				sub := (i*c.Width+j)*c.Colors + col
-				if err := m.B.SampleCategorical(draws, logits, col*256, o.Temperature, o.Seed, uint64(sub)); err != nil {
-					return nil, err
-				}
-				for n, v := range draws {
-					out[n*imgLen+sub] = uint8(v)
-					s.pix[n*c.Colors+col] = float32(v) / 255
-				}
-				// The last colour feeds nothing at this pixel; later pixels read it.
-				if err := s.setPixel(i, j); err != nil {
-					return nil, err
-				}
-			}
-			done++
-			if o.Progress != nil {
-				o.Progress(done, total)
-			}
-		}
-	}
-	return out, nil
+	return s.generateOnDevice(ds, cur, o, out)
 }
 
 // generateOnDevice draws every subpixel after the kept rows on the device: one recorded pass

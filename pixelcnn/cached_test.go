@@ -125,7 +125,7 @@ func TestCachedLogits(t *testing.T) {
 				g.NoGrad = true
 				defer g.Release()
 				xt, _ := b.FromHost(x, n, c.Height, c.Width, c.Colors)
-				full, err := m.Forward(g, nn.Constant(xt))
+				full, err := m.Forward(g, nn.Constant(xt), nil)
 				if err != nil {
 					t.Fatal(err)
 				}

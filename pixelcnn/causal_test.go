@@ -23,7 +23,7 @@ func logitsOf(t *testing.T, m *Model, x []float32) []float32 {
 		t.Fatal(err)
 	}
 	defer m.B.Release(xt)
-	l, err := m.Forward(g, nn.Constant(xt))
+	l, err := m.Forward(g, nn.Constant(xt), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestCausalityGradient(t *testing.T) {
 				g := nn.NewGraph(b)
 				xt, _ := b.FromHost(x, 1, c.Height, c.Width, c.Colors)
 				xv := g.Input(xt)
-				logits, err := m.Forward(g, xv)
+				logits, err := m.Forward(g, xv, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -13,8 +13,12 @@ import (
 	"pixelcnn/pixelcnn/safetensors"
 )
 
-// FormatV1 is the checkpoint format tag in the safetensors metadata.
-const FormatV1 = "pixelcnn/v1"
+// Checkpoint format tags in the safetensors metadata. v2 records the architecture in the
+// config (arch, dilations, classes); a v1 file is always the seed architecture, unconditional.
+const (
+	FormatV1 = "pixelcnn/v1"
+	FormatV2 = "pixelcnn/v2"
+)
 
 // TrainState is what a checkpoint needs beyond the weights to continue training exactly.
 type TrainState struct {
@@ -44,39 +48,44 @@ type Checkpoint struct {
 // before it existed have none and still load.
 const MetaDataSHA256 = "data_sha256"
 
-// toTorch converts [K,K,In,Out] weights to PyTorch's [Out,In,K,K].
+// toTorch converts [KH,K,In,Out] weights to PyTorch's [Out,In,KH,K].
 func toTorch(w []float32, s nn.ConvSpec) []float32 {
-	k, in, out := s.K, s.In, s.Out
 	t := make([]float32, len(w))
-	for ky := 0; ky < k; ky++ {
-		for kx := 0; kx < k; kx++ {
-			for i := 0; i < in; i++ {
-				for o := 0; o < out; o++ {
-					t[((o*in+i)*k+ky)*k+kx] = w[((ky*k+kx)*in+i)*out+o]
-				}
-			}
-		}
-	}
+	eachWeight(s, func(ours, torch int) { t[torch] = w[ours] })
 	return t
 }
 
-// fromTorch converts PyTorch's [Out,In,K,K] weights to [K,K,In,Out].
+// fromTorch converts PyTorch's [Out,In,KH,K] weights to [KH,K,In,Out].
 func fromTorch(t []float32, s nn.ConvSpec) []float32 {
-	k, in, out := s.K, s.In, s.Out
 	w := make([]float32, len(t))
-	for ky := 0; ky < k; ky++ {
+	eachWeight(s, func(ours, torch int) { w[ours] = t[torch] })
+	return w
+}
+
+// eachWeight calls f with every weight's index in our layout and in PyTorch's.
+func eachWeight(s nn.ConvSpec, f func(ours, torch int)) {
+	kh, k, in, out := s.KH(), s.K, s.In, s.Out
+	for ky := 0; ky < kh; ky++ {
 		for kx := 0; kx < k; kx++ {
 			for i := 0; i < in; i++ {
 				for o := 0; o < out; o++ {
-					w[((ky*k+kx)*in+i)*out+o] = t[((o*in+i)*k+ky)*k+kx]
+					f(((ky*k+kx)*in+i)*out+o, ((o*in+i)*kh+ky)*k+kx)
 				}
 			}
 		}
 	}
-	return w
 }
 
-func torchShape(s nn.ConvSpec) []int { return []int{s.Out, s.In, s.K, s.K} }
+func torchShape(s nn.ConvSpec) []int { return []int{s.Out, s.In, s.KH(), s.K} }
+
+// storedShape is a parameter's shape in a checkpoint: PyTorch's for a conv weight, its own
+// otherwise.
+func (p param) storedShape() []int {
+	if p.conv != nil {
+		return torchShape(*p.conv)
+	}
+	return p.v.Value.Shape
+}
 
 func (m *Model) host(t *nn.Tensor) ([]float32, error) {
 	out := make([]float32, t.Len())
@@ -87,23 +96,20 @@ func (m *Model) host(t *nn.Tensor) ([]float32, error) {
 // safetensors tensors in PyTorch layout.
 func (m *Model) paramTensors(tr *Trainer) ([]safetensors.Tensor, error) {
 	var out []safetensors.Tensor
-	add := func(name string, s nn.ConvSpec, weight bool, t *nn.Tensor) error {
+	add := func(name string, p param, t *nn.Tensor) error {
 		h, err := m.host(t)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		shape := []int{s.Out}
-		if weight {
-			h, shape = toTorch(h, s), torchShape(s)
+		if p.conv != nil {
+			h = toTorch(h, *p.conv)
 		}
-		out = append(out, safetensors.Tensor{Name: name, Shape: shape, Data: h})
+		out = append(out, safetensors.Tensor{Name: name, Shape: p.storedShape(), Data: h})
 		return nil
 	}
-	for _, l := range m.Layers {
-		if err := add(l.Spec.Name+".weight", l.Spec, true, l.W.Value); err != nil {
-			return nil, err
-		}
-		if err := add(l.Spec.Name+".bias", l.Spec, false, l.B.Value); err != nil {
+	ps := m.params()
+	for _, p := range ps {
+		if err := add(p.name, p, p.v.Value); err != nil {
 			return nil, err
 		}
 	}
@@ -111,11 +117,8 @@ func (m *Model) paramTensors(tr *Trainer) ([]safetensors.Tensor, error) {
 		return out, nil
 	}
 	for slot, prefix := range tr.StateNames() {
-		for i, l := range m.Layers {
-			if err := add(prefix+l.Spec.Name+".weight", l.Spec, true, tr.state[slot][2*i]); err != nil {
-				return nil, err
-			}
-			if err := add(prefix+l.Spec.Name+".bias", l.Spec, false, tr.state[slot][2*i+1]); err != nil {
+		for i, p := range ps {
+			if err := add(prefix+p.name, p, tr.state[slot][i]); err != nil {
 				return nil, err
 			}
 		}
@@ -130,11 +133,13 @@ func Save(path string, m *Model, tr *Trainer, dataset string) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	cfg, err := json.Marshal(m.Config)
+	c := m.Config
+	c.Arch = c.ArchName() // v2 always names it
+	cfg, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	meta := map[string]string{"format": FormatV1, "config": string(cfg), "step": "0",
+	meta := map[string]string{"format": FormatV2, "config": string(cfg), "step": "0",
 		MetaDataSHA256: safetensors.DataSHA256(tensors), "precision": string(nn.BackendPrecision(m.B))}
 	if dataset != "" {
 		meta["dataset"] = dataset
@@ -187,8 +192,9 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 	if want, ok := f.Metadata[MetaDataSHA256]; ok && safetensors.DataSHA256(f.Tensors) != want {
 		return nil, fmt.Errorf("checkpoint %s is corrupt: data checksum mismatch (the tensor data changed after it was written)", path)
 	}
-	if got := f.Metadata["format"]; got != FormatV1 {
-		return nil, fail("format %q, want %q", got, FormatV1)
+	format := f.Metadata["format"]
+	if format != FormatV1 && format != FormatV2 {
+		return nil, fail("format %q, want %q or %q", format, FormatV2, FormatV1)
 	}
 	for _, t := range f.Tensors {
 		if i, v, bad := firstNonFinite(t.Data); bad {
@@ -198,6 +204,9 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 	ck := &Checkpoint{optim: map[string]safetensors.Tensor{}}
 	if err := json.Unmarshal([]byte(f.Metadata["config"]), &ck.Config); err != nil {
 		return nil, fail("config metadata: %v", err)
+	}
+	if format == FormatV1 && (ck.Config.ArchName() != ArchPixelCNN || ck.Config.Classes != 0) {
+		return nil, fail("a %s file holds the %s architecture, unconditional; its config says arch %q, %d classes", FormatV1, ArchPixelCNN, ck.Config.Arch, ck.Config.Classes)
 	}
 	if err := ck.Config.Validate(); err != nil {
 		return nil, fail("%v", err)
@@ -227,8 +236,9 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 		}
 		return t.Data, nil
 	}
-	m := &Model{Config: ck.Config, B: b}
-	for _, s := range layerSpecs(ck.Config) {
+	m := newEmptyModel(b, ck.Config)
+	for _, d := range m.arch.convs(ck.Config) {
+		s := d.Spec
 		tw, err := get(s.Name+".weight", torchShape(s))
 		if err != nil {
 			return nil, err
@@ -244,11 +254,18 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 				return nil, fail("tensor %s.weight has a non-zero masked entry (%g): not an effective PixelCNN weight", s.Name, v)
 			}
 		}
-		l, err := m.newLayer(s, w, bias)
-		if err != nil {
+		if err := m.addLayer(s, w, bias); err != nil {
 			return nil, fail("%v", err)
 		}
-		m.Layers = append(m.Layers, l)
+	}
+	for _, td := range m.arch.tables(ck.Config) {
+		v, err := get(td.Name, []int{ck.Config.Classes, td.Width})
+		if err != nil {
+			return nil, err
+		}
+		if err := m.addTable(td, v); err != nil {
+			return nil, fail("%v", err)
+		}
 	}
 	for _, t := range f.Tensors {
 		if len(t.Name) > 6 && t.Name[:6] == "optim." {
@@ -277,22 +294,20 @@ func (ck *Checkpoint) Resume(split data.Split) (*Trainer, error) {
 		return nil, err
 	}
 	for slot, prefix := range tr.StateNames() {
-		for i, l := range ck.Model.Layers {
-			for j, part := range []string{".weight", ".bias"} {
-				h := ck.optim[prefix+l.Spec.Name+part].Data
-				if part == ".weight" {
-					h = fromTorch(h, l.Spec)
-				}
-				dst := tr.state[slot][2*i+j]
-				src, err := ck.Model.B.FromHost(h, dst.Shape...)
-				if err != nil {
-					return nil, fmt.Errorf("resume: %s: %w", prefix+l.Spec.Name+part, err)
-				}
-				if err := ck.Model.B.Copy(dst, src); err != nil {
-					return nil, err
-				}
-				ck.Model.B.Release(src)
+		for i, p := range ck.Model.params() {
+			h := ck.optim[prefix+p.name].Data
+			if p.conv != nil {
+				h = fromTorch(h, *p.conv)
 			}
+			dst := tr.state[slot][i]
+			src, err := ck.Model.B.FromHost(h, dst.Shape...)
+			if err != nil {
+				return nil, fmt.Errorf("resume: %s: %w", prefix+p.name, err)
+			}
+			if err := ck.Model.B.Copy(dst, src); err != nil {
+				return nil, err
+			}
+			ck.Model.B.Release(src)
 		}
 	}
 	return tr, nil
@@ -304,10 +319,9 @@ func (ck *Checkpoint) checkOptimState(prefixes []string) error {
 	want := map[string][]int{}
 	var names []string // in checkpoint order, so the first problem is the one reported
 	for _, prefix := range prefixes {
-		for _, l := range ck.Model.Layers {
-			w, b := prefix+l.Spec.Name+".weight", prefix+l.Spec.Name+".bias"
-			want[w], want[b] = torchShape(l.Spec), []int{l.Spec.Out}
-			names = append(names, w, b)
+		for _, p := range ck.Model.params() {
+			want[prefix+p.name] = p.storedShape()
+			names = append(names, prefix+p.name)
 		}
 	}
 	for _, name := range names {

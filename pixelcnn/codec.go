@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"pixelcnn/nn"
 )
 
 // The lossless codec's access to the model (package pixelcnn/codec does the coding): the
@@ -17,51 +19,39 @@ import (
 type SubpixelFunc func(s int, logits []float32, vals []uint8) error
 
 // CachedPass runs the cached sampler's passes (one pass through the net per subpixel, at one
-// position, on n images at once) with the subpixel values given by next instead of drawn.
-// Encoder and decoder both run it, so both compute the very same logits, in the same order,
-// with the same arithmetic.
-func CachedPass(m *Model, n int, next SubpixelFunc) error {
+// position, on n images at once) with the subpixel values given by next instead of drawn;
+// labels are the n images' classes for a conditional model (nil otherwise). Encoder and
+// decoder both run it, so both compute the very same logits, in the same order, with the
+// same arithmetic.
+func CachedPass(m *Model, n int, labels []int32, next SubpixelFunc) error {
 	c := m.Config
 	if n < 1 {
 		return fmt.Errorf("cached pass: %d images, want >= 1", n)
 	}
+	if err := m.checkLabels(n, labels); err != nil {
+		return fmt.Errorf("cached pass: %w", err)
+	}
 	if err := checkDeviceMemory(m, n); err != nil {
 		return err
 	}
-	s, err := newCachedSampler(m, n, make([]float32, n*c.Subpixels()))
+	st, err := m.arch.newStepper(m, n, make([]float32, n*c.Subpixels()), labels)
 	if err != nil {
 		return err
 	}
-	defer s.release()
-	logits := make([]float32, n*256*c.Colors)
-	mine := make([]float32, n*256)
-	vals := make([]uint8, n)
-	for i := 0; i < c.Height; i++ {
-		for j := 0; j < c.Width; j++ {
-			clear(s.pix)
-			for col := 0; col < c.Colors; col++ {
-				lt, err := s.step(hostPos{m.B, i, j})
-				if err != nil {
-					return fmt.Errorf("cached pass: pixel (%d,%d) colour %d: %w", i, j, col, err)
-				}
-				if err := m.B.ToHost(logits, lt); err != nil {
-					return fmt.Errorf("cached pass: pixel (%d,%d) colour %d: %w", i, j, col, err)
-				}
-				for k := 0; k < n; k++ {
-					copy(mine[k*256:(k+1)*256], logits[(k*c.Colors+col)*256:])
-				}
-				sub := (i*c.Width+j)*c.Colors + col
-				if err := next(sub, mine, vals); err != nil {
-					return err
-				}
-				for k, v := range vals {
-					s.pix[k*c.Colors+col] = float32(v) / 255
-				}
-				if err := s.setPixel(i, j); err != nil {
-					return err
-				}
-			}
+	defer st.release()
+	host := make([]float32, n*Levels*c.Colors)
+	mine := make([]float32, n*Levels)
+	err = runPasses(st, c, n, 0, func(sub, col int, lt *nn.Tensor, vals []uint8) error {
+		if err := m.B.ToHost(host, lt); err != nil {
+			return err
 		}
+		for k := 0; k < n; k++ {
+			copy(mine[k*Levels:(k+1)*Levels], host[(k*c.Colors+col)*Levels:])
+		}
+		return next(sub, mine, vals)
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("cached pass: %w", err)
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ func cachedPassLogits(t *testing.T, m *Model, px []uint8, n int) []float32 {
 	c := m.Config
 	sub := c.Subpixels()
 	out := make([]float32, n*sub*256)
-	err := CachedPass(m, n, func(s int, logits []float32, vals []uint8) error {
+	err := CachedPass(m, n, nil, func(s int, logits []float32, vals []uint8) error {
 		for k := range vals {
 			vals[k] = px[k*sub+s]
 			copy(out[(k*sub+s)*256:(k*sub+s+1)*256], logits[k*256:(k+1)*256])
@@ -60,7 +60,7 @@ func TestCachedPassMatchesForward(t *testing.T) {
 		xt, _ := m.B.FromHost(x, n, codecConfig.Height, codecConfig.Width, codecConfig.Colors)
 		g := nn.NewGraph(m.B)
 		g.NoGrad = true
-		lv, err := m.Forward(g, nn.Constant(xt))
+		lv, err := m.Forward(g, nn.Constant(xt), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,20 +26,40 @@ type MemoryNeed struct {
 // paramCount is the number of weights and biases of a model of config c.
 func paramCount(c Config) float64 {
 	var p float64
-	for _, s := range layerSpecs(c) {
-		p += float64(s.K)*float64(s.K)*float64(s.In)*float64(s.Out) + float64(s.Out)
+	a := archOf(c)
+	for _, d := range a.convs(c) {
+		s := d.Spec
+		p += float64(s.KH())*float64(s.K)*float64(s.In)*float64(s.Out) + float64(s.Out)
+	}
+	for _, t := range a.tables(c) {
+		p += float64(c.Classes) * float64(t.Width)
 	}
 	return p
 }
 
 // featuresPerPosition is the number of floats Forward keeps per pixel position: the input,
-// every conv output, each block's sum and the ReLU before the head.
+// every conv output and the architecture's other activations (extraActivations).
 func featuresPerPosition(c Config) float64 {
 	f := float64(c.Colors)
-	for _, s := range layerSpecs(c) {
-		f += float64(s.Out)
+	for _, d := range archOf(c).convs(c) {
+		f += float64(d.Spec.Out)
 	}
-	return f + float64(c.Blocks+1)*2*float64(c.Hidden)
+	return f + extraActivations(c)
+}
+
+// extraActivations is the floats per position Forward keeps beside the conv outputs: for the
+// seed each block's sum and the ReLU before the head (2H each); for gated per layer the
+// v_to_h output, the two gates, the residual sum and, conditional, the two biased features
+// (2p + p + p + p + 4p), and the ELU (p).
+func extraActivations(c Config) float64 {
+	if c.ArchName() == ArchGated {
+		per := 5.0
+		if c.Classes > 0 {
+			per += 4
+		}
+		return float64(c.Hidden) * (per*float64(c.Blocks) + 1)
+	}
+	return float64(c.Blocks+1) * 2 * float64(c.Hidden)
 }
 
 func positions(c Config, n int) float64 { return float64(n) * float64(c.Height) * float64(c.Width) }

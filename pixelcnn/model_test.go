@@ -93,7 +93,7 @@ func TestGradientCheck(t *testing.T) {
 			if err := m.ZeroGrad(); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := m.Loss(g, xv); err != nil {
+			if _, err := m.Loss(g, xv, nil); err != nil {
 				t.Fatal(err)
 			}
 			if err := g.Backward(); err != nil {

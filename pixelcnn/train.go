@@ -72,6 +72,7 @@ type Trainer struct {
 	state   [][]*nn.Tensor // adam: m, v; rmsprop: ms (one tensor per parameter)
 	graph   *nn.Graph
 	host    []float32
+	labels  []int32     // the batch's labels (conditional models), else nil
 	device  *deviceStep // the step on the device, made at the first step that uses it
 }
 
@@ -79,6 +80,9 @@ type Trainer struct {
 func NewTrainer(m *Model, split data.Split, opt TrainOptions) (*Trainer, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
+	}
+	if m.Conditional() && split.Labels == nil {
+		return nil, fmt.Errorf("train split: a class-conditional model needs the dataset's labels, and this split has none")
 	}
 	bt, err := data.NewBatcher(split.N, opt.Batch, opt.Seed)
 	if err != nil {
@@ -97,6 +101,9 @@ func NewTrainer(m *Model, split data.Split, opt TrainOptions) (*Trainer, error) 
 		}
 	}
 	t.host = make([]float32, opt.Batch*m.Config.Subpixels())
+	if m.Conditional() {
+		t.labels = make([]int32, opt.Batch)
+	}
 	return t, nil
 }
 
@@ -133,9 +140,14 @@ func (t *Trainer) TrainStep() (float64, error) {
 	state := t.batcher.State()
 	idx := t.batcher.Next()
 	t.split.Fill(t.host, idx, c.Height, c.Width, c.Colors)
+	if t.labels != nil {
+		t.split.FillLabels(t.labels, idx)
+	}
 	var bpd float64
 	var err error
-	if rec, ok := t.Model.B.(nn.StepRecorder); ok && !t.HostStep {
+	// A recorded step holds its launches' arguments, and the labels are host values that
+	// change every step: a conditional model steps with host ops.
+	if rec, ok := t.Model.B.(nn.StepRecorder); ok && !t.HostStep && t.labels == nil {
 		bpd, err = t.deviceTrainStep(rec)
 	} else {
 		bpd, err = t.hostTrainStep()
@@ -175,7 +187,7 @@ func (t *Trainer) hostTrainStep() (float64, error) {
 	if err := m.ZeroGrad(); err != nil {
 		return 0, err
 	}
-	nats, err := m.Loss(g, nn.Constant(xt))
+	nats, err := m.Loss(g, nn.Constant(xt), t.labels)
 	if err != nil {
 		return 0, err
 	}
@@ -274,10 +286,14 @@ func EvaluateContext(ctx context.Context, m *Model, split data.Split, limit, bat
 		return 0, 0, fmt.Errorf("evaluate: batch %d must be >= 1", batch)
 	}
 	c := m.Config
+	if m.Conditional() && split.Labels == nil {
+		return 0, 0, fmt.Errorf("evaluate: a class-conditional model needs the dataset's labels, and this split has none")
+	}
 	g := nn.NewGraph(m.B)
 	g.NoGrad = true
 	defer g.Range("eval")()
 	host := make([]float32, batch*c.Subpixels())
+	var labels []int32
 	var total float64
 	for start := 0; start < n; start += batch {
 		if err := ctx.Err(); err != nil {
@@ -292,7 +308,11 @@ func EvaluateContext(ctx context.Context, m *Model, split data.Split, limit, bat
 		if err != nil {
 			return 0, 0, err
 		}
-		nats, err := m.Loss(g, nn.Constant(xt))
+		if m.Conditional() {
+			labels = make([]int32, len(idx))
+			split.FillLabels(labels, idx)
+		}
+		nats, err := m.Loss(g, nn.Constant(xt), labels)
 		g.Release()
 		m.B.Release(xt)
 		if err != nil {

@@ -101,7 +101,7 @@ func (t *Trainer) queueStep(d *deviceStep) error {
 		return err
 	}
 	x := nn.Constant(d.x)
-	logits, err := m.Forward(g, x)
+	logits, err := m.Forward(g, x, nil) // only unconditional models step on the device
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,8 @@ type flags struct {
 	checkpointEvery, logEvery                                   int
 	seed                                                        uint64
 	overwrite                                                   bool
+	arch, dilations                                             string
+	conditional                                                 bool
 }
 
 // errInterrupted ends a run stopped by SIGINT or SIGTERM after its checkpoint is written.
@@ -72,7 +74,10 @@ func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
 	fs.StringVar(&f.dataset, "dataset", "mnist", "mnist | fashion-mnist | cifar10 (on --resume: the run's)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "dataset directory (default: the Go module for MNIST, /usr/share/datasets/fashion-mnist; on --resume: the run's)")
 	fs.StringVar(&f.preset, "preset", "", "model preset: "+strings.Join(pixelcnn.Presets(), " | ")+" (default: the dataset's)")
-	fs.IntVar(&f.hidden, "hidden", 0, "override the preset's hidden width H (residual stream 2H)")
+	fs.StringVar(&f.arch, "arch", "", "architecture: "+strings.Join(pixelcnn.Archs(), " | ")+" (default: the preset's; --arch gated alone takes the gated preset)")
+	fs.StringVar(&f.dilations, "dilations", "", "gated: the layers' dilations, comma-separated, repeated over --blocks (default 1,2,1,4,1,2,1)")
+	fs.BoolVar(&f.conditional, "conditional", false, "class-conditional model (labels from the dataset's files)")
+	fs.IntVar(&f.hidden, "hidden", 0, "override the preset's hidden width H (pixelcnn: residual stream 2H; gated: features per stack)")
 	fs.IntVar(&f.blocks, "blocks", -1, "override the preset's number of residual blocks")
 	fs.IntVar(&f.outDim, "out-dim", 0, "override the preset's output-head width")
 	fs.IntVar(&f.batch, "batch", 16, "batch size (the paper's is 16)")

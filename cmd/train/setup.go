@@ -132,13 +132,10 @@ func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
 	}
 	preset := f.preset
 	if preset == "" {
-		preset = map[string]string{"cifar10": "cifar10"}[f.dataset]
-		if preset == "" {
-			preset = "mnist"
-		}
+		preset = defaultPreset(f)
 	}
 	cfg, err := pixelcnn.PresetConfig(preset, ds.C, ds.H, ds.W)
-	overridden := fs.Changed("hidden") || fs.Changed("blocks") || fs.Changed("out-dim")
+	overridden := fs.Changed("hidden") || fs.Changed("blocks") || fs.Changed("out-dim") || fs.Changed("dilations")
 	if err != nil && (!overridden || !slices.Contains(pixelcnn.Presets(), preset)) {
 		return err // an unknown preset, or one that does not fit the data (no override to fix it)
 	}
@@ -150,6 +147,9 @@ func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
 	}
 	if fs.Changed("out-dim") {
 		cfg.OutDim = f.outDim
+	}
+	if err := applyArchFlags(&cfg, f, fs, ds); err != nil {
+		return err
 	}
 	if err = cfg.Validate(); err != nil {
 		return fmt.Errorf("preset %s on %s: %w", preset, f.dataset, err)
@@ -197,7 +197,7 @@ func (r *trainingRun) resume(f flags, fs *pflag.FlagSet) error {
 	if fs.Changed("preset") && f.preset != ck.Config.Preset {
 		return fmt.Errorf("--resume %s: checkpoint is preset %q, --preset says %q", ckPath, ck.Config.Preset, f.preset)
 	}
-	for _, name := range []string{"hidden", "blocks", "out-dim", "batch", "optimizer", "seed"} {
+	for _, name := range []string{"arch", "dilations", "conditional", "hidden", "blocks", "out-dim", "batch", "optimizer", "seed"} {
 		if fs.Changed(name) {
 			return fmt.Errorf("--resume: --%s cannot change on resume (the checkpoint fixes it)", name)
 		}

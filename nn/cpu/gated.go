@@ -12,31 +12,57 @@ import (
 // backward, which sums each image's positions in order on one goroutine (deterministic, and
 // small: one add per activation).
 
-// sigmoid32 and tanh32 are float32 sigmoid and tanh on vec.ExpNeg (about 1 ulp for e^x),
-// written so that the exponential never overflows; near 0 tanh takes its Taylor series, where
-// (1 - e)/(1 + e) would lose its leading digits.
-func sigmoid32(g float32) float32 {
-	if g >= 0 {
-		return 1 / (1 + vec.ExpNeg(-g))
+// gateValues sets t = tanh(a) and s = sigmoid(g) elementwise in float32, with the
+// exponentials e^-2|a| and e^-|g| from vec.ExpNegSum (vectorised; the same values as
+// vec.ExpNeg, about 1 ulp) so they never overflow; e is scratch of len(a)+len(g). Near 0,
+// tanh takes its Taylor series, where (1 - e)/(1 + e) would lose its leading digits.
+func gateValues(t, s, a, g, e []float32) {
+	n := len(a)
+	for k, v := range a {
+		e[k] = -2 * abs32(v)
 	}
-	e := vec.ExpNeg(g)
-	return e / (1 + e)
+	for k, v := range g {
+		e[n+k] = -abs32(v)
+	}
+	vec.ExpNegSum(e[:2*n], e[:2*n], 0)
+	for k, v := range a {
+		x := abs32(v)
+		var th float32
+		if x < 0.0625 {
+			x2 := x * x
+			th = x * (1 - x2*(float32(1.0/3)-x2*float32(2.0/15)))
+		} else {
+			th = (1 - e[k]) / (1 + e[k])
+		}
+		if v < 0 {
+			th = -th
+		}
+		t[k] = th
+	}
+	for k, v := range g {
+		if ek := e[n+k]; v >= 0 {
+			s[k] = 1 / (1 + ek)
+		} else {
+			s[k] = ek / (1 + ek)
+		}
+	}
 }
 
-func tanh32(a float32) float32 {
-	x := float32(math.Abs(float64(a)))
-	var t float32
-	if x < 0.0625 {
-		x2 := x * x
-		t = x * (1 - x2*(float32(1.0/3)-x2*float32(2.0/15)))
-	} else {
-		e := vec.ExpNeg(-2 * x)
-		t = (1 - e) / (1 + e)
+func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
+
+// gateRows runs fn on each colour group of rows [lo, hi) of x [rows, f2] with the group's
+// tanh(a) and sigmoid(g) (scratch per call: the rows are split over workers).
+func gateRows(x []float32, f2, colors, lo, hi int, fn func(r, c int, t, s []float32)) {
+	half := f2 / colors / 2
+	buf := make([]float32, 4*half)
+	t, s, e := buf[:half], buf[half:2*half], buf[2*half:]
+	for r := lo; r < hi; r++ {
+		xr := x[r*f2 : (r+1)*f2]
+		for c := 0; c < colors; c++ {
+			gateValues(t, s, xr[2*c*half:(2*c+1)*half], xr[(2*c+1)*half:(2*c+2)*half], e)
+			fn(r, c, t, s)
+		}
 	}
-	if a < 0 {
-		return -t
-	}
-	return t
 }
 
 // Gate implements nn.GatedOps.
@@ -46,17 +72,13 @@ func (b *Backend) Gate(y, x *nn.Tensor, colors int) error {
 	}
 	f2 := x.Shape[len(x.Shape)-1]
 	half := f2 / colors / 2 // a (then g) features per colour group
-	rows := len(x.Host) / f2
-	b.elementwise(rows, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, yr := x.Host[r*f2:(r+1)*f2], y.Host[r*f2/2:(r+1)*f2/2]
-			for c := 0; c < colors; c++ {
-				a, g, out := xr[2*c*half:], xr[(2*c+1)*half:], yr[c*half:]
-				for k := 0; k < half; k++ {
-					out[k] = tanh32(a[k]) * sigmoid32(g[k])
-				}
+	b.elementwise(len(x.Host)/f2, func(lo, hi int) {
+		gateRows(x.Host, f2, colors, lo, hi, func(r, c int, t, s []float32) {
+			out := y.Host[r*f2/2+c*half:][:half]
+			for k := range out {
+				out[k] = t[k] * s[k]
 			}
-		}
+		})
 	})
 	return nil
 }
@@ -72,20 +94,15 @@ func (b *Backend) GateBackward(dx, dy, x *nn.Tensor, colors int) error {
 	}
 	f2 := x.Shape[len(x.Shape)-1]
 	half := f2 / colors / 2
-	rows := len(x.Host) / f2
-	b.elementwise(rows, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, dxr, dyr := x.Host[r*f2:(r+1)*f2], dx.Host[r*f2:(r+1)*f2], dy.Host[r*f2/2:(r+1)*f2/2]
-			for c := 0; c < colors; c++ {
-				a, g := xr[2*c*half:], xr[(2*c+1)*half:]
-				da, dg, d := dxr[2*c*half:], dxr[(2*c+1)*half:], dyr[c*half:]
-				for k := 0; k < half; k++ {
-					t, s, v := tanh32(a[k]), sigmoid32(g[k]), d[k]
-					da[k] += v * (1 - t*t) * s
-					dg[k] += v * t * s * (1 - s)
-				}
+	b.elementwise(len(x.Host)/f2, func(lo, hi int) {
+		gateRows(x.Host, f2, colors, lo, hi, func(r, c int, t, s []float32) {
+			d := dy.Host[r*f2/2+c*half:][:half]
+			da, dg := dx.Host[r*f2+2*c*half:][:half], dx.Host[r*f2+(2*c+1)*half:][:half]
+			for k, v := range d {
+				da[k] += v * (1 - t[k]*t[k]) * s[k]
+				dg[k] += v * t[k] * s[k] * (1 - s[k])
 			}
-		}
+		})
 	})
 	return nil
 }

@@ -103,7 +103,7 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 	for b0 := 0; b0 < n; b0 += batch {
 		nb := min(batch, n-b0)
 		img := pixels[b0*sub : (b0+nb)*sub]
-		err := pixelcnn.CachedPass(m, nb, func(s int, logits []float32, vals []uint8) error {
+		err := pixelcnn.CachedPass(m, nb, nil, func(s int, logits []float32, vals []uint8) error {
 			for k := range vals {
 				v := img[k*sub+s]
 				vals[k] = v
@@ -173,7 +173,7 @@ func Decode(m *pixelcnn.Model, file []byte, o Options) (Header, []uint8, error) 
 		nb := min(h.Batch, h.Count-b0)
 		pixels = append(pixels, make([]uint8, nb*sub)...)
 		img := pixels[b0*sub:]
-		err := pixelcnn.CachedPass(m, nb, func(s int, logits []float32, vals []uint8) error {
+		err := pixelcnn.CachedPass(m, nb, nil, func(s int, logits []float32, vals []uint8) error {
 			for k := range vals {
 				if _, _, err := t.quantize(logits[k*256 : (k+1)*256]); err != nil {
 					return err

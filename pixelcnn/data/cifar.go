@@ -17,11 +17,17 @@ const (
 // ReadCIFARBatch reads a CIFAR-10 binary batch file (data_batch_N.bin, test_batch.bin) and
 // returns its n images as 32x32x3 HWC bytes (pix[((i*32+y)*32+x)*3+c]). Errors name the file.
 func ReadCIFARBatch(path string) (n int, pix []uint8, err error) {
+	n, pix, _, err = ReadCIFARBatchLabels(path)
+	return n, pix, err
+}
+
+// ReadCIFARBatchLabels is ReadCIFARBatch that also returns each record's label (0..9).
+func ReadCIFARBatchLabels(path string) (n int, pix, labels []uint8, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, nil, fmt.Errorf("cifar10: %w", err) // *PathError names the file
+		return 0, nil, nil, fmt.Errorf("cifar10: %w", err) // *PathError names the file
 	}
-	return ParseCIFAR(b, path)
+	return ParseCIFARLabels(b, path)
 }
 
 // ParseCIFAR parses the bytes of a CIFAR-10 binary batch, converting each record's planar
@@ -29,25 +35,33 @@ func ReadCIFARBatch(path string) (n int, pix []uint8, err error) {
 // is not a multiple of 3073 bytes (a truncated last record) and a label above 9 (not a
 // CIFAR-10 file: CIFAR-100's records have two label bytes) are errors.
 func ParseCIFAR(data []byte, name string) (n int, pix []uint8, err error) {
+	n, pix, _, err = ParseCIFARLabels(data, name)
+	return n, pix, err
+}
+
+// ParseCIFARLabels is ParseCIFAR that also returns each record's label.
+func ParseCIFARLabels(data []byte, name string) (n int, pix, labels []uint8, err error) {
 	if len(data) == 0 {
-		return 0, nil, fmt.Errorf("cifar10: %s: empty file", name)
+		return 0, nil, nil, fmt.Errorf("cifar10: %s: empty file", name)
 	}
 	if r := len(data) % cifarRecord; r != 0 {
-		return 0, nil, fmt.Errorf("cifar10: %s: record %d: truncated (%d of %d bytes; file length %d is not a multiple of %d)",
+		return 0, nil, nil, fmt.Errorf("cifar10: %s: record %d: truncated (%d of %d bytes; file length %d is not a multiple of %d)",
 			name, len(data)/cifarRecord, r, cifarRecord, len(data), cifarRecord)
 	}
 	n = len(data) / cifarRecord
 	pix = make([]uint8, n*cifarImage)
+	labels = make([]uint8, n)
 	for i := 0; i < n; i++ {
 		rec := data[i*cifarRecord : (i+1)*cifarRecord]
 		if rec[0] > 9 {
-			return 0, nil, fmt.Errorf("cifar10: %s: record %d: label %d out of range 0..9", name, i, rec[0])
+			return 0, nil, nil, fmt.Errorf("cifar10: %s: record %d: label %d out of range 0..9", name, i, rec[0])
 		}
+		labels[i] = rec[0]
 		r, g, b := rec[1:1+cifarPlane], rec[1+cifarPlane:1+2*cifarPlane], rec[1+2*cifarPlane:]
 		out := pix[i*cifarImage : (i+1)*cifarImage]
 		for p := 0; p < cifarPlane; p++ {
 			out[3*p], out[3*p+1], out[3*p+2] = r[p], g[p], b[p]
 		}
 	}
-	return n, pix, nil
+	return n, pix, labels, nil
 }

@@ -13,7 +13,9 @@
 //   - cifar10: the CIFAR-10 binary version (data_batch_1..5.bin, test_batch.bin) in a
 //     directory the user names; there is no default location.
 //
-// Only the image files are read: labels are not needed by an unconditional PixelCNN.
+// The labels are read beside the images when their files are there (MNIST's and
+// Fashion-MNIST's label idx files, CIFAR-10's label byte), with the same checks; a
+// class-conditional model needs them, an unconditional one does not.
 package data
 
 import (
@@ -29,13 +31,26 @@ import (
 type Dataset struct {
 	Name        string // "mnist", "fashion-mnist" or "cifar10"
 	H, W, C     int    // image height, width, channels
+	Classes     int    // label values 0..Classes-1 (10 for all three datasets)
 	Train, Test Split
+	// NoLabels says why the splits have no labels ("" when they have them).
+	NoLabels string
 }
 
-// Split is one part (train or test) of a dataset: N images, H*W*C bytes each.
+// Split is one part (train or test) of a dataset: N images, H*W*C bytes each, and their
+// labels (nil when the dataset's label files are missing).
 type Split struct {
 	N      int
 	Pixels []uint8
+	Labels []uint8
+}
+
+// FillLabels writes the labels of images idx into dst (len(idx) of them); it panics without
+// labels or on an index out of range (programming errors: callers check HasLabels).
+func (s Split) FillLabels(dst []int32, idx []int) {
+	for k, i := range idx {
+		dst[k] = int32(s.Labels[i])
+	}
 }
 
 // ImageLen is the number of bytes (subpixels) of one image: H*W*C.
@@ -85,12 +100,12 @@ func Load(name, dir string) (*Dataset, error) {
 
 // loadIDXDataset reads an MNIST-like directory (train-images / t10k-images idx files).
 func loadIDXDataset(name, dir string) (*Dataset, error) {
-	d := &Dataset{Name: name, C: 1}
+	d := &Dataset{Name: name, C: 1, Classes: 10}
 	for _, s := range []struct {
-		base  string
-		split *Split
-	}{{"train-images", &d.Train}, {"t10k-images", &d.Test}} {
-		path, err := findIDX(dir, s.base)
+		base, labels string
+		split        *Split
+	}{{"train-images", "train-labels", &d.Train}, {"t10k-images", "t10k-labels", &d.Test}} {
+		path, err := findIDX(dir, s.base, 3)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -103,16 +118,33 @@ func loadIDXDataset(name, dir string) (*Dataset, error) {
 		}
 		d.H, d.W = h, w
 		*s.split = Split{N: n, Pixels: pix}
+		lpath, err := findIDX(dir, s.labels, 1)
+		if err != nil {
+			d.NoLabels = err.Error() // an unconditional model does not need them
+			continue
+		}
+		labels, err := ReadIDXLabels(lpath, d.Classes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if len(labels) != n {
+			return nil, fmt.Errorf("%s: %s holds %d labels for the %d images of %s", name, lpath, len(labels), n, path)
+		}
+		s.split.Labels = labels
+	}
+	if d.NoLabels != "" {
+		d.Train.Labels, d.Test.Labels = nil, nil
 	}
 	return d, nil
 }
 
-// findIDX returns the first existing file among the usual spellings of base's idx file.
-func findIDX(dir, base string) (string, error) {
+// findIDX returns the first existing file among the usual spellings of base's idx file of
+// ndims dimensions (3: images, 1: labels).
+func findIDX(dir, base string, ndims int) (string, error) {
 	cands := []string{
-		base + "-idx3-ubyte.gz",
-		base + "-idx3-ubyte",
-		base + ".idx3-ubyte", // how some archives extract the raw files
+		fmt.Sprintf("%s-idx%d-ubyte.gz", base, ndims),
+		fmt.Sprintf("%s-idx%d-ubyte", base, ndims),
+		fmt.Sprintf("%s.idx%d-ubyte", base, ndims), // how some archives extract the raw files
 	}
 	for _, c := range cands {
 		p := filepath.Join(dir, c)
@@ -131,11 +163,11 @@ func loadCIFAR10(dir string) (*Dataset, error) {
 			dir = sub
 		}
 	}
-	d := &Dataset{Name: "cifar10", H: 32, W: 32, C: 3}
+	d := &Dataset{Name: "cifar10", H: 32, W: 32, C: 3, Classes: 10}
 	read := func(files []string) (Split, error) {
 		var s Split
 		for _, f := range files {
-			n, pix, err := ReadCIFARBatch(filepath.Join(dir, f))
+			n, pix, labels, err := ReadCIFARBatchLabels(filepath.Join(dir, f))
 			if err != nil {
 				return Split{}, err
 			}
@@ -144,6 +176,7 @@ func loadCIFAR10(dir string) (*Dataset, error) {
 				s.Pixels = make([]uint8, 0, len(pix)*len(files))
 			}
 			s.Pixels = append(s.Pixels, pix...)
+			s.Labels = append(s.Labels, labels...)
 		}
 		return s, nil
 	}

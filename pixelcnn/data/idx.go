@@ -57,11 +57,14 @@ func MNISTDir() (string, error) {
 	return dir, nil
 }
 
-// idxImagesMagic is the magic number of an idx file of unsigned bytes with 3 dimensions.
-const idxImagesMagic = 0x00000803
+// Magic numbers of idx files of unsigned bytes: 3 dimensions (images), 1 (labels).
+const (
+	idxImagesMagic = 0x00000803
+	idxLabelsMagic = 0x00000801
+)
 
-// maxIDXBytes bounds the pixel bytes an idx file may declare (n*h*w), and maxIDXDim its
-// height and width: anything larger is treated as a corrupt header.
+// maxIDXBytes bounds the data bytes an idx file may declare (the product of its dims), and
+// maxIDXDim an image's height and width: anything larger is treated as a corrupt header.
 const (
 	maxIDXBytes = 1<<31 - 1
 	maxIDXDim   = 1 << 16
@@ -84,8 +87,48 @@ func ReadIDXImages(path string) (n, h, w int, pix []uint8, err error) {
 // data, trailing bytes, a bad magic number, zero or huge dimensions and gzip corruption
 // (including a bad checksum) are all errors.
 func ParseIDXImages(r io.Reader, name string) (n, h, w int, pix []uint8, err error) {
-	fail := func(format string, args ...any) (int, int, int, []uint8, error) {
-		return 0, 0, 0, nil, fmt.Errorf("idx: %s: %s", name, fmt.Sprintf(format, args...))
+	dims, pix, err := parseIDX(r, name, idxImagesMagic)
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	return dims[0], dims[1], dims[2], pix, nil
+}
+
+// ReadIDXLabels reads an idx1-ubyte label file (magic 0x00000801, big-endian uint32 n, then
+// n bytes), gzipped or raw; every label must be below classes. Errors name the file.
+func ReadIDXLabels(path string, classes int) ([]uint8, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("idx: %w", err)
+	}
+	defer f.Close()
+	return ParseIDXLabels(f, path, classes)
+}
+
+// ParseIDXLabels parses an idx1-ubyte label file with the checks of ParseIDXImages, and
+// that every label is below classes.
+func ParseIDXLabels(r io.Reader, name string, classes int) ([]uint8, error) {
+	_, labels, err := parseIDX(r, name, idxLabelsMagic)
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range labels {
+		if int(l) >= classes {
+			return nil, fmt.Errorf("idx: %s: label %d of item %d out of range 0..%d", name, l, i, classes-1)
+		}
+	}
+	return labels, nil
+}
+
+// parseIDX parses an idx file of unsigned bytes whose magic must be magic (which gives its
+// dimension count, 1 or 3), gzipped or raw, and returns its dims and data.
+func parseIDX(r io.Reader, name string, magic uint32) ([]int, []uint8, error) {
+	fail := func(format string, args ...any) ([]int, []uint8, error) {
+		return nil, nil, fmt.Errorf("idx: %s: %s", name, fmt.Sprintf(format, args...))
+	}
+	kind, ndims := "an image file", 3
+	if magic == idxLabelsMagic {
+		kind, ndims = "a label file", 1
 	}
 	br := bufio.NewReader(r)
 	var src io.Reader = br
@@ -98,48 +141,61 @@ func ParseIDXImages(r io.Reader, name string) (n, h, w int, pix []uint8, err err
 		defer zr.Close()
 		src, isGz = zr, true
 	}
-	var hdr [16]byte
-	switch k, err := io.ReadFull(src, hdr[:]); {
+	hdrLen := 4 + 4*ndims
+	hdr := make([]byte, hdrLen)
+	switch k, err := io.ReadFull(src, hdr); {
 	case err == io.EOF:
 		return fail("empty file")
 	case err == io.ErrUnexpectedEOF:
-		return fail("truncated header: %d of 16 bytes", k)
+		return fail("truncated header: %d of %d bytes", k, hdrLen)
 	case err != nil && isGz:
 		return fail("corrupt gzip: %v", err)
 	case err != nil:
 		return fail("reading header: %v", err)
 	}
-	if m := binary.BigEndian.Uint32(hdr[0:]); m != idxImagesMagic {
-		if m == 0x00000801 {
-			return fail("bad magic 0x%08x: a label file, want an image file (0x%08x)", m, idxImagesMagic)
+	if m := binary.BigEndian.Uint32(hdr[0:]); m != magic {
+		switch {
+		case m == idxLabelsMagic:
+			return fail("bad magic 0x%08x: a label file, want %s (0x%08x)", m, kind, magic)
+		case m == idxImagesMagic:
+			return fail("bad magic 0x%08x: an image file, want %s (0x%08x)", m, kind, magic)
 		}
-		return fail("bad magic 0x%08x, want 0x%08x (idx3 unsigned bytes)", m, idxImagesMagic)
+		return fail("bad magic 0x%08x, want 0x%08x (%s of unsigned bytes)", m, magic, kind)
 	}
-	n64 := uint64(binary.BigEndian.Uint32(hdr[4:]))
-	h64 := uint64(binary.BigEndian.Uint32(hdr[8:]))
-	w64 := uint64(binary.BigEndian.Uint32(hdr[12:]))
-	if n64 == 0 || h64 == 0 || w64 == 0 || h64 > maxIDXDim || w64 > maxIDXDim || n64*h64*w64 > maxIDXBytes {
-		return fail("bad dims %d x %d x %d", n64, h64, w64)
+	dims := make([]int, ndims)
+	need, bad := uint64(1), false
+	for i := range dims {
+		d := uint64(binary.BigEndian.Uint32(hdr[4+4*i:]))
+		bad = bad || d == 0 || (i > 0 && d > maxIDXDim)
+		need *= min(d, maxIDXBytes+1)
+		bad = bad || need > maxIDXBytes
+		dims[i] = int(d)
 	}
-	need := int64(n64 * h64 * w64)
+	what := fmt.Sprintf("%d items", dims[0])
+	if ndims == 3 {
+		what = fmt.Sprintf("%d images of %dx%d", dims[0], dims[1], dims[2])
+	}
+	if bad {
+		return fail("bad dims %v", dims)
+	}
 	// Read at most need+1 bytes, growing the buffer only as data arrives so that a corrupt
 	// header cannot make us allocate gigabytes up front.
 	var buf bytes.Buffer
-	buf.Grow(int(min(need+1, 1<<20)))
-	if _, err := buf.ReadFrom(io.LimitReader(src, need+1)); err != nil {
+	buf.Grow(int(min(int64(need)+1, 1<<20)))
+	if _, err := buf.ReadFrom(io.LimitReader(src, int64(need)+1)); err != nil {
 		switch {
-		case int64(buf.Len()) < need && errors.Is(err, io.ErrUnexpectedEOF):
-			return fail("truncated data: %d images of %dx%d need %d bytes, got %d (truncated gzip stream)", n64, h64, w64, need, buf.Len())
+		case uint64(buf.Len()) < need && errors.Is(err, io.ErrUnexpectedEOF):
+			return fail("truncated data: %s need %d bytes, got %d (truncated gzip stream)", what, need, buf.Len())
 		case isGz:
 			return fail("corrupt gzip after %d of %d data bytes: %v", buf.Len(), need, err)
 		}
 		return fail("reading data: %v", err)
 	}
-	switch got := int64(buf.Len()); {
+	switch got := uint64(buf.Len()); {
 	case got < need:
-		return fail("truncated data: %d images of %dx%d need %d bytes, got %d", n64, h64, w64, need, got)
+		return fail("truncated data: %s need %d bytes, got %d", what, need, got)
 	case got > need:
-		return fail("trailing bytes after %d images of %dx%d", n64, h64, w64)
+		return fail("trailing bytes after %s", what)
 	}
-	return int(n64), int(h64), int(w64), buf.Bytes(), nil
+	return dims, buf.Bytes(), nil
 }
