@@ -186,8 +186,8 @@ type gatedStepper struct {
 	v, vf, h []*nn.Tensor // caches [N,H,W,.]: v after v_in and each layer; v_feat of each layer; h after h_in and each layer but the last
 	// per-position vectors [N,1,1,.]
 	pv, pvf, pvg, ph, phc, pt, pgh, po, pe, lgt *nn.Tensor
-	pix                                          *nn.Tensor // [N,1,1,C]
-	all                                          []*nn.Tensor
+	pix                                         *nn.Tensor // [N,1,1,C]
+	all                                         []*nn.Tensor
 }
 
 func (gatedArch) newStepper(m *Model, n int, img []float32, labels []int32) (stepper, error) {

@@ -173,7 +173,7 @@ func (r *trainingRun) sample(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() {
 		imgs, err := pixelcnn.Sample(r.model, pixelcnn.SampleOptions{N: r.set.Samples, Seed: r.tr.Opt.Seed, Temperature: 1,
-			Labels: pixelcnn.CycleLabels(r.model, r.set.Samples),
+			Labels:   pixelcnn.CycleLabels(r.model, r.set.Samples),
 			Progress: func(done, total int) { r.prog.Update("sampling: %d/%d subpixels", done, total) }})
 		if err == nil {
 			err = imageio.WriteGrid(path, imgs, r.set.Samples, r.ds.H, r.ds.W, r.ds.C, 0, 0)
