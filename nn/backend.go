@@ -109,3 +109,10 @@ type AdamStep struct {
 type RMSPropStep struct {
 	LR, Decay, Eps float32
 }
+
+// PerImageLoss is an optional extension of Backend: SoftmaxXentPerImage returns the summed
+// NLL in nats of each image of the batch (SoftmaxXent's sum split by the leading dimension),
+// with no gradient: what a generative classifier compares across classes.
+type PerImageLoss interface {
+	SoftmaxXentPerImage(logits, x *Tensor) ([]float64, error)
+}

@@ -3,7 +3,11 @@
 //
 //	go run ./cmd/eval --checkpoint runs/R              # a run directory or a .safetensors file
 //	go run ./cmd/eval --checkpoint ck.safetensors --split train --limit 1000 --json
+//	go run ./cmd/eval --checkpoint runs/R --classify    # a conditional model as a classifier
 //
+// A class-conditional model is evaluated given each image's true label (its conditional
+// bits/dim). With --classify it also classifies every image as argmax_y p(x|y), one batched
+// pass per class, and reports the accuracy and the confusion matrix.
 // The dataset is the one the checkpoint records unless --dataset says otherwise. Bad flags
 // exit with status 2, a failed evaluation with status 1.
 package main
@@ -34,7 +38,7 @@ type options struct {
 	ckPath, dataset, dataDir, split, device string
 	precision                               string
 	limit, batch                            int
-	asJSON                                  bool
+	asJSON, classify                        bool
 }
 
 // run is main without the process exit, so tests can call it.
@@ -51,6 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.device, "device", "auto", "cpu | cuda | auto")
 	fs.StringVar(&o.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu)")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON line instead of text")
+	fs.BoolVar(&o.classify, "classify", false, "class-conditional checkpoints: classify each image as argmax_y p(x|y) and report the accuracy and confusion matrix")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -144,6 +149,12 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 	if err := pixelcnn.CheckMemory(fmt.Sprintf("evaluating in batches of %d", o.batch), b, pixelcnn.EvalMemory(ck.Config, o.batch)); err != nil {
 		return fmt.Errorf("%w (lower --batch)", err)
 	}
+	if ck.Config.Classes > 0 && s.Labels == nil {
+		return fmt.Errorf("checkpoint %s is class-conditional, and %s has no labels here (%s)", ckPath, dataset, ds.NoLabels)
+	}
+	if o.classify {
+		return classify(o, ck, s, n, ckPath, dataset, stdout, p)
+	}
 	start := time.Now()
 	p.Line("evaluating %s on %d %s %s images (%s, precision %s)", ckPath, n, dataset, o.split, b.Name(), precision)
 	bpd, natsPerImage, err := pixelcnn.EvaluateContext(context.Background(), ck.Model, s, n, o.batch, func(done, total int) {
@@ -168,6 +179,49 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 	p.End()
 	fmt.Fprintf(stdout, "%s (step %d) on %s %s, %d images: %.5f bits/dim, %.3f nats/image (%s, precision %s, %s)\n",
 		ckPath, step, dataset, o.split, n, bpd, natsPerImage, b.Name(), precision, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// classify runs the generative classifier (pixelcnn.Classify) on n images of s and prints
+// its accuracy, conditional bits/dim and confusion matrix (or one JSON line).
+func classify(o options, ck *pixelcnn.Checkpoint, s data.Split, n int, ckPath, dataset string, stdout io.Writer, p *progress.Printer) error {
+	if ck.Config.Classes == 0 {
+		return fmt.Errorf("--classify: %s is an unconditional model (train one with --conditional)", ckPath)
+	}
+	start := time.Now()
+	p.Line("classifying %d %s %s images with %s (%d classes, one pass per class)", n, dataset, o.split, ckPath, ck.Config.Classes)
+	res, err := pixelcnn.Classify(context.Background(), ck.Model, s, n, o.batch, func(done, total int) {
+		p.Update("classify: %d/%d images, %s", done, total, time.Since(start).Round(time.Second))
+	})
+	if err != nil {
+		return err
+	}
+	if o.asJSON {
+		js, err := json.Marshal(map[string]any{"accuracy": res.Accuracy(), "correct": res.Correct, "images": res.Images,
+			"bits_per_dim": res.BitsPerDim, "confusion": res.Confusion, "split": o.split, "dataset": dataset,
+			"checkpoint": ckPath, "seconds": time.Since(start).Seconds()})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(js))
+		return nil
+	}
+	p.End()
+	fmt.Fprintf(stdout, "%s on %s %s, %d images: accuracy %.4f (%d correct), %.5f bits/dim given the true label (%s)\n",
+		ckPath, dataset, o.split, res.Images, res.Accuracy(), res.Correct, res.BitsPerDim, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "confusion matrix (rows: true class, columns: predicted):\n")
+	fmt.Fprintf(stdout, "%5s", "")
+	for y := range res.Confusion {
+		fmt.Fprintf(stdout, " %5d", y)
+	}
+	fmt.Fprintln(stdout)
+	for t, row := range res.Confusion {
+		fmt.Fprintf(stdout, "%5d", t)
+		for _, v := range row {
+			fmt.Fprintf(stdout, " %5d", v)
+		}
+		fmt.Fprintln(stdout)
+	}
 	return nil
 }
 

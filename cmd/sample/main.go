@@ -4,6 +4,8 @@
 //	go run ./cmd/sample --checkpoint runs/R --n 16 --out samples.png
 //	go run ./cmd/sample --checkpoint runs/R --complete-from mnist:test:7 --keep-rows 14 --n 8
 //	go run ./cmd/sample --checkpoint ck.safetensors --complete digit.png --keep-rows 14
+//	go run ./cmd/sample --checkpoint runs/R --class 7 --n 16 --out sevens.png   # conditional
+//	go run ./cmd/sample --checkpoint runs/R --class 0-9 --n 8 --out classes.png # a row per class
 //
 // A completion grid shows the original first (blue frame), then the completions; the frame
 // beside the kept rows is red. Bad flags exit with status 2, a failed run with status 1.
@@ -34,7 +36,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 type options struct {
 	ckPath, out, method, complete, completeFrom, dataDir, device string
-	precision                                                    string
+	precision, class                                             string
 	n, keepRows                                                  int
 	seed                                                         uint64
 	temp                                                         float32
@@ -55,6 +57,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.completeFrom, "complete-from", "", "DATASET:SPLIT:INDEX, e.g. mnist:test:7 (index from 0): a dataset image whose top rows to keep")
 	fs.StringVar(&o.dataDir, "data-dir", "", "with --complete-from: the dataset's directory (default: its standard place)")
 	fs.IntVar(&o.keepRows, "keep-rows", 0, "with --complete or --complete-from: rows kept from the image; the rest are sampled")
+	fs.StringVar(&o.class, "class", "", "class-conditional checkpoints: the class K of every image, or a range A-B (a grid with one row of --n images per class; default: the classes in turn)")
 	fs.StringVar(&o.device, "device", "auto", "cpu | cuda | auto")
 	fs.StringVar(&o.precision, "precision", string(nn.FP32), "conv precision: fp32 only (the sampler computes in fp32 at every precision)")
 	if err := fs.Parse(args); err != nil {
@@ -97,6 +100,11 @@ func (o options) validate(extra []string) error {
 	}
 	if o.method != "cached" && o.method != "naive" {
 		return fmt.Errorf("--method %q: want cached or naive", o.method)
+	}
+	if o.class != "" {
+		if _, _, err := parseClass(o.class); err != nil {
+			return err
+		}
 	}
 	if o.complete != "" && o.completeFrom != "" {
 		return errors.New("give --complete or --complete-from, not both")
@@ -153,6 +161,51 @@ func parseSource(s string) (dataset, split string, index int, err error) {
 	return dataset, split, index, nil
 }
 
+// parseClass parses --class: K, or A-B with A <= B.
+func parseClass(s string) (lo, hi int, err error) {
+	a, b, isRange := strings.Cut(s, "-")
+	if lo, err = strconv.Atoi(a); err == nil {
+		hi = lo
+		if isRange {
+			hi, err = strconv.Atoi(b)
+		}
+	}
+	if err != nil || lo < 0 || hi < lo {
+		return 0, 0, fmt.Errorf("--class %q: want a class K >= 0 or a range A-B with A <= B, e.g. 7 or 0-9", s)
+	}
+	return lo, hi, nil
+}
+
+// labels returns the class of each of the images to draw and how many there are: --n per
+// class of --class, or --n images with the classes in turn when --class is not given; nil
+// and --n for an unconditional model (where --class is an error).
+func (o options) labels(ckPath string, c pixelcnn.Config) ([]int32, int, error) {
+	if c.Classes == 0 {
+		if o.class != "" {
+			return nil, 0, fmt.Errorf("--class %s: %s is an unconditional model (train one with --conditional)", o.class, ckPath)
+		}
+		return nil, o.n, nil
+	}
+	if o.class == "" {
+		l := make([]int32, o.n)
+		for i := range l {
+			l[i] = int32(i % c.Classes)
+		}
+		return l, o.n, nil
+	}
+	lo, hi, _ := parseClass(o.class) // validated
+	if hi >= c.Classes {
+		return nil, 0, fmt.Errorf("--class %s: the model has classes 0..%d", o.class, c.Classes-1)
+	}
+	var l []int32
+	for k := lo; k <= hi; k++ {
+		for range o.n {
+			l = append(l, int32(k))
+		}
+	}
+	return l, len(l), nil
+}
+
 // source reads the image to complete, h*w*c bytes HWC.
 func (o options) source(c pixelcnn.Config) ([]uint8, error) {
 	if o.complete != "" {
@@ -194,10 +247,14 @@ func sample(o options, p *progress.Printer) error {
 		return err
 	}
 	c := ck.Config
-	if err := pixelcnn.CheckMemory(fmt.Sprintf("sampling %d images", o.n), b, pixelcnn.SampleMemory(c, o.n, o.method == "naive")); err != nil {
+	labels, n, err := o.labels(ckPath, c)
+	if err != nil {
+		return err
+	}
+	if err := pixelcnn.CheckMemory(fmt.Sprintf("sampling %d images", n), b, pixelcnn.SampleMemory(c, n, o.method == "naive")); err != nil {
 		return fmt.Errorf("%w (sample fewer images at a time)", err)
 	}
-	so := pixelcnn.SampleOptions{N: o.n, Seed: o.seed, Temperature: o.temp}
+	so := pixelcnn.SampleOptions{N: n, Seed: o.seed, Temperature: o.temp, Labels: labels}
 	var original []uint8
 	if o.complete != "" || o.completeFrom != "" {
 		if o.keepRows > c.Height {
@@ -207,7 +264,7 @@ func sample(o options, p *progress.Printer) error {
 			return err
 		}
 		so.KeepRows = o.keepRows
-		so.Known = []uint8(strings.Repeat(string(original), o.n)) // every image completes the same top
+		so.Known = []uint8(strings.Repeat(string(original), n)) // every image completes the same top
 	}
 	start := time.Now()
 	so.Progress = func(done, total int) {
@@ -227,14 +284,18 @@ func sample(o options, p *progress.Printer) error {
 		return err
 	}
 	el := time.Since(start) // sampling only, not the write
+	cols := 0
+	if o.class != "" {
+		cols = o.n // one row per class
+	}
 	if original != nil {
-		err = imageio.WriteCompletionGrid(o.out, original, imgs, o.n, c.Height, c.Width, c.Colors, o.keepRows, 0, 0)
+		err = imageio.WriteCompletionGrid(o.out, original, imgs, n, c.Height, c.Width, c.Colors, o.keepRows, 0, 0)
 	} else {
-		err = imageio.WriteGrid(o.out, imgs, o.n, c.Height, c.Width, c.Colors, 0, 0)
+		err = imageio.WriteGrid(o.out, imgs, n, c.Height, c.Width, c.Colors, cols, 0)
 	}
 	if err != nil {
 		return err
 	}
-	p.Line("%d images (%s, %s) in %s, %.3g images/s -> %s", o.n, o.method, b.Name(), el.Round(time.Millisecond), float64(o.n)/el.Seconds(), o.out)
+	p.Line("%d images (%s, %s) in %s, %.3g images/s -> %s", n, o.method, b.Name(), el.Round(time.Millisecond), float64(n)/el.Seconds(), o.out)
 	return nil
 }

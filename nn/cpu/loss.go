@@ -102,3 +102,23 @@ func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, 
 	}
 	return nil
 }
+
+// SoftmaxXentPerImage implements nn.PerImageLoss: SoftmaxXent on each image's rows in turn.
+func (b *Backend) SoftmaxXentPerImage(logits, x *nn.Tensor) ([]float64, error) {
+	xs := x.Shape
+	if len(xs) != 4 || logits.Len() != x.Len()*256 {
+		return nil, fmt.Errorf("softmax xent: logits %v for images %v", logits.Shape, xs)
+	}
+	per := xs[1] * xs[2] * xs[3]
+	out := make([]float64, xs[0])
+	for k := range out {
+		img := &nn.Tensor{Shape: []int{1, xs[1], xs[2], xs[3]}, Host: x.Host[k*per : (k+1)*per]}
+		lg := &nn.Tensor{Shape: []int{1, xs[1], xs[2], xs[3] * 256}, Host: logits.Host[k*per*256 : (k+1)*per*256]}
+		nats, err := b.SoftmaxXent(lg, img, nil, 1)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = nats
+	}
+	return out, nil
+}
