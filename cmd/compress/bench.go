@@ -67,7 +67,7 @@ func benchCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	px, n, err := datasetImages(m, *dataset, *dataDir, *split, *limit)
+	px, labels, n, err := datasetImages(m, *dataset, *dataDir, *split, *limit)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func benchCmd(args []string) error {
 
 	// Ours: encode, decode, compare.
 	start := time.Now()
-	file, st, err := codec.Encode(m, px, n, codec.Options{Batch: c.batch, Progress: progress("encode")})
+	file, st, err := codec.Encode(m, px, n, codec.Options{Batch: c.batch, Progress: progress("encode"), Labels: labels})
 	if err != nil {
 		return err
 	}

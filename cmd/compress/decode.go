@@ -54,6 +54,9 @@ func decodeCmd(args []string) error {
 	}
 	fmt.Printf("%s: %d images of %dx%dx%d verified (pixel SHA-256) and written to %s; %.1f images/s\n",
 		*in, h.Count, h.Height, h.Width, h.Colors, *outDir, float64(h.Count)/took.Seconds())
+	if h.Labels != nil {
+		fmt.Printf("labels (image 0 first): %v\n", h.Labels)
+	}
 	return nil
 }
 

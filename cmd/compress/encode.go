@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/pixelcnn"
 	"pixelcnn/pixelcnn/codec"
 )
 
@@ -21,6 +23,7 @@ func encodeCmd(args []string) error {
 	limit := fs.Int("limit", 0, "code the first N images of the split (0: all)")
 	out := fs.String("out", "", "the file to write (required; replaced atomically)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	class := fs.Int("class", -1, "class-conditional checkpoints, PNG files: the class of every image (a dataset's images carry their labels)")
 	if err := parse(fs, args, &c); err != nil {
 		return err
 	}
@@ -36,18 +39,24 @@ func encodeCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	var px []uint8
+	var px, labels []uint8
 	var n int
 	if *dataset != "" {
-		px, n, err = datasetImages(m, *dataset, *dataDir, *split, *limit)
+		if fs.Changed("class") {
+			return usagef("--class is for PNG files: a dataset's images carry their own labels")
+		}
+		px, labels, n, err = datasetImages(m, *dataset, *dataDir, *split, *limit)
 	} else {
 		px, err = readPNGs(fs.Args(), m.Config.Height, m.Config.Width, m.Config.Colors)
 		n = fs.NArg()
+		if err == nil {
+			labels, err = pngLabels(m, *class, fs.Changed("class"), n)
+		}
 	}
 	if err != nil {
 		return err
 	}
-	o := codec.Options{Batch: c.batch}
+	o := codec.Options{Batch: c.batch, Labels: labels}
 	if !*quiet {
 		o.Progress = progress("encode")
 	}
@@ -65,6 +74,23 @@ func encodeCmd(args []string) error {
 		100*(st.BitsPerDim()/st.NLLBitsPerDim()-1), 100*(st.QuantBits/st.NLLBits-1),
 		codec.BackendTag(m.B), float64(n)/took.Seconds())
 	return nil
+}
+
+// pngLabels is --class for n PNG files: required for a class-conditional model (in range),
+// refused for an unconditional one.
+func pngLabels(m *pixelcnn.Model, class int, given bool, n int) ([]uint8, error) {
+	classes := m.Config.Classes
+	switch {
+	case classes == 0 && given:
+		return nil, usagef("--class %d: the checkpoint is an unconditional model", class)
+	case classes == 0:
+		return nil, nil
+	case !given:
+		return nil, usagef("the checkpoint is class-conditional: give the images' class with --class (0..%d)", classes-1)
+	case class < 0 || class >= classes:
+		return nil, usagef("--class %d: the model has classes 0..%d", class, classes-1)
+	}
+	return bytes.Repeat([]byte{byte(class)}, n), nil
 }
 
 // writeAtomic writes b to path through a temporary file in the same directory and a rename.

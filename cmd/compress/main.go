@@ -103,13 +103,16 @@ func (c *common) load() (*pixelcnn.Model, error) {
 
 // datasetImages returns the first limit images (0: all) of a dataset split, checked against
 // the model's image size.
-func datasetImages(m *pixelcnn.Model, name, dir, split string, limit int) ([]uint8, int, error) {
+func datasetImages(m *pixelcnn.Model, name, dir, split string, limit int) ([]uint8, []uint8, int, error) {
 	ds, err := data.Load(name, dir)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	if err := m.Config.CheckImages(name, ds.H, ds.W, ds.C); err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
+	}
+	if m.Conditional() && ds.NoLabels != "" {
+		return nil, nil, 0, fmt.Errorf("the checkpoint is class-conditional and %s has no labels here (%s)", name, ds.NoLabels)
 	}
 	var s data.Split
 	switch split {
@@ -118,13 +121,17 @@ func datasetImages(m *pixelcnn.Model, name, dir, split string, limit int) ([]uin
 	case "train":
 		s = ds.Train
 	default:
-		return nil, 0, usagef("--split %q: want test or train", split)
+		return nil, nil, 0, usagef("--split %q: want test or train", split)
 	}
 	n := s.N
 	if limit > 0 && limit < n {
 		n = limit
 	}
-	return s.Pixels[:n*ds.ImageLen()], n, nil
+	var labels []uint8
+	if m.Conditional() {
+		labels = s.Labels[:n]
+	}
+	return s.Pixels[:n*ds.ImageLen()], labels, n, nil
 }
 
 // progress prints "label: done/total images" on stderr, overwriting the line.

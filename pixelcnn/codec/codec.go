@@ -57,6 +57,10 @@ type Options struct {
 	Batch int
 	// Progress, when set, is called after each batch with the images done and the total.
 	Progress func(done, total int)
+	// Labels are the images' classes, one per image, for a class-conditional model (encode
+	// only: the file stores them, coded uniformly over the classes, log2(Classes) bits each,
+	// and Decode returns them in Header.Labels).
+	Labels []uint8
 }
 
 // checkModel compares the file's description with the model that is to decode it.
@@ -91,6 +95,9 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 		batch = DefaultBatch
 	}
 	batch = min(batch, n)
+	if err := checkLabels(m, o.Labels, n); err != nil {
+		return nil, Stats{}, err
+	}
 	hash, err := m.TensorHash()
 	if err != nil {
 		return nil, Stats{}, err
@@ -103,7 +110,17 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 	for b0 := 0; b0 < n; b0 += batch {
 		nb := min(batch, n-b0)
 		img := pixels[b0*sub : (b0+nb)*sub]
-		err := pixelcnn.CachedPass(m, nb, nil, func(s int, logits []float32, vals []uint8) error {
+		var labels []int32
+		if m.Conditional() {
+			labels = make([]int32, nb)
+			for k, l := range o.Labels[b0 : b0+nb] {
+				if err := enc.Encode(uint64(l), 1, uint64(m.Config.Classes)); err != nil {
+					return nil, Stats{}, err
+				}
+				labels[k] = int32(l)
+			}
+		}
+		err := pixelcnn.CachedPass(m, nb, labels, func(s int, logits []float32, vals []uint8) error {
 			for k := range vals {
 				v := img[k*sub+s]
 				vals[k] = v
@@ -130,6 +147,26 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 	file := h.marshal(enc.Finish())
 	st.Bytes = len(file)
 	return file, st, nil
+}
+
+// checkLabels checks that a conditional model gets one label in range per image and an
+// unconditional one none.
+func checkLabels(m *pixelcnn.Model, labels []uint8, n int) error {
+	classes := m.Config.Classes
+	switch {
+	case classes == 0 && labels != nil:
+		return fmt.Errorf("codec: labels given for an unconditional model")
+	case classes == 0:
+		return nil
+	case len(labels) != n:
+		return fmt.Errorf("codec: a class-conditional model codes each image with its label: %d labels for %d images", len(labels), n)
+	}
+	for i, l := range labels {
+		if int(l) >= classes {
+			return fmt.Errorf("codec: image %d has label %d, the model has classes 0..%d", i, l, classes-1)
+		}
+	}
+	return nil
 }
 
 // maxSubpixels bounds the subpixels a payload of n bytes can hold. Every table gives any
@@ -173,7 +210,20 @@ func Decode(m *pixelcnn.Model, file []byte, o Options) (Header, []uint8, error) 
 		nb := min(h.Batch, h.Count-b0)
 		pixels = append(pixels, make([]uint8, nb*sub)...)
 		img := pixels[b0*sub:]
-		err := pixelcnn.CachedPass(m, nb, nil, func(s int, logits []float32, vals []uint8) error {
+		var labels []int32
+		if classes := uint64(m.Config.Classes); classes > 0 {
+			labels = make([]int32, nb)
+			for k := range labels {
+				l, err := dec.Target(classes)
+				if err != nil {
+					return h, nil, fmt.Errorf("codec: images %d..%d: label: %w", b0, b0+nb-1, err)
+				}
+				dec.Consume(l, 1)
+				labels[k] = int32(l)
+				h.Labels = append(h.Labels, uint8(l))
+			}
+		}
+		err := pixelcnn.CachedPass(m, nb, labels, func(s int, logits []float32, vals []uint8) error {
 			for k := range vals {
 				if _, _, err := t.quantize(logits[k*256 : (k+1)*256]); err != nil {
 					return err

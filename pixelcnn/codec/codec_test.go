@@ -140,3 +140,39 @@ func TestCorruptPayloadCaughtByHash(t *testing.T) {
 		t.Errorf("corrupt payload: %v", err)
 	}
 }
+
+// TestConditionalRoundTrip codes images of a class-conditional gated model with their
+// labels: the images and the labels come back exactly, the labels cost about log2(classes)
+// bits each, and a missing, short or out-of-range label list is refused before coding.
+func TestConditionalRoundTrip(t *testing.T) {
+	c := pixelcnn.Config{Arch: pixelcnn.ArchGated, Colors: 3, Height: 4, Width: 5, Hidden: 6, Blocks: 2,
+		Dilations: []int{1, 2}, Classes: 5}
+	m := testModel(t, 2, c, 4)
+	const n = 11
+	px := testImages(n, c, 2)
+	labels := []uint8{0, 4, 1, 1, 3, 2, 0, 4, 4, 2, 3}
+	file, st, err := Encode(m, px, n, Options{Batch: 4, Labels: labels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, got, err := Decode(testModel(t, 1, c, 4), file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, px) || !bytes.Equal(h.Labels, labels) {
+		t.Fatalf("round trip: images equal %v, labels %v, want %v", bytes.Equal(got, px), h.Labels, labels)
+	}
+	payloadBits := float64(8 * (st.Bytes - headerBytes(m)))
+	labelBits := n * 2.3219 // log2(5)
+	if over := payloadBits - st.NLLBits - labelBits; over < -8 || over > 0.001*st.NLLBits+12*8 {
+		t.Errorf("payload %.0f bits, NLL %.1f + labels %.1f bits: %+.1f bits over", payloadBits, st.NLLBits, labelBits, over)
+	}
+	for _, bad := range [][]uint8{nil, labels[:3], {0, 1, 2, 3, 5, 0, 0, 0, 0, 0, 0}} {
+		if _, _, err := Encode(m, px, n, Options{Labels: bad}); err == nil || !strings.Contains(err.Error(), "label") {
+			t.Errorf("labels %v: error %v, want one about the labels", bad, err)
+		}
+	}
+	if _, _, err := Encode(testModel(t, 1, testConfig, 9), testImages(2, testConfig, 1), 2, Options{Labels: []uint8{0, 1}}); err == nil {
+		t.Errorf("labels for an unconditional model: no error")
+	}
+}

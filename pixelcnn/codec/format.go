@@ -47,6 +47,9 @@ type Header struct {
 	Batch                 int
 	Backend               string
 	ModelHash, PixelHash  [32]byte
+	// Labels are the images' classes, decoded from the payload of a class-conditional
+	// model's file (nil otherwise).
+	Labels []uint8
 }
 
 // Subpixels is the number of coded values.
