@@ -7,7 +7,9 @@
 Loads the safetensors checkpoint with a pure-Python reader, rebuilds the model from the
 metadata's config, fails loudly unless every masked weight entry is exactly 0, reads the
 first N images of PATH in file order (an idx images file, gzipped or raw, for mnist and
-fashion-mnist; a CIFAR-10 binary batch file for cifar10) and prints one JSON line
+fashion-mnist; a CIFAR-10 binary batch file for cifar10), and for a class-conditional model
+their labels (--labels: an idx1-ubyte label file; a CIFAR-10 batch carries its own), and
+prints one JSON line
   {"bits_per_dim": ..., "nats_per_image": ..., "images": N}
 computed in float64 (model and input cast to double).
 """
@@ -52,6 +54,30 @@ def read_idx_images(path, limit):
     return np.frombuffer(buf, dtype=np.uint8).reshape(limit, 1, rows, cols)
 
 
+def read_idx_labels(path, limit):
+    """First `limit` labels of an idx1-ubyte file as int64 [N]."""
+    with _open(path) as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{path}: too short for an idx labels header")
+        magic, n = struct.unpack(">II", head)
+        if magic != 0x00000801:
+            raise ValueError(f"{path}: idx magic {magic:#010x}, want 0x00000801 (unsigned byte, 1 dim)")
+        if limit > n:
+            raise ValueError(f"{path}: asked for {limit} labels but the file holds {n}")
+        buf = f.read(limit)
+        if len(buf) != limit:
+            raise ValueError(f"{path}: truncated: {len(buf)} of {limit} label bytes")
+    return np.frombuffer(buf, dtype=np.uint8).astype(np.int64)
+
+
+def read_cifar_labels(path, limit):
+    """First `limit` labels of a CIFAR-10 binary batch as int64 [N]."""
+    with open(path, "rb") as f:
+        buf = f.read(limit * CIFAR_RECORD)
+    return np.frombuffer(buf, dtype=np.uint8).reshape(limit, CIFAR_RECORD)[:, 0].astype(np.int64)
+
+
 def read_cifar_images(path, limit):
     """First `limit` images of a CIFAR-10 binary batch as uint8 [N, 3, 32, 32] (RGB)."""
     size = os.path.getsize(path)
@@ -72,6 +98,7 @@ def main(argv=None):
     p.add_argument("--dataset", required=True, choices=["mnist", "fashion-mnist", "cifar10"])
     p.add_argument("--images", required=True, help="idx images file (.gz or raw) or CIFAR-10 binary batch")
     p.add_argument("--limit", type=int, required=True, help="number of images, from the start of the file")
+    p.add_argument("--labels", help="idx1-ubyte label file (.gz or raw) for a class-conditional mnist/fashion-mnist model")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = p.parse_args(argv)
@@ -89,8 +116,16 @@ def main(argv=None):
     if tuple(x.shape[1:]) != want:
         raise ValueError(f"{a.images}: images are {list(x.shape[1:])} (C, H, W) but the checkpoint's config is {list(want)}")
 
+    labels = None
+    if int(cfg.get("classes", 0)):
+        if a.dataset == "cifar10":
+            labels = read_cifar_labels(a.images, a.limit)
+        elif a.labels:
+            labels = read_idx_labels(a.labels, a.limit)
+        else:
+            raise ValueError("the checkpoint is class-conditional: give the images' labels with --labels")
     model = model.double().eval()
-    bpd, nats = bits_per_dim(model, torch.from_numpy(x.copy()), batch=a.batch)
+    bpd, nats = bits_per_dim(model, torch.from_numpy(x.copy()), batch=a.batch, labels=labels)
     print(json.dumps({"bits_per_dim": bpd, "nats_per_image": nats / a.limit, "images": a.limit}))
 
 

@@ -44,7 +44,7 @@ func applyArchFlags(cfg *pixelcnn.Config, f flags, fs *pflag.FlagSet, ds *data.D
 				return err
 			}
 		}
-		if len(pattern) > max(cfg.Blocks, 1) {
+		if fs.Changed("dilations") && cfg.Blocks > 0 && len(pattern) > cfg.Blocks {
 			return fmt.Errorf("--dilations %s: %d values for %d gated layers (--blocks)", f.dilations, len(pattern), cfg.Blocks)
 		}
 		cfg.Dilations = pixelcnn.RepeatDilations(pattern, cfg.Blocks)

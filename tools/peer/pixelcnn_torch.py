@@ -119,17 +119,19 @@ class PixelCNN(nn.Module):
         return [(name, m) for name, m in self.named_modules() if isinstance(m, MaskedConv2d)]
 
 
-def nll_nats(model, x_uint8, dtype=torch.float32):
-    """Total cross-entropy in nats over every subpixel of the uint8 batch [N, C, H, W]."""
+def nll_nats(model, x_uint8, dtype=torch.float32, labels=None):
+    """Total cross-entropy in nats over every subpixel of the uint8 batch [N, C, H, W]
+    (given labels [N] for a class-conditional model)."""
     x = x_uint8.to(dtype) / 255.0
-    logits = model(x)  # [N, C, 256, H, W]
+    logits = model(x) if labels is None else model(x, labels)  # [N, C, 256, H, W]
     target = x_uint8.long()  # round(255 * x) == the uint8 value
     return F.cross_entropy(logits.transpose(1, 2), target, reduction="sum")
 
 
 @torch.no_grad()
-def bits_per_dim(model, x_uint8, batch=None):
-    """(bits/dim, total nats) of model on uint8 images [N, C, H, W], in the model's dtype."""
+def bits_per_dim(model, x_uint8, batch=None, labels=None):
+    """(bits/dim, total nats) of model on uint8 images [N, C, H, W], in the model's dtype
+    (given labels [N] for a class-conditional model)."""
     dtype = next(model.parameters()).dtype
     device = next(model.parameters()).device
     x_uint8 = torch.as_tensor(x_uint8)
@@ -138,7 +140,8 @@ def bits_per_dim(model, x_uint8, batch=None):
     total = 0.0
     for i in range(0, n, batch):
         xb = x_uint8[i:i + batch].to(device)
-        total += float(nll_nats(model, xb, dtype))
+        yb = None if labels is None else torch.as_tensor(labels[i:i + batch]).long().to(device)
+        total += float(nll_nats(model, xb, dtype, yb))
     dims = x_uint8.numel()
     return total / (dims * math.log(2)), total
 
@@ -241,13 +244,20 @@ def model_from_checkpoint(path):
     weight entry is not exactly 0."""
     tensors, meta = load_safetensors(path)
     fmt = meta.get("format")
-    if fmt != "pixelcnn/v1":
-        raise ValueError(f"{path}: metadata format {fmt!r}, want 'pixelcnn/v1'")
+    if fmt not in ("pixelcnn/v1", "pixelcnn/v2"):
+        raise ValueError(f"{path}: metadata format {fmt!r}, want 'pixelcnn/v2' or 'pixelcnn/v1'")
     try:
         cfg = json.loads(meta["config"])
     except (KeyError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: metadata has no valid 'config' JSON: {e}") from None
-    model = PixelCNN.from_config(cfg)
+    arch = cfg.get("arch") or "pixelcnn"  # v1 files are the seed architecture
+    if arch == "gated":
+        from gated_torch import GatedPixelCNN
+        model = GatedPixelCNN.from_config(cfg)
+    elif arch == "pixelcnn" and not cfg.get("classes"):
+        model = PixelCNN.from_config(cfg)
+    else:
+        raise ValueError(f"{path}: architecture {arch!r} (classes {cfg.get('classes', 0)}) is not one this tool rebuilds")
     weights = {k: v for k, v in tensors.items() if not k.startswith("optim.")}
     check_masked_zero(model, weights, path)
     own = model.state_dict()

@@ -33,3 +33,24 @@ func NoiseIDX(t testing.TB, train, test int) string {
 	}
 	return dir
 }
+
+// NoiseIDXLabels is NoiseIDX with label files beside the images (train-labels and
+// t10k-labels, labels i mod 10), for conditional models.
+func NoiseIDXLabels(t testing.TB, train, test int) string {
+	t.Helper()
+	dir := NoiseIDX(t, train, test)
+	for _, s := range []struct {
+		name string
+		n    int
+	}{{"train-labels-idx1-ubyte", train}, {"t10k-labels-idx1-ubyte", test}} {
+		b := binary.BigEndian.AppendUint32(nil, 0x801) // idx1, unsigned bytes
+		b = binary.BigEndian.AppendUint32(b, uint32(s.n))
+		for i := range s.n {
+			b = append(b, byte(i%10))
+		}
+		if err := os.WriteFile(filepath.Join(dir, s.name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
