@@ -94,3 +94,16 @@ type stepper interface {
 	setPixel(i, j int, pix []float32) error
 	release()
 }
+
+// ConvSpecs lists every convolution of c's network in checkpoint order (for tools that
+// time or size the layers: cmd/bench).
+func ConvSpecs(c Config) ([]nn.ConvSpec, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var specs []nn.ConvSpec
+	for _, d := range archOf(c).convs(c) {
+		specs = append(specs, d.Spec)
+	}
+	return specs, nil
+}

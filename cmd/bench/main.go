@@ -37,6 +37,7 @@ import (
 
 	"pixelcnn/nn"
 	"pixelcnn/nn/cpu"
+	"pixelcnn/pixelcnn"
 )
 
 // The conv kernel versions the kernel table restores after each case (the backend's FP32
@@ -61,7 +62,7 @@ type config struct {
 	batch, size, colors, hidden, head int
 	runs, warmup, cpuRuns             int
 	tol, tolTF32                      float64
-	only                              string
+	only, arch                        string
 	kernels, train                    bool
 	tc                                trainConfig
 }
@@ -115,6 +116,7 @@ func main() {
 	pflag.Float64Var(&c.tol, "tol", 1e-3, "a GPU value v passes when |v-ref| <= tol*(1+|ref|)")
 	pflag.Float64Var(&c.tolTF32, "tol-tf32", 1e-2, "--tol for the TF32 conv kernels (version 3; the derived bounds are in nn/backendtest/tf32.go)")
 	pflag.StringVar(&c.only, "only", "", "run only ops whose name contains this")
+	pflag.StringVar(&c.arch, "arch", pixelcnn.ArchPixelCNN, "architecture whose convolutions the kernel table times: "+strings.Join(pixelcnn.Archs(), " | "))
 	pflag.BoolVar(&jsonOut, "json", false, "print JSON instead of a table")
 	pflag.StringVar(&jsonFile, "json-out", "", "also write the JSON report to this file")
 	var trainOnly bool
@@ -169,6 +171,9 @@ func main() {
 func run(c config, jsonOut bool, jsonFile string) error {
 	if c.hidden%c.colors != 0 || c.head%c.colors != 0 || c.batch < 1 || c.size < 1 || c.runs < 1 || c.cpuRuns < 1 {
 		return fmt.Errorf("bad sizes: batch %d size %d hidden %d head %d colors %d runs %d", c.batch, c.size, c.hidden, c.head, c.colors, c.runs)
+	}
+	if _, err := benchSpecs(c); err != nil {
+		return fmt.Errorf("--arch %s: %w", c.arch, err)
 	}
 	if c.train && (len(c.tc.presets) == 0 || len(c.tc.batches) == 0 || c.tc.steps < 1 || c.tc.cpuSteps < 1 || c.tc.warmup < 0 || c.tc.cpuWarmup < 0) {
 		return fmt.Errorf("bad train settings: presets %v batches %v steps %d/%d warmup %d/%d", c.tc.presets, c.tc.batches, c.tc.steps, c.tc.cpuSteps, c.tc.warmup, c.tc.cpuWarmup)
@@ -425,20 +430,38 @@ func read(b nn.Backend, ts ...*nn.Tensor) ([]float64, error) {
 
 func cases(c config) []benchCase {
 	n, s, col := c.batch, c.size, c.colors
-	stream := 2 * c.hidden
-	specs := []nn.ConvSpec{
-		{Name: "input_conv", K: 7, In: col, Out: stream, Colors: col, Mode: nn.MaskA, ReLU: true},
-		{Name: "conv_in", K: 1, In: stream, Out: c.hidden, Colors: col, Mode: nn.MaskB, ReLU: true},
-		{Name: "conv_mid", K: 3, In: c.hidden, Out: c.hidden, Colors: col, Mode: nn.MaskB, ReLU: true},
-		{Name: "conv_out", K: 1, In: c.hidden, Out: stream, Colors: col, Mode: nn.MaskB, ReLU: true},
-		{Name: "final_conv", K: 1, In: c.head, Out: 256 * col, Colors: col, Mode: nn.MaskB},
+	specs, err := benchSpecs(c)
+	if err != nil {
+		panic(err) // validated in parseConfig
 	}
 	var cs []benchCase
 	for i, sp := range specs {
 		cs = append(cs, convCase(n, s, sp, uint64(i), false), convCase(n, s, sp, uint64(i), true))
 	}
-	cs = append(cs, xentCase(n, s, col), reluCase(n*s*s*stream), adamCase(specs), sampleCase(n, col))
+	cs = append(cs, xentCase(n, s, col), reluCase(n*s*s*2*c.hidden), adamCase(specs), sampleCase(n, col))
 	return cs
+}
+
+// benchSpecs are the distinct convolutions of the architecture at the flags' widths, taken
+// from its description (one residual block or gated layer stands for all of them), named
+// without the block prefix.
+func benchSpecs(c config) ([]nn.ConvSpec, error) {
+	cfg := pixelcnn.Config{Arch: c.arch, Colors: c.colors, Height: c.size, Width: c.size, Hidden: c.hidden, Blocks: 1, OutDim: c.head}
+	if c.arch == pixelcnn.ArchGated {
+		cfg.OutDim, cfg.Dilations = 0, []int{1}
+	}
+	all, err := pixelcnn.ConvSpecs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var specs []nn.ConvSpec
+	for _, sp := range all {
+		if i := strings.LastIndexByte(sp.Name, '.'); i >= 0 {
+			sp.Name = sp.Name[i+1:]
+		}
+		specs = append(specs, sp)
+	}
+	return specs, nil
 }
 
 func convCase(n, s int, sp nn.ConvSpec, seed uint64, backward bool) benchCase {
