@@ -94,7 +94,13 @@ func SampleMemory(c Config, n int, naive bool) MemoryNeed {
 	}
 	pix := positions(c, n)
 	caches := pix * float64(c.Colors+c.Blocks*c.Hidden) // as cachedSamplerBytes, in float64
-	vecs := float64(n) * float64(8*c.Hidden+2*c.OutDim+256*c.Colors)
+	vecs := float64(n) * float64(8*c.Hidden+2*c.OutDim+Levels*c.Colors)
+	if c.ArchName() == ArchGated {
+		// gatedStepper: the image, v after v_in and each layer (p), v_feat per layer (2p), h per
+		// layer (p); eleven per-position vectors of at most 2p, the logits.
+		caches = pix * float64(c.Colors+(4*c.Blocks+1)*c.Hidden)
+		vecs = float64(n) * float64(22*c.Hidden+Levels*c.Colors)
+	}
 	need.Device = 4 * (2*paramCount(c) + caches + vecs)
 	return need
 }
