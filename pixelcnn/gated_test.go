@@ -2,14 +2,18 @@ package pixelcnn
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"pixelcnn/nn"
 	"pixelcnn/nn/backendtest"
 	"pixelcnn/nn/cpu"
+	"pixelcnn/pixelcnn/safetensors"
 )
 
 // gatedTestConfig is a small gated net: 3 layers, dilations 1, 2, 1 (reach 5 up, left and
@@ -370,5 +374,78 @@ func TestConditionalLabelsMatter(t *testing.T) {
 	m = u
 	if _, err := logits([]int32{0}); err == nil {
 		t.Errorf("labels for an unconditional model: no error")
+	}
+}
+
+// TestGatedCheckpoint: a conditional gated model saved and loaded gives the same logits; the
+// file is format v2 with the gated names and PyTorch shapes (1x3 kernels for the horizontal
+// stack, [classes, 2p] tables); a v2 file of an unknown architecture is an error naming it,
+// and a v1 file cannot claim another architecture than the seed's.
+func TestGatedCheckpoint(t *testing.T) {
+	b := cpu.New()
+	c := gatedTestConfig(3, 4, 5, 4)
+	m, err := NewModel(b, c, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(6, 6))
+	randomizeParams(t, m, r)
+	path := filepath.Join(t.TempDir(), "g.safetensors")
+	if err := Save(path, m, nil, "cifar10"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Metadata["format"] != FormatV2 {
+		t.Errorf("format %q, want %q", f.Metadata["format"], FormatV2)
+	}
+	for name, shape := range map[string][]int{
+		"v_in.weight": {6, 3, 3, 3}, "h_in.weight": {6, 3, 1, 3}, "layers.1.v_conv.weight": {12, 6, 3, 3},
+		"layers.1.h_conv.weight": {12, 6, 1, 3}, "layers.2.v_to_h.weight": {12, 12, 1, 1}, "layers.0.h_1x1.weight": {6, 6, 1, 1},
+		"layers.2.cond_v": {4, 12}, "layers.0.cond_h": {4, 12}, "out.weight": {768, 6, 1, 1}, "out.bias": {768},
+	} {
+		if tt, ok := f.Get(name); !ok || !slices.Equal(tt.Shape, shape) {
+			t.Errorf("tensor %s: present %v, shape %v, want %v", name, ok, tt.Shape, shape)
+		}
+	}
+	ck, err := Load(path, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randomImages(r, c, 2)
+	labels := []int32{3, 1}
+	logits := func(m *Model) []float32 {
+		xt, _ := b.FromHost(x, 2, c.Height, c.Width, c.Colors)
+		g := nn.NewGraph(b)
+		g.NoGrad = true
+		defer g.Release()
+		l, err := m.Forward(g, nn.Constant(xt), labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hostOf(t, b, l.Value)
+	}
+	if !slices.Equal(logits(m), logits(ck.Model)) {
+		t.Errorf("the loaded model's logits differ")
+	}
+	rewrite := func(format, arch string) string {
+		meta := maps.Clone(f.Metadata)
+		meta["format"] = format
+		meta["config"] = strings.Replace(meta["config"], `"arch":"gated"`, `"arch":"`+arch+`"`, 1)
+		p := filepath.Join(t.TempDir(), "x.safetensors")
+		if err := safetensors.Write(p, f.Tensors, meta); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct{ format, arch, want string }{
+		{FormatV2, "wavenet", `architecture "wavenet": unknown`},
+		{FormatV1, "gated", "a pixelcnn/v1 file holds the pixelcnn architecture"},
+	} {
+		if _, err := Load(rewrite(tc.format, tc.arch), b); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("format %s, arch %s: error %v, want one containing %q", tc.format, tc.arch, err, tc.want)
+		}
 	}
 }
