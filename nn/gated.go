@@ -3,7 +3,8 @@ package nn
 import "fmt"
 
 // GatedOps is the optional extension of Backend that the gated PixelCNN (van den Oord et al.
-// 2016b) needs beyond the masked convolutions (whose Region and Dilation cover its stacks).
+// 2016b) and class-conditional models need beyond the masked convolutions (whose Region and
+// Dilation cover the gated stacks): the gate, ELU, and the class bias.
 // Outputs are written in full; gradients accumulate (+=) like every backward in Backend.
 type GatedOps interface {
 	// Gate computes y = tanh(a) * sigmoid(g) over x [..., 2F] into y [..., F]. The last
@@ -87,7 +88,7 @@ func (g *Graph) gated(op string) (GatedOps, error) {
 	if o, ok := g.B.(GatedOps); ok {
 		return o, nil
 	}
-	return nil, fmt.Errorf("%s: backend %s has no %s op (the gated architecture runs with --device cpu in this build)", op, g.B.Name(), op)
+	return nil, fmt.Errorf("%s: backend %s has no %s op (gated and class-conditional models run with --device cpu in this build)", op, g.B.Name(), op)
 }
 
 // Gate is y = tanh(a) * sigmoid(g) per colour group (GatedOps.Gate).

@@ -3,6 +3,7 @@ package pixelcnn
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"pixelcnn/nn"
 )
@@ -13,7 +14,9 @@ import (
 //	blocks: y += relu(conv_out(relu(conv_mid(relu(conv_in(y))))))   1x1, 3x3 mask B, 1x1
 //	output_conv1 1x1 on relu(y), then ReLU; output_conv2 1x1; final_conv 1x1 -> Levels*C logits
 //
-// Every convolution after the first is mask B. Its receptive field has the blind spot of van
+// Every convolution after the first is mask B. A class-conditional model adds a class table
+// [Classes, Out] (named LAYER.cond) to the pre-activation of each block's conv_in and of each
+// head conv. Its receptive field has the blind spot of van
 // den Oord et al. 2016b: the stacked 3x3 causal kernels never reach the pixels up and to the
 // right beyond a diagonal (causal_test.go shows it).
 type seedArch struct{}
@@ -21,9 +24,6 @@ type seedArch struct{}
 func init() { registerArch(ArchPixelCNN, seedArch{}) }
 
 func (seedArch) validate(c Config) error {
-	if c.Classes > 0 {
-		return fmt.Errorf("config: a class-conditional model needs --arch %s (the %s architecture has no conditional form yet)", ArchGated, ArchPixelCNN)
-	}
 	if len(c.Dilations) > 0 {
 		return fmt.Errorf("config: dilations apply to --arch %s only", ArchGated)
 	}
@@ -45,7 +45,52 @@ func (seedArch) convs(c Config) []ConvDef {
 	return defs
 }
 
-func (seedArch) tables(Config) []TableDef { return nil }
+// condLayers are the layers whose pre-activation a conditional model's class tables feed.
+func condLayers(c Config) []nn.ConvSpec {
+	var ls []nn.ConvSpec
+	for _, s := range layerSpecs(c) {
+		if strings.HasSuffix(s.Name, ".conv_in") || strings.HasPrefix(s.Name, "output_conv") || s.Name == "final_conv" {
+			ls = append(ls, s)
+		}
+	}
+	return ls
+}
+
+func (seedArch) tables(c Config) []TableDef {
+	if c.Classes == 0 {
+		return nil
+	}
+	var ts []TableDef
+	for _, s := range condLayers(c) {
+		ts = append(ts, TableDef{s.Name + ".cond", s.Out})
+	}
+	return ts
+}
+
+// classConv is layer l on in with the class table t (nil: none) added to its
+// pre-activation: the conv without its fused ReLU, + t[labels], then the ReLU.
+func classConv(g *nn.Graph, l *Layer, in *nn.Var, t *Table, labels []int32) (*nn.Var, error) {
+	if t == nil {
+		return conv(g, l, in)
+	}
+	defer g.Range(l.Spec.Name)()
+	s := l.Spec
+	s.ReLU = false
+	y, err := g.MaskedConv(s, in, l.W, l.B)
+	if err != nil {
+		return nil, err
+	}
+	if y, err = g.AddClassBias(y, t.T, labels); err != nil {
+		return nil, err
+	}
+	if l.Spec.ReLU {
+		return g.ReLU(y)
+	}
+	return y, nil
+}
+
+// condTable is layer l's class table (nil for an unconditional model).
+func (m *Model) condTable(l *Layer) *Table { return m.table(l.Spec.Name + ".cond") }
 
 // Block is one residual block's layers: y += relu(Out(relu(Mid(relu(In(y)))))), In and Out
 // 1x1, Mid 3x3.
@@ -106,17 +151,18 @@ func layerSpecs(c Config) []nn.ConvSpec {
 		conv("final_conv", 1, o, Levels*col, nn.MaskB, false))
 }
 
-func (seedArch) forward(m *Model, g *nn.Graph, x *nn.Var, _ []int32) (*nn.Var, error) {
+func (seedArch) forward(m *Model, g *nn.Graph, x *nn.Var, labels []int32) (*nn.Var, error) {
 	y, err := conv(g, m.Input(), x)
 	if err != nil {
 		return nil, err
 	}
 	for _, blk := range m.Blocks() {
-		h := y
-		for _, l := range []*Layer{blk.In, blk.Mid} {
-			if h, err = conv(g, l, h); err != nil {
-				return nil, err
-			}
+		h, err := classConv(g, blk.In, y, m.condTable(blk.In), labels)
+		if err != nil {
+			return nil, err
+		}
+		if h, err = conv(g, blk.Mid, h); err != nil {
+			return nil, err
 		}
 		// conv_out and the residual add: one op where the backend fuses them.
 		done := g.Range(blk.Out.Spec.Name)
@@ -130,15 +176,15 @@ func (seedArch) forward(m *Model, g *nn.Graph, x *nn.Var, _ []int32) (*nn.Var, e
 		return nil, err
 	}
 	for _, l := range m.Head() {
-		if y, err = conv(g, l, y); err != nil {
+		if y, err = classConv(g, l, y, m.condTable(l), labels); err != nil {
 			return nil, err
 		}
 	}
 	return y, nil
 }
 
-func (seedArch) newStepper(m *Model, n int, img []float32, _ []int32) (stepper, error) {
-	s, err := newCachedSampler(m, n, img)
+func (seedArch) newStepper(m *Model, n int, img []float32, labels []int32) (stepper, error) {
+	s, err := newCachedSampler(m, n, img, labels)
 	if err != nil {
 		return nil, err
 	}

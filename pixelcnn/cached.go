@@ -78,14 +78,16 @@ type cachedSampler struct {
 	pix  []float32    // host staging of one pixel [N,C]
 	all  []*nn.Tensor // for release
 	head []*Layer     // output_conv1, output_conv2, final_conv
+	// labels of the n images, for a class-conditional model (host positions only)
+	labels []int32
 }
 
-func newCachedSampler(m *Model, n int, img []float32) (*cachedSampler, error) {
+func newCachedSampler(m *Model, n int, img []float32, labels []int32) (*cachedSampler, error) {
 	c, b := m.Config, m.B
 	if err := m.checkLayout(); err != nil {
 		return nil, fmt.Errorf("sample: %w", err)
 	}
-	s := &cachedSampler{m: m, n: n, pix: make([]float32, n*c.Colors), head: m.Head()}
+	s := &cachedSampler{m: m, n: n, pix: make([]float32, n*c.Colors), head: m.Head(), labels: labels}
 	var err error
 	if s.img, err = b.FromHost(img, n, c.Height, c.Width, c.Colors); err != nil {
 		return nil, err
@@ -177,7 +179,18 @@ func (s *cachedSampler) trunk(p position) error {
 		return err
 	}
 	for blk, l := range s.m.Blocks() {
-		if err := p.convInto(l.In, s.a, s.y, s.mid[blk]); err != nil {
+		if t := s.m.condTable(l.In); t != nil {
+			hp, ok := p.(hostPos)
+			if !ok {
+				return fmt.Errorf("sample: a class-conditional model samples on host positions only")
+			}
+			if err := s.classVec(l.In, s.a, s.y, t); err != nil {
+				return err
+			}
+			if err := hp.b.SetPosition(s.mid[blk], s.a, hp.i, hp.j); err != nil {
+				return err
+			}
+		} else if err := p.convInto(l.In, s.a, s.y, s.mid[blk]); err != nil {
 			return err
 		}
 		if err := p.convAt(l.Mid, s.h, s.mid[blk]); err != nil {
@@ -198,16 +211,35 @@ func (s *cachedSampler) step(p position) (*nn.Tensor, error) {
 	if err := s.m.B.ReLU(s.r, s.y); err != nil {
 		return nil, err
 	}
-	if err := s.vec(s.head[0], s.o1, s.r); err != nil {
-		return nil, err
-	}
-	if err := s.vec(s.head[1], s.o2, s.o1); err != nil {
-		return nil, err
-	}
-	if err := s.vec(s.head[2], s.lgt, s.o2); err != nil {
-		return nil, err
+	for k, io := range [3][2]*nn.Tensor{{s.o1, s.r}, {s.o2, s.o1}, {s.lgt, s.o2}} {
+		l := s.head[k]
+		if t := s.m.condTable(l); t != nil {
+			if err := s.classVec(l, io[0], io[1], t); err != nil {
+				return nil, err
+			}
+		} else if err := s.vec(l, io[0], io[1]); err != nil {
+			return nil, err
+		}
 	}
 	return s.lgt, nil
+}
+
+// classVec is layer l of the vector x into y with its class table added to the
+// pre-activation: the ops of the forward's classConv, on one position.
+func (s *cachedSampler) classVec(l *Layer, y, x *nn.Tensor, t *Table) error {
+	b := s.m.B
+	spec := l.Spec
+	spec.ReLU = false
+	if err := b.MaskedConvAt(spec, y, x, l.W.Value, l.B.Value, 0, 0); err != nil {
+		return err
+	}
+	if err := b.(nn.GatedOps).AddClassBias(y, y, t.T.Value, s.labels); err != nil {
+		return err
+	}
+	if l.Spec.ReLU {
+		return b.ReLU(y, y)
+	}
+	return nil
 }
 
 // setPixel writes s.pix into the image at (i,j).
@@ -237,7 +269,7 @@ func SampleCached(m *Model, o SampleOptions) ([]uint8, error) {
 	if err := checkDeviceMemory(m, o.N); err != nil {
 		return nil, err
 	}
-	if ds, ok := m.B.(nn.DeviceSampler); ok && c.ArchName() == ArchPixelCNN {
+	if ds, ok := m.B.(nn.DeviceSampler); ok && c.ArchName() == ArchPixelCNN && !m.Conditional() {
 		return sampleOnDevice(m, ds, o, out, x)
 	}
 	st, err := m.arch.newStepper(m, o.N, x, o.Labels)
@@ -257,7 +289,7 @@ func SampleCached(m *Model, o SampleOptions) ([]uint8, error) {
 // (errors.ErrUnsupported) samples on the host.
 func sampleOnDevice(m *Model, ds nn.DeviceSampler, o SampleOptions, out []uint8, x []float32) ([]uint8, error) {
 	c := m.Config
-	s, err := newCachedSampler(m, o.N, x)
+	s, err := newCachedSampler(m, o.N, x, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -130,7 +130,7 @@ func TestCachedLogits(t *testing.T) {
 					t.Fatal(err)
 				}
 				ref := hostOf(t, b, full.Value)
-				s, err := newCachedSampler(m, n, x)
+				s, err := newCachedSampler(m, n, x, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

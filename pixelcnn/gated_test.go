@@ -294,11 +294,19 @@ func TestReceptiveField(t *testing.T) {
 }
 
 // TestGatedCachedMatchesNaive: the cached gated sampler draws exactly the naive sampler's
-// images (bit for bit), C = 1 and 3, with and without kept rows, conditional or not.
+// images (bit for bit), C = 1 and 3, with and without kept rows, conditional or not; and so
+// does the conditional seed architecture's.
 func TestGatedCachedMatchesNaive(t *testing.T) {
-	for _, tc := range []struct{ colors, classes, keep int }{{1, 0, 0}, {3, 0, 2}, {1, 4, 3}, {3, 2, 0}} {
-		t.Run(fmt.Sprintf("C=%d,classes=%d,keep=%d", tc.colors, tc.classes, tc.keep), func(t *testing.T) {
+	for _, tc := range []struct {
+		arch                  string
+		colors, classes, keep int
+	}{{ArchGated, 1, 0, 0}, {ArchGated, 3, 0, 2}, {ArchGated, 1, 4, 3}, {ArchGated, 3, 2, 0}, {ArchPixelCNN, 1, 3, 2}, {ArchPixelCNN, 3, 2, 0}} {
+		t.Run(fmt.Sprintf("%s,C=%d,classes=%d,keep=%d", tc.arch, tc.colors, tc.classes, tc.keep), func(t *testing.T) {
 			c := gatedTestConfig(tc.colors, 7, 6, tc.classes)
+			if tc.arch == ArchPixelCNN {
+				c = tinyConfig(tc.colors, 7, 6)
+				c.Classes = tc.classes
+			}
 			m, err := NewModel(cpu.New(), c, 2)
 			if err != nil {
 				t.Fatal(err)
@@ -334,46 +342,49 @@ func TestGatedCachedMatchesNaive(t *testing.T) {
 	}
 }
 
-// TestConditionalLabelsMatter: a conditional model's logits depend on the label, and a
-// label out of range, a missing label or labels for an unconditional model are errors.
+// TestConditionalLabelsMatter: a conditional model's logits depend on the label (gated and
+// seed architectures), and a label out of range, a missing label or labels for an
+// unconditional model are errors.
 func TestConditionalLabelsMatter(t *testing.T) {
 	b := cpu.New()
-	c := gatedTestConfig(1, 4, 4, 3)
-	m, err := NewModel(b, c, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(1, 1))
-	randomizeParams(t, m, r)
-	x := randomImages(r, c, 1)
-	logits := func(labels []int32) ([]float32, error) {
-		xt, _ := b.FromHost(x, 1, c.Height, c.Width, c.Colors)
-		g := nn.NewGraph(b)
-		g.NoGrad = true
-		defer g.Release()
-		l, err := m.Forward(g, nn.Constant(xt), labels)
+	seed := tinyConfig(1, 4, 4)
+	seed.Classes = 3
+	for _, c := range []Config{gatedTestConfig(1, 4, 4, 3), seed} {
+		m, err := NewModel(b, c, 1)
 		if err != nil {
-			return nil, err
+			t.Fatal(err)
 		}
-		return hostOf(t, b, l.Value), nil
-	}
-	a, err := logits([]int32{0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b2, _ := logits([]int32{2})
-	if slices.Equal(a, b2) {
-		t.Errorf("labels 0 and 2 give the same logits")
-	}
-	for _, bad := range [][]int32{{3}, {-1}, nil, {0, 1}} {
-		if _, err := logits(bad); err == nil {
-			t.Errorf("labels %v: no error", bad)
+		r := rand.New(rand.NewPCG(1, 1))
+		randomizeParams(t, m, r)
+		x := randomImages(r, c, 1)
+		logits := func(m *Model, labels []int32) ([]float32, error) {
+			xt, _ := b.FromHost(x, 1, c.Height, c.Width, c.Colors)
+			g := nn.NewGraph(b)
+			g.NoGrad = true
+			defer g.Release()
+			l, err := m.Forward(g, nn.Constant(xt), labels)
+			if err != nil {
+				return nil, err
+			}
+			return hostOf(t, b, l.Value), nil
 		}
-	}
-	u, _ := NewModel(b, gatedTestConfig(1, 4, 4, 0), 1)
-	m = u
-	if _, err := logits([]int32{0}); err == nil {
-		t.Errorf("labels for an unconditional model: no error")
+		a, err := logits(m, []int32{0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b2, _ := logits(m, []int32{2}); slices.Equal(a, b2) {
+			t.Errorf("%s: labels 0 and 2 give the same logits", c.ArchName())
+		}
+		for _, bad := range [][]int32{{3}, {-1}, nil, {0, 1}} {
+			if _, err := logits(m, bad); err == nil {
+				t.Errorf("%s: labels %v: no error", c.ArchName(), bad)
+			}
+		}
+		c.Classes = 0
+		u, _ := NewModel(b, c, 1)
+		if _, err := logits(u, []int32{0}); err == nil {
+			t.Errorf("%s: labels for an unconditional model: no error", c.ArchName())
+		}
 	}
 }
 

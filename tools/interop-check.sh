@@ -3,7 +3,7 @@
 # steps, evaluates each with cmd/eval, then loads the checkpoint in Debian's PyTorch
 # (tools/interop.py: its own safetensors reader, the architecture rebuilt from the metadata)
 # and requires the same bits/dim on the same images to 1e-4 relative. Models: the seed
-# architecture on MNIST; the gated one on MNIST, unconditional and class-conditional; the
+# architecture on MNIST, unconditional and class-conditional; the gated one on MNIST, unconditional and class-conditional; the
 # gated one with C = 3, class-conditional, on a small synthetic CIFAR-10 (random records).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +60,7 @@ PYEOF
 mnist=(--dataset mnist --images "$mnist_dir/t10k-images-idx3-ubyte.gz")
 EVAL_FLAGS=()
 check seed --dataset mnist --preset tiny -- "${mnist[@]}"
+check seed-conditional --dataset mnist --preset tiny --conditional -- "${mnist[@]}" --labels "$mnist_dir/t10k-labels-idx1-ubyte.gz"
 check gated --dataset mnist --arch gated --hidden 8 --blocks 3 --dilations 1,2,4 -- "${mnist[@]}"
 check gated-conditional --dataset mnist --arch gated --hidden 8 --blocks 2 --conditional -- \
   "${mnist[@]}" --labels "$mnist_dir/t10k-labels-idx1-ubyte.gz"
@@ -67,7 +68,7 @@ EVAL_FLAGS=(--data-dir "$tmp/cifar")
 check gated-c3-conditional --dataset cifar10 --data-dir "$tmp/cifar" --arch gated --hidden 6 --blocks 2 --conditional -- \
   --dataset cifar10 --images "$tmp/cifar/test_batch.bin"
 if [ $fails -gt 0 ]; then
-  echo "interop: $fails of 4 FAILED"
+  echo "interop: $fails of 5 FAILED"
   exit 1
 fi
-echo "interop: 4 passed, 0 failed"
+echo "interop: 5 passed, 0 failed"

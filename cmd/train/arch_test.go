@@ -36,7 +36,7 @@ func TestTrainArchBadInput(t *testing.T) {
 		{[]string{"--dilations", "1,2"}, "only the gated architecture has dilations"},
 		{[]string{"--arch", "gated", "--out-dim", "8"}, "out_dim 8"},
 		{[]string{"--arch", "gated", "--blocks", "0"}, "at least one gated layer"},
-		{[]string{"--conditional", "--preset", "tiny"}, "needs --arch gated"},
+		{[]string{"--conditional", "--preset", "tiny", "--data-dir", smallData(t)}, "--conditional: dataset fashion-mnist has no labels"},
 		{[]string{"--arch", "gated", "--conditional", "--data-dir", smallData(t)}, "--conditional: dataset fashion-mnist has no labels"},
 	} {
 		dir := filepath.Join(t.TempDir(), "run")

@@ -59,59 +59,67 @@ class MaskedConv2d(nn.Conv2d):
     """A k x k "same" convolution whose weight is multiplied by the mask on every call (as the
     seed does), so gradients of masked entries are 0 and the weight stays effective."""
 
-    def __init__(self, f_in, f_out, k, colors, mode):
+    def __init__(self, f_in, f_out, k, colors, mode, classes=0):
         super().__init__(f_in, f_out, k, padding=k // 2)
         self.mode = mode
         self.register_buffer("mask", make_mask(k, f_in, f_out, colors, mode), persistent=False)
         with torch.no_grad():
             self.weight.mul_(self.mask)
+        if classes:  # a class-conditional model's table, added to the pre-activation
+            self.cond = nn.Parameter(torch.zeros(classes, f_out))
 
-    def forward(self, x):
-        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+    def forward(self, x, y=None):
+        out = F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+        if y is not None and hasattr(self, "cond"):
+            out = out + self.cond[y][:, :, None, None]
+        return out
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, hidden, colors):
+    def __init__(self, hidden, colors, classes=0):
         super().__init__()
         r = 2 * hidden
-        self.conv_in = MaskedConv2d(r, hidden, 1, colors, "B")
+        self.conv_in = MaskedConv2d(r, hidden, 1, colors, "B", classes)
         self.conv_mid = MaskedConv2d(hidden, hidden, 3, colors, "B")
         self.conv_out = MaskedConv2d(hidden, r, 1, colors, "B")
 
-    def forward(self, y):
-        h = F.relu(self.conv_in(y))
+    def forward(self, y, labels=None):
+        h = F.relu(self.conv_in(y, labels))
         h = F.relu(self.conv_mid(h))
         h = F.relu(self.conv_out(h))
         return y + h
 
 
 class PixelCNN(nn.Module):
-    def __init__(self, colors, height, width, hidden, blocks, out_dim, **_ignored):
+    def __init__(self, colors, height, width, hidden, blocks, out_dim, classes=0, **_ignored):
         super().__init__()
         self.colors, self.height, self.width = colors, height, width
-        self.hidden, self.n_blocks, self.out_dim = hidden, blocks, out_dim
+        self.hidden, self.n_blocks, self.out_dim, self.classes = hidden, blocks, out_dim, classes
         r = 2 * hidden
         self.input_conv = MaskedConv2d(colors, r, 7, colors, "A")
-        self.blocks = nn.ModuleList([ResidualBlock(hidden, colors) for _ in range(blocks)])
-        self.output_conv1 = MaskedConv2d(r, out_dim, 1, colors, "B")
-        self.output_conv2 = MaskedConv2d(out_dim, out_dim, 1, colors, "B")
-        self.final_conv = MaskedConv2d(out_dim, 256 * colors, 1, colors, "B")
+        self.blocks = nn.ModuleList([ResidualBlock(hidden, colors, classes) for _ in range(blocks)])
+        self.output_conv1 = MaskedConv2d(r, out_dim, 1, colors, "B", classes)
+        self.output_conv2 = MaskedConv2d(out_dim, out_dim, 1, colors, "B", classes)
+        self.final_conv = MaskedConv2d(out_dim, 256 * colors, 1, colors, "B", classes)
 
     @classmethod
     def from_config(cls, cfg):
         missing = [k for k in CONFIG_KEYS if k not in cfg]
         if missing:
             raise ValueError(f"config lacks {missing}: {cfg}")
-        return cls(**{k: int(cfg[k]) for k in CONFIG_KEYS})
+        return cls(**{k: int(cfg[k]) for k in CONFIG_KEYS}, classes=int(cfg.get("classes", 0)))
 
-    def forward(self, x):
-        """x: [N, C, H, W] in [0, 1]. Returns logits [N, C, 256, H, W]."""
+    def forward(self, x, labels=None):
+        """x: [N, C, H, W] in [0, 1], labels [N] for a class-conditional model. Returns
+        logits [N, C, 256, H, W]."""
+        if self.classes and labels is None:
+            raise ValueError("a class-conditional model needs labels")
         y = self.input_conv(x)
         for b in self.blocks:
-            y = b(y)
-        o = self.output_conv1(F.relu(y))
-        o = self.output_conv2(F.relu(o))
-        logits = self.final_conv(o)
+            y = b(y, labels)
+        o = self.output_conv1(F.relu(y), labels)
+        o = self.output_conv2(F.relu(o), labels)
+        logits = self.final_conv(o, labels)
         n, _, h, w = logits.shape
         return logits.view(n, self.colors, 256, h, w)
 
@@ -254,7 +262,7 @@ def model_from_checkpoint(path):
     if arch == "gated":
         from gated_torch import GatedPixelCNN
         model = GatedPixelCNN.from_config(cfg)
-    elif arch == "pixelcnn" and not cfg.get("classes"):
+    elif arch == "pixelcnn":
         model = PixelCNN.from_config(cfg)
     else:
         raise ValueError(f"{path}: architecture {arch!r} (classes {cfg.get('classes', 0)}) is not one this tool rebuilds")
