@@ -13,38 +13,33 @@ import (
 // small: one add per activation).
 
 // gateValues sets t = tanh(a) and s = sigmoid(g) elementwise in float32, with the
-// exponentials e^-2|a| and e^-|g| from vec.ExpNegSum (vectorised; the same values as
-// vec.ExpNeg, about 1 ulp) so they never overflow; e is scratch of len(a)+len(g). Near 0,
-// tanh takes its Taylor series, where (1 - e)/(1 + e) would lose its leading digits.
+// exponentials e1 = e^-2|a| and e2 = e^-|g| from vec.ExpNegSum (vectorised; the same values as
+// vec.ExpNeg, about 1 ulp), so they never overflow: t = sign(a) (1 - e1)/(1 + e1), and
+// s = 1/(1 + e2) for g >= 0, e2/(1 + e2) below, both from one reciprocal of
+// (1 + e1)(1 + e2). Near a = 0 the subtraction 1 - e1 leaves t an absolute error of about
+// 1e-7, far below what a gate's output needs. e is scratch of len(a)+len(g).
 func gateValues(t, s, a, g, e []float32) {
 	n := len(a)
+	g, t, s, e = g[:n], t[:n], s[:n], e[:2*n]
 	for k, v := range a {
 		e[k] = -2 * abs32(v)
 	}
 	for k, v := range g {
 		e[n+k] = -abs32(v)
 	}
-	vec.ExpNegSum(e[:2*n], e[:2*n], 0)
-	for k, v := range a {
-		x := abs32(v)
-		var th float32
-		if x < 0.0625 {
-			x2 := x * x
-			th = x * (1 - x2*(float32(1.0/3)-x2*float32(2.0/15)))
-		} else {
-			th = (1 - e[k]) / (1 + e[k])
+	vec.ExpNegSum(e, e, 0)
+	for k := range a {
+		e1, e2 := e[k], e[n+k]
+		p1, p2 := 1+e1, 1+e2
+		q := 1 / (p1 * p2)
+		th := (1 - e1) * p2 * q
+		// Copy a's sign onto t (t >= 0 here).
+		t[k] = math.Float32frombits(math.Float32bits(th) | math.Float32bits(a[k])&(1<<31))
+		num := e2
+		if g[k] >= 0 {
+			num = 1
 		}
-		if v < 0 {
-			th = -th
-		}
-		t[k] = th
-	}
-	for k, v := range g {
-		if ek := e[n+k]; v >= 0 {
-			s[k] = 1 / (1 + ek)
-		} else {
-			s[k] = ek / (1 + ek)
-		}
+		s[k] = num * p1 * q
 	}
 }
 
