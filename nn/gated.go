@@ -83,13 +83,15 @@ func CheckClassBias(y, x, table *Tensor, labels []int32) error {
 	return nil
 }
 
-// gated returns b's GatedOps or an error naming the op the backend lacks.
-func (g *Graph) gated(op string) (GatedOps, error) {
-	if o, ok := g.B.(GatedOps); ok {
+// GatedOpsOf returns b's GatedOps or an error naming the op (what) the backend lacks.
+func GatedOpsOf(b Backend, op string) (GatedOps, error) {
+	if o, ok := b.(GatedOps); ok {
 		return o, nil
 	}
-	return nil, fmt.Errorf("%s: backend %s has no %s op (gated and class-conditional models run with --device cpu in this build)", op, g.B.Name(), op)
+	return nil, fmt.Errorf("%s: backend %s has no %s op (gated and class-conditional models run with --device cpu in this build)", op, b.Name(), op)
 }
+
+func (g *Graph) gated(op string) (GatedOps, error) { return GatedOpsOf(g.B, op) }
 
 // Gate is y = tanh(a) * sigmoid(g) per colour group (GatedOps.Gate).
 func (g *Graph) Gate(x *Var, colors int) (*Var, error) {

@@ -233,7 +233,11 @@ func (s *cachedSampler) classVec(l *Layer, y, x *nn.Tensor, t *Table) error {
 	if err := b.MaskedConvAt(spec, y, x, l.W.Value, l.B.Value, 0, 0); err != nil {
 		return err
 	}
-	if err := b.(nn.GatedOps).AddClassBias(y, y, t.T.Value, s.labels); err != nil {
+	ops, err := nn.GatedOpsOf(b, "class bias")
+	if err != nil {
+		return err
+	}
+	if err := ops.AddClassBias(y, y, t.T.Value, s.labels); err != nil {
 		return err
 	}
 	if l.Spec.ReLU {

@@ -180,6 +180,7 @@ func (gatedArch) forward(m *Model, g *nn.Graph, x *nn.Var, labels []int32) (*nn.
 // running the GEMMs MaskedConv runs, so the logits are the forward's bit for bit.
 type gatedStepper struct {
 	m        *Model
+	ops      nn.GatedOps
 	layers   []gatedLayer
 	labels   []int32
 	img      *nn.Tensor   // [N,H,W,C]
@@ -192,8 +193,11 @@ type gatedStepper struct {
 
 func (gatedArch) newStepper(m *Model, n int, img []float32, labels []int32) (stepper, error) {
 	c, b := m.Config, m.B
-	s := &gatedStepper{m: m, layers: m.gatedLayers(), labels: labels}
-	var err error
+	ops, err := nn.GatedOpsOf(b, "gate")
+	if err != nil {
+		return nil, err
+	}
+	s := &gatedStepper{m: m, ops: ops, layers: m.gatedLayers(), labels: labels}
 	if s.img, err = b.FromHost(img, n, c.Height, c.Width, c.Colors); err != nil {
 		return nil, err
 	}
@@ -236,11 +240,11 @@ func (s *gatedStepper) classBias(x *nn.Tensor, t *Table) error {
 	if t == nil {
 		return nil
 	}
-	return s.m.B.(nn.GatedOps).AddClassBias(x, x, t.T.Value, s.labels)
+	return s.ops.AddClassBias(x, x, t.T.Value, s.labels)
 }
 
 func (s *gatedStepper) gate(y, x *nn.Tensor) error {
-	return s.m.B.(nn.GatedOps).Gate(y, x, s.m.Config.Colors)
+	return s.ops.Gate(y, x, s.m.Config.Colors)
 }
 
 func (s *gatedStepper) startRow(i int) error {
@@ -276,7 +280,7 @@ func (s *gatedStepper) startRow(i int) error {
 }
 
 func (s *gatedStepper) pass(i, j int, head bool) (*nn.Tensor, error) {
-	b, ops := s.m.B, s.m.B.(nn.GatedOps)
+	b := s.m.B
 	if err := s.at(s.m.layer("h_in"), s.ph, s.img, i, j); err != nil {
 		return nil, err
 	}
@@ -309,7 +313,7 @@ func (s *gatedStepper) pass(i, j int, head bool) (*nn.Tensor, error) {
 	if !head {
 		return nil, nil
 	}
-	if err := ops.ELU(s.pe, s.ph); err != nil {
+	if err := s.ops.ELU(s.pe, s.ph); err != nil {
 		return nil, err
 	}
 	if err := s.at(s.m.layer("out"), s.lgt, s.pe, 0, 0); err != nil {
