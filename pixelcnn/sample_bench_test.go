@@ -64,10 +64,16 @@ func BenchmarkSampleCIFAR(b *testing.B) {
 }
 
 // BenchmarkCachedSpeedup measures naive against cached sampling of 16 images at the mnist
-// preset in the same run and reports the ratio (the target is 100x); it also checks that both
-// draw the same images. Run it with -benchtime=1x: one naive run takes tens of seconds.
+// and gated presets in the same run and reports the ratio (the targets: 100x for the seed,
+// 50x for gated); it also checks that both draw the same images. Run it with -benchtime=1x:
+// one naive run takes tens of seconds.
 func BenchmarkCachedSpeedup(b *testing.B) {
-	m := benchModel(b, "mnist", 1, 28)
+	for _, preset := range []string{"mnist", "gated"} {
+		b.Run(preset, func(b *testing.B) { cachedSpeedup(b, benchModel(b, preset, 1, 28)) })
+	}
+}
+
+func cachedSpeedup(b *testing.B, m *Model) {
 	o := SampleOptions{N: 16, Seed: 3, Temperature: 1}
 	for range b.N {
 		// The cached run is short, so take the best of three against load spikes.
