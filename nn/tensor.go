@@ -5,6 +5,10 @@ package nn
 
 import "fmt"
 
+// Levels is the number of values of an 8-bit subpixel: each subpixel's logits are Levels
+// contiguous floats, and a sample draws one of Levels values.
+const Levels = 256
+
 // Tensor is a dense float32 array with a shape, stored by one backend.
 //
 // Activations are NHWC ([N, H, W, C], channels innermost). Why NHWC: every PixelCNN layer

@@ -160,7 +160,7 @@ func CheckSample(out []int32, logits *Tensor, offset int, temperature float32) e
 	if logits.Len()%len(out) != 0 {
 		return fmt.Errorf("sample: %d logits do not split into %d rows", logits.Len(), len(out))
 	}
-	if rowLen := logits.Len() / len(out); offset < 0 || offset+256 > rowLen {
+	if rowLen := logits.Len() / len(out); offset < 0 || offset+Levels > rowLen {
 		return fmt.Errorf("sample: offset %d outside a row of %d logits", offset, rowLen)
 	}
 	return nil

@@ -105,7 +105,7 @@ func newCachedSampler(m *Model, n int, img []float32, labels []int32) (*cachedSa
 	}
 	r, h, o := 2*c.Hidden, c.Hidden, c.OutDim
 	s.y, s.a, s.h, s.o, s.r = vec(r), vec(h), vec(h), vec(r), vec(r)
-	s.o1, s.o2, s.lgt = vec(o), vec(o), vec(256*c.Colors)
+	s.o1, s.o2, s.lgt = vec(o), vec(o), vec(Levels*c.Colors)
 	return s, nil
 }
 
@@ -372,7 +372,7 @@ func (s *cachedSampler) generateOnDevice(ds nn.DeviceSampler, cur *nn.Cursor, o 
 func cachedSamplerBytes(c Config, n int) int64 {
 	pix := int64(n) * int64(c.Height) * int64(c.Width)
 	caches := pix * int64(c.Colors+c.Blocks*c.Hidden)
-	vecs := int64(n) * int64(8*c.Hidden+2*c.OutDim+256*c.Colors)
+	vecs := int64(n) * int64(8*c.Hidden+2*c.OutDim+Levels*c.Colors)
 	return 4 * (caches + vecs)
 }
 

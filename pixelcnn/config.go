@@ -5,11 +5,13 @@ package pixelcnn
 import (
 	"fmt"
 	"sort"
+
+	"pixelcnn/nn"
 )
 
 // Levels is the number of values a subpixel takes (8-bit images): each subpixel's logits
 // are Levels wide.
-const Levels = 256
+const Levels = nn.Levels
 
 // Config is the model's shape. Arch names the network (Arch; "" is the seed's "pixelcnn").
 // For pixelcnn the residual stream has 2*Hidden features, each block's inner convolutions

@@ -22,7 +22,7 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 	if len(xs) != 4 {
 		return 0, fmt.Errorf("softmax xent: image shape %v, want [N,H,W,C]", xs)
 	}
-	want := []int{xs[0], xs[1], xs[2], xs[3] * 256}
+	want := []int{xs[0], xs[1], xs[2], xs[3] * nn.Levels}
 	if err := nn.CheckShape("softmax xent: logits", logits.Shape, want); err != nil {
 		return 0, err
 	}
@@ -37,15 +37,15 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 	partial := make([]float64, chunks)
 	b.parallel(chunks, func(_, c int) {
 		var sum float64
-		var row [256]float32
+		var row [nn.Levels]float32
 		for s := c * grain; s < min(n, (c+1)*grain); s++ {
-			l := logits.Host[s*256 : (s+1)*256]
+			l := logits.Host[s*nn.Levels : (s+1)*nn.Levels]
 			t := Target(x.Host[s])
 			m := vec.Max(l) // as m = max(m, v) over l
 			// One exp per logit: exp(l-m) goes into d (or a scratch row), then gets scaled.
 			d := row[:]
 			if dlogits != nil {
-				d = dlogits.Host[s*256 : (s+1)*256]
+				d = dlogits.Host[s*nn.Levels : (s+1)*nn.Levels]
 			}
 			z := vec.ExpNegSum(d, l, m) // d[k] = expNeg(l[k]-m), z their float64 sum in order
 			lse := float64(m) + math.Log(z)
@@ -79,12 +79,12 @@ func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, 
 	rowLen := logits.Len() / rowsN
 	invT := 1 / temperature
 	for r := range out {
-		l := logits.Host[r*rowLen+offset : r*rowLen+offset+256]
+		l := logits.Host[r*rowLen+offset : r*rowLen+offset+nn.Levels]
 		m := l[0]
 		for _, v := range l[1:] {
 			m = max(m, v)
 		}
-		var p [256]float64
+		var p [nn.Levels]float64
 		var z float64
 		for k, v := range l {
 			p[k] = float64(vec.ExpNeg((v - m) * invT))
@@ -106,14 +106,14 @@ func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, 
 // SoftmaxXentPerImage implements nn.PerImageLoss: SoftmaxXent on each image's rows in turn.
 func (b *Backend) SoftmaxXentPerImage(logits, x *nn.Tensor) ([]float64, error) {
 	xs := x.Shape
-	if len(xs) != 4 || logits.Len() != x.Len()*256 {
+	if len(xs) != 4 || logits.Len() != x.Len()*nn.Levels {
 		return nil, fmt.Errorf("softmax xent: logits %v for images %v", logits.Shape, xs)
 	}
 	per := xs[1] * xs[2] * xs[3]
 	out := make([]float64, xs[0])
 	for k := range out {
 		img := &nn.Tensor{Shape: []int{1, xs[1], xs[2], xs[3]}, Host: x.Host[k*per : (k+1)*per]}
-		lg := &nn.Tensor{Shape: []int{1, xs[1], xs[2], xs[3] * 256}, Host: logits.Host[k*per*256 : (k+1)*per*256]}
+		lg := &nn.Tensor{Shape: []int{1, xs[1], xs[2], xs[3] * nn.Levels}, Host: logits.Host[k*per*nn.Levels : (k+1)*per*nn.Levels]}
 		nats, err := b.SoftmaxXent(lg, img, nil, 1)
 		if err != nil {
 			return nil, err

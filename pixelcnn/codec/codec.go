@@ -12,6 +12,9 @@ import (
 	"pixelcnn/pixelcnn/rangecoder"
 )
 
+// levels is the values of a subpixel, one frequency table entry each.
+const levels = pixelcnn.Levels
+
 // DefaultBatch is the number of images per cached pass: large enough that the per-position
 // GEMMs have rows to work on, small enough that the caches (about 0.7 MB per 28x28 mnist
 // image) stay modest.
@@ -124,7 +127,7 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 			for k := range vals {
 				v := img[k*sub+s]
 				vals[k] = v
-				_, sum, err := t.quantize(logits[k*256 : (k+1)*256])
+				_, sum, err := t.quantize(logits[k*levels : (k+1)*levels])
 				if err != nil {
 					return err
 				}
@@ -133,7 +136,7 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 					return err
 				}
 				st.QuantBits += FreqBits - math.Log2(float64(f))
-				st.NLLBits += nllBits(logits[k*256:(k+1)*256], int(v), sum)
+				st.NLLBits += nllBits(logits[k*levels:(k+1)*levels], int(v), sum)
 			}
 			return nil
 		})
@@ -225,7 +228,7 @@ func Decode(m *pixelcnn.Model, file []byte, o Options) (Header, []uint8, error) 
 		}
 		err := pixelcnn.CachedPass(m, nb, labels, func(s int, logits []float32, vals []uint8) error {
 			for k := range vals {
-				if _, _, err := t.quantize(logits[k*256 : (k+1)*256]); err != nil {
+				if _, _, err := t.quantize(logits[k*levels : (k+1)*levels]); err != nil {
 					return err
 				}
 				target, err := dec.Target(FreqTotal)

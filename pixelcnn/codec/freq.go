@@ -62,8 +62,8 @@ func expNeg(d float64) float64 {
 
 // tables holds the scratch of frequency computation for one subpixel.
 type tables struct {
-	e    [256]float64
-	freq [256]uint32
+	e    [levels]float64
+	freq [levels]uint32
 }
 
 // quantize fills t.freq from logits (256 values). It returns the index of the mode and
@@ -90,7 +90,7 @@ func (t *tables) quantize(logits []float32) (mode int, sum float64, err error) {
 		t.e[i] = expNeg(d)
 		sum += t.e[i]
 	}
-	scale := float64(FreqTotal-256) / sum
+	scale := float64(FreqTotal-levels) / sum
 	used := uint32(0)
 	for i, e := range t.e {
 		f := 1 + uint32(float64(e*scale))
