@@ -90,7 +90,12 @@ func classConv(g *nn.Graph, l *Layer, in *nn.Var, t *Table, labels []int32) (*nn
 }
 
 // condTable is layer l's class table (nil for an unconditional model).
-func (m *Model) condTable(l *Layer) *Table { return m.table(l.Spec.Name + ".cond") }
+func (m *Model) condTable(l *Layer) *Table {
+	if len(m.Tables) == 0 {
+		return nil // unconditional: no name to build on the sampler's per-pixel path
+	}
+	return m.table(l.Spec.Name + ".cond")
+}
 
 // Block is one residual block's layers: y += relu(Out(relu(Mid(relu(In(y)))))), In and Out
 // 1x1, Mid 3x3.

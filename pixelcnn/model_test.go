@@ -106,7 +106,7 @@ func TestGradientCheck(t *testing.T) {
 				x64[i] = float64(v)
 				targets[i] = cpu.Target(v)
 			}
-			names, vars := m.Params()
+			_, vars := m.Params()
 			params := make([][]float64, len(vars))
 			for i, v := range vars {
 				for _, f := range hostOf(t, b, v.Value) {
@@ -128,32 +128,40 @@ func TestGradientCheck(t *testing.T) {
 					t.Errorf("%s[%d]: tape %g, finite difference %g", what, i, analytic, fd)
 				}
 			}
-			for pi, v := range vars {
-				grad := hostOf(t, b, v.Grad)
-				mask := []float32(nil)
-				if pi%2 == 0 {
-					mask, _ = nn.Mask(m.Layers[pi/2].Spec)
-				}
-				checked := 0
-				for _, i := range r.Perm(len(grad)) {
-					if mask != nil && mask[i] == 0 {
-						if grad[i] != 0 {
-							t.Errorf("%s[%d]: masked entry has gradient %g", names[pi], i, grad[i])
-						}
-						continue
-					}
-					check(names[pi], params[pi], grad[i], i)
-					if checked++; checked == 6 {
-						break
-					}
-				}
-			}
+			checkSampledGradients(t, m, r, 6, params, check)
 			// Input gradient (targets stay fixed: x only moves by 1e-5).
 			dx := hostOf(t, b, xv.Grad)
 			for _, i := range r.Perm(len(dx))[:8] {
 				check("input", x64, dx[i], i)
 			}
 		})
+	}
+}
+
+// checkSampledGradients runs check on per unmasked entries (drawn by r) of every parameter's
+// gradient, params holding the parameters' values in Params order, and requires the gradient
+// of every masked weight entry to be exactly 0.
+func checkSampledGradients(t *testing.T, m *Model, r *rand.Rand, per int, params [][]float64, check func(what string, vals []float64, analytic float32, i int)) {
+	t.Helper()
+	for pi, p := range m.params() {
+		grad := hostOf(t, m.B, p.v.Grad)
+		var mask []float32
+		if p.conv != nil {
+			mask, _ = nn.Mask(*p.conv)
+		}
+		checked := 0
+		for _, i := range r.Perm(len(grad)) {
+			if mask != nil && mask[i] == 0 {
+				if grad[i] != 0 {
+					t.Errorf("%s[%d]: masked entry has gradient %g", p.name, i, grad[i])
+				}
+				continue
+			}
+			check(p.name, params[pi], grad[i], i)
+			if checked++; checked == per {
+				break
+			}
+		}
 	}
 }
 
