@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"pixelcnn/nn"
+	"pixelcnn/nn/cpu/isa"
 	"pixelcnn/nn/cpu/vec"
 )
 
@@ -37,10 +38,19 @@ func NewWorkers(n int) *Backend {
 }
 
 func init() {
-	nn.Register("cpu", func() (nn.Backend, error) { return New(), nil })
+	nn.Register("cpu", func() (nn.Backend, error) {
+		if err := isa.EnvError(); err != nil {
+			return nil, err
+		}
+		return New(), nil
+	})
 }
 
-func (b *Backend) Name() string { return fmt.Sprintf("cpu(%d workers)", b.workers) }
+// Name says what computes: the conv precision, the instruction set of the kernels and the
+// worker count, e.g. "cpu/fp32/avx512(2 workers)".
+func (b *Backend) Name() string {
+	return fmt.Sprintf("cpu/%s/%s(%d workers)", b.Precision(), isa.FP32Kernels(), b.workers)
+}
 
 // Workers is the number of goroutines the backend splits work over.
 func (b *Backend) Workers() int { return b.workers }

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"pixelcnn/nn/cpu/isa"
 )
 
 // refGemm is a naive float64 reference. It returns C and the per-element
@@ -145,22 +147,62 @@ func testAll(t *testing.T) {
 	}
 }
 
-func withAsm(t testing.TB, on bool) {
-	old := useAsm
-	useAsm = on
-	t.Cleanup(func() { useAsm = old })
-}
-
-func TestSgemmGo(t *testing.T) {
-	withAsm(t, false)
-	testAll(t)
-}
-
-func TestSgemmAsm(t *testing.T) {
-	if !useAsm {
-		t.Skip("no assembly kernel on this platform/CPU")
+// withISA runs the rest of the test at level l and restores the level after it.
+func withISA(t testing.TB, l isa.Level) {
+	old := isa.Active()
+	if err := isa.Set(l); err != nil {
+		t.Fatal(err)
 	}
-	testAll(t)
+	t.Cleanup(func() { isa.Set(old) })
+}
+
+// TestSgemm checks every instruction-set level this machine has against the float64 reference.
+func TestSgemm(t *testing.T) {
+	for _, l := range isa.Available() {
+		t.Run(l.String(), func(t *testing.T) {
+			withISA(t, l)
+			testAll(t)
+		})
+	}
+}
+
+// TestLevelsBitIdentical checks that the assembly kernels give bit-identical C at the
+// backend's alpha = 1, beta = 0 or 1 (the k blocking is shared, each element one FMA chain
+// per block), so a result does not depend on which of them the machine has.
+func TestLevelsBitIdentical(t *testing.T) {
+	if isa.Detected < isa.AVX512 {
+		t.Skipf("this CPU (%s) runs only %s: no second assembly kernel to compare", isa.Detected, isa.Detected)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	shapes := append(testShapes(true), shape{28 * 28, 32, 288}, shape{288, 32, 28 * 28}, shape{28 * 28, 288, 32})
+	for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+		for _, s := range shapes {
+			for _, beta := range []float32{0, 1} {
+				ta, tb := tr[0], tr[1]
+				lda, ldb := max(1, s.k), max(1, s.n)
+				ar, br := s.m, s.k
+				if ta {
+					lda, ar = max(1, s.m), s.k
+				}
+				if tb {
+					ldb, br = max(1, s.k), s.n
+				}
+				a, b, c0 := randSlice(r, ar*lda), randSlice(r, br*ldb), randSlice(r, s.m*s.n)
+				got := map[isa.Level][]float32{}
+				for _, l := range []isa.Level{isa.AVX2, isa.AVX512} {
+					withISA(t, l)
+					c := append([]float32(nil), c0...)
+					Sgemm(ta, tb, s.m, s.n, s.k, 1, a, lda, b, ldb, beta, c, max(1, s.n))
+					got[l] = c
+				}
+				for i := range c0 {
+					if x, y := got[isa.AVX2][i], got[isa.AVX512][i]; math.Float32bits(x) != math.Float32bits(y) {
+						t.Fatalf("tA=%v tB=%v %v beta=%v: C[%d] avx2 %v != avx512 %v", ta, tb, s, beta, i, x, y)
+					}
+				}
+			}
+		}
+	}
 }
 
 // TestConcurrent checks disjoint row blocks computed concurrently match a
@@ -257,14 +299,24 @@ func benchGemm(b *testing.B, transA, transB bool, m, n, k int) {
 	}
 }
 
+// BenchmarkSgemm times every shape at every level this machine has, the levels interleaved
+// within each shape; GFLOP/s over the thread's CPU time is the robust figure on a busy machine.
 func BenchmarkSgemm(b *testing.B) {
 	for _, s := range benchShapes {
-		b.Run(s.name, func(b *testing.B) { benchGemm(b, s.transA, s.transB, s.m, s.n, s.k) })
+		for _, l := range isa.Available() {
+			if l == isa.Generic || l > isa.AVX512 {
+				continue // Generic: BenchmarkSgemmGo; AMX runs the AVX-512 FP32 kernel
+			}
+			b.Run(s.name+"/"+l.String(), func(b *testing.B) {
+				withISA(b, l)
+				benchGemm(b, s.transA, s.transB, s.m, s.n, s.k)
+			})
+		}
 	}
 }
 
 func BenchmarkSgemmGo(b *testing.B) {
-	withAsm(b, false)
+	withISA(b, isa.Generic)
 	for _, s := range benchShapes[:3] {
 		b.Run(fmt.Sprint(s.name), func(b *testing.B) { benchGemm(b, s.transA, s.transB, s.m, s.n, s.k) })
 	}

@@ -15,7 +15,7 @@ import "math"
 func Add(d, a, b []float32) {
 	a, b = a[:len(d)], b[:len(d)]
 	n := 0
-	if useAsm {
+	if useAsm() {
 		n = len(d) &^ 7
 		if n > 0 {
 			addAVX(&d[0], &a[0], &b[0], n)
@@ -28,7 +28,7 @@ func Add(d, a, b []float32) {
 func AddTo(d, s []float32) {
 	s = s[:len(d)]
 	n := 0
-	if useAsm {
+	if useAsm() {
 		n = len(d) &^ 7
 		if n > 0 {
 			addToAVX(&d[0], &s[0], n)
@@ -41,7 +41,7 @@ func AddTo(d, s []float32) {
 func BiasAct(row, bias []float32, relu bool) {
 	bias = bias[:len(row)]
 	n := 0
-	if useAsm {
+	if useAsm() {
 		n = len(row) &^ 7
 		if n > 0 {
 			if relu {
@@ -58,7 +58,7 @@ func BiasAct(row, bias []float32, relu bool) {
 func ReLU(d, x []float32) {
 	x = x[:len(d)]
 	n := 0
-	if useAsm {
+	if useAsm() {
 		n = len(d) &^ 7
 		if n > 0 {
 			reluAVX(&d[0], &x[0], n)
@@ -72,7 +72,7 @@ func ReLU(d, x []float32) {
 func ReLUGradAdd(dx, dy, y []float32) {
 	dy, y = dy[:len(dx)], y[:len(dx)]
 	n := 0
-	if useAsm {
+	if useAsm() {
 		n = len(dx) &^ 7
 		if n > 0 {
 			reluGradAddAVX(&dx[0], &dy[0], &y[0], n)
@@ -86,7 +86,7 @@ func ReLUGradAdd(dx, dy, y []float32) {
 func ReLUMask(dz, dy, y []float32) {
 	dy, y = dy[:len(dz)], y[:len(dz)]
 	n := 0
-	if useAsm {
+	if useAsm() {
 		n = len(dz) &^ 7
 		if n > 0 {
 			reluMaskAVX(&dz[0], &dy[0], &y[0], n)
@@ -104,7 +104,7 @@ func ColumnSums(sums, m []float32, rows, cols int) {
 	sums = sums[:cols]
 	_ = m[(rows-1)*cols+cols-1]
 	n := 0
-	if useAsm {
+	if useAsm() {
 		n = cols &^ 7
 		if n > 0 {
 			columnSumsAVX(&sums[0], &m[0], rows, cols, n)
@@ -118,7 +118,7 @@ func ColumnSums(sums, m []float32, rows, cols int) {
 // Scale sets d[i] *= s.
 func Scale(d []float32, s float32) {
 	n := 0
-	if useAsm {
+	if useAsm() {
 		n = len(d) &^ 7
 		if n > 0 {
 			scaleAVX(&d[0], n, s)
@@ -133,7 +133,7 @@ func ExpNegSum(d, l []float32, m float32) float64 {
 	l = l[:len(d)]
 	n := 0
 	var z float64
-	if useAsm {
+	if useAsm() {
 		n = len(d) &^ 7
 		if n > 0 {
 			z = expNegSumAVX(&d[0], &l[0], n, m)
@@ -147,7 +147,7 @@ func ExpNegSum(d, l []float32, m float32) float64 {
 func Max(l []float32) float32 {
 	n := 0
 	var m float32
-	if useAsm && len(l) >= 8 {
+	if useAsm() && len(l) >= 8 {
 		var nan bool
 		n = len(l) &^ 7
 		// Without NaNs a non-zero maximum has one bit pattern, so VMAXPS's order of

@@ -2,11 +2,11 @@
 
 package vec
 
-import "pixelcnn/nn/cpu/internal/x86"
+import "pixelcnn/nn/cpu/isa"
 
-// useAsm selects the AVX2 loops. It is set once at init; tests flip it to exercise the
-// pure-Go path.
-var useAsm = x86.HasAVX2FMA
+// useAsm selects the AVX2 loops: at every level from AVX2 up (these loops are memory-bound;
+// wider registers would not make them faster).
+func useAsm() bool { return isa.Active() >= isa.AVX2 }
 
 // The kernels below take n > 0, a multiple of 8.
 

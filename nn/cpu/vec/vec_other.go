@@ -3,7 +3,7 @@
 package vec
 
 // useAsm is false where no assembly exists; the stubs below are never called.
-var useAsm = false
+func useAsm() bool { return false }
 
 func addAVX(d, a, b *float32, n int)           { panic("vec: no assembly") }
 func addToAVX(d, s *float32, n int)            { panic("vec: no assembly") }

@@ -5,21 +5,22 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"pixelcnn/nn/cpu/isa"
 )
 
 // paths runs f once per available implementation: the assembly (where the CPU has it)
 // and pure Go.
 func paths(t *testing.T, f func(t *testing.T)) {
-	old := useAsm
-	t.Cleanup(func() { useAsm = old })
-	for _, asm := range []bool{true, false} {
-		if asm && !old {
-			continue
+	old := isa.Active()
+	t.Cleanup(func() { isa.Set(old) })
+	for _, l := range []isa.Level{isa.AVX2, isa.Generic} {
+		if isa.Set(l) != nil {
+			continue // the CPU lacks it
 		}
-		useAsm = asm
-		t.Run(fmt.Sprintf("asm=%v", asm), f)
+		t.Run(fmt.Sprintf("asm=%v", l != isa.Generic), f)
 	}
-	useAsm = old
+	isa.Set(old)
 }
 
 var lengths = func() []int {

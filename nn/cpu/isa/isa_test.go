@@ -1,0 +1,61 @@
+package isa
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFromEnv(t *testing.T) {
+	cases := []struct {
+		env     string
+		want    Level
+		wantErr string // substring; "" means no error
+	}{
+		{"", Detected, ""},
+		{"generic", Generic, ""},
+		{"GENERIC", Generic, ""},
+		{"avx3", Detected, "unknown instruction set (choices: generic, avx2, avx512, amx)"},
+		{"sse", Detected, "unknown"},
+	}
+	// A level above this CPU's is refused, naming the CPU; one at or below it is used.
+	for l := Generic; l <= AMX; l++ {
+		c := struct {
+			env     string
+			want    Level
+			wantErr string
+		}{l.String(), l, ""}
+		if l > Detected {
+			c.want, c.wantErr = Detected, "this CPU ("
+		}
+		cases = append(cases, c)
+	}
+	for _, c := range cases {
+		got, err := fromEnv(c.env)
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s=%q: unexpected error %v", EnvVar, c.env, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s=%q: error %v, want one containing %q", EnvVar, c.env, err, c.wantErr)
+		case got != c.want:
+			t.Errorf("%s=%q: level %v, want %v", EnvVar, c.env, got, c.want)
+		}
+	}
+}
+
+func TestSet(t *testing.T) {
+	old := Active()
+	t.Cleanup(func() { Set(old) })
+	for _, l := range Available() {
+		if err := Set(l); err != nil || Active() != l {
+			t.Errorf("Set(%v): err %v, active %v", l, err, Active())
+		}
+		if want := min(l, AVX512); FP32Kernels() != want {
+			t.Errorf("at %v FP32Kernels() = %v, want %v", l, FP32Kernels(), want)
+		}
+	}
+	if Detected < AMX {
+		if err := Set(Detected + 1); err == nil || !strings.Contains(err.Error(), "lacks it") {
+			t.Errorf("Set(%v) above the CPU's %v: err %v", Detected+1, Detected, err)
+		}
+	}
+}
