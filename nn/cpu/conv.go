@@ -26,13 +26,14 @@ type convShape struct {
 	tapsWidth int // Taps*In
 	og        int // output features per colour group
 	rows      int // positions per chunk
+	runs      []tapRun
 }
 
 // newConvShape returns the geometry of a conv over x [N,H,W,In]; the caller has validated
 // the call.
 func newConvShape(spec nn.ConvSpec, x *nn.Tensor) convShape {
 	xs := x.Shape
-	s := convShape{spec: spec, n: xs[0], h: xs[1], w: xs[2], taps: spec.Taps()}
+	s := convShape{spec: spec, n: xs[0], h: xs[1], w: xs[2], taps: spec.Taps(), runs: tapRuns(spec)}
 	s.m = s.n * s.h * s.w
 	s.tapsWidth = s.taps * spec.In
 	s.kLive = s.tapsWidth + spec.CentreWidth()
@@ -60,6 +61,30 @@ func (s convShape) uniformCentre() bool {
 	return true
 }
 
+// tapRun is a run of live taps whose inputs are adjacent both in x (one row, consecutive
+// columns) and in the im2col row, so one copy moves them: a 7x7 layer's 24 taps and centre
+// are 4 runs, where copying tap by tap would move In floats at a time.
+type tapRun struct{ dy, dx, n, col int } // first tap's offset, taps in the run, first column
+
+func tapRuns(spec nn.ConvSpec) []tapRun {
+	var runs []tapRun
+	add := func(dy, dx, col int) {
+		if l := len(runs) - 1; l >= 0 && runs[l].dy == dy && runs[l].dx+runs[l].n == dx {
+			runs[l].n++
+			return
+		}
+		runs = append(runs, tapRun{dy, dx, 1, col})
+	}
+	for t := 0; t < spec.Taps(); t++ {
+		dy, dx := spec.TapOffset(t)
+		add(dy, dx, t*spec.In)
+	}
+	if spec.HasCentre() {
+		add(0, 0, spec.Taps()*spec.In)
+	}
+	return runs
+}
+
 // im2col fills col ([rows, kLive]) with the inputs of positions [p0, p0+rows): for each
 // unmasked tap in order its In features (zero outside the image), then the centre's.
 func (s convShape) im2col(col, x []float32, p0, rows int) {
@@ -70,19 +95,18 @@ func (s convShape) im2col(col, x []float32, p0, rows int) {
 		hq := (p / s.w) % s.h
 		img := p - hq*s.w - wq // first position of this image
 		dst := col[i*s.kLive : (i+1)*s.kLive]
-		for t := 0; t < s.taps; t++ {
-			dy, dx := s.spec.TapOffset(t)
-			hh, ww := hq+dy, wq+dx
-			seg := dst[t*in : (t+1)*in]
-			if hh < 0 || ww < 0 || ww >= s.w { // dy <= 0, so hh < h always
+		for _, r := range s.runs {
+			seg := dst[r.col : r.col+r.n*in]
+			hh, lo, hi := hq+r.dy, wq+r.dx, wq+r.dx+r.n // the run reads row hh, columns [lo, hi)
+			if hh < 0 || hi <= 0 || lo >= s.w {         // dy <= 0, so hh < h always
 				clear(seg)
 				continue
 			}
-			src := (img + hh*s.w + ww) * in
-			copy(seg, x[src:src+in])
-		}
-		if s.spec.HasCentre() {
-			copy(dst[s.tapsWidth:], x[p*in:(p+1)*in])
+			a, b := max(lo, 0), min(hi, s.w)
+			clear(seg[:(a-lo)*in])
+			src := (img + hh*s.w + a) * in
+			copy(seg[(a-lo)*in:(b-lo)*in], x[src:src+(b-a)*in])
+			clear(seg[(b-lo)*in:])
 		}
 	}
 }
