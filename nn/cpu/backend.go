@@ -7,6 +7,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 
@@ -65,7 +66,7 @@ func (b *Backend) PoolStats() (allocs, reuses int) {
 // buffer returns a zeroed slice of length n, reusing a released one when possible.
 func (b *Backend) buffer(n int) []float32 {
 	buf, reused := b.take(n)
-	if reused {
+	if reused || poisonTaken {
 		clear(buf)
 	}
 	return buf
@@ -75,16 +76,28 @@ func (b *Backend) buffer(n int) []float32 {
 func (b *Backend) take(n int) (buf []float32, reused bool) {
 	b.mu.Lock()
 	if list := b.pool[n]; len(list) > 0 {
-		buf := list[len(list)-1]
+		buf = list[len(list)-1]
 		b.pool[n] = list[:len(list)-1]
 		b.reuses++
-		b.mu.Unlock()
-		return buf, true
+		reused = true
+	} else {
+		b.allocs++
 	}
-	b.allocs++
 	b.mu.Unlock()
-	return make([]float32, n), false
+	if buf == nil {
+		buf = make([]float32, n)
+	}
+	if poisonTaken {
+		for i := range buf {
+			buf[i] = float32(math.NaN())
+		}
+	}
+	return buf, reused
 }
+
+// poisonTaken, set by tests, fills every buffer take hands out with NaN, so an op that reads
+// a part of an uncleared buffer it did not write fails the conformance suite.
+var poisonTaken = false
 
 func (b *Backend) putBuffer(buf []float32) {
 	if buf == nil {

@@ -124,7 +124,7 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 		p0 := c * s.rows
 		rows := min(s.rows, s.m-p0)
 		if cols[worker] == nil && (!s.direct() || b.tf32()) {
-			cols[worker] = b.buffer(s.rows * s.kLive)
+			cols[worker], _ = b.take(s.rows * s.kLive) // im2col writes every column
 		}
 		a, lda := s.inputRows(cols[worker], x.Host, p0, rows, b.tf32())
 		s.gemmCols(rows, a, lda, W, bias.Host, y.Host[p0*out:], 0, out)
@@ -183,6 +183,13 @@ func (s convShape) gemmCols(rows int, a []float32, lda int, W, bh, yc []float32,
 	}
 }
 
+// dcolWrittenWhole reports whether the backward's dX GEMMs write every column of dcol: the
+// centre columns a mask A layer never reads (CentreInLimit(0) < In with one GEMM) stay
+// unwritten and must start at zero, since the gather adds them into dx.
+func (s convShape) dcolWrittenWhole() bool {
+	return !s.uniformCentre() || s.tapsWidth+s.spec.CentreInLimit(0) == s.kLive
+}
+
 // MaskedConvBackward implements nn.Backend. Per chunk of positions it forms dz (dy through
 // the ReLU mask), accumulates dW += col^T dz and dB += colsum(dz) into per-worker partials,
 // and computes dcol = dz W^T. The im2col scatter back to dx would race between chunks (a tap
@@ -201,14 +208,18 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 	ws := make([]scratch, b.workers)
 	var dcol []float32 // [m, kLive], only for K > 1
 	if dx != nil && !s.direct() {
-		dcol = b.buffer(s.m * s.kLive)
+		if s.dcolWrittenWhole() {
+			dcol, _ = b.take(s.m * s.kLive)
+		} else {
+			dcol = b.buffer(s.m * s.kLive)
+		}
 	}
 	b.parallel(s.chunks(), func(worker, c int) {
 		sc := &ws[worker]
 		if sc.dz == nil {
-			sc.dz = b.buffer(s.rows * out)
+			sc.dz, _ = b.take(s.rows * out) // written before it is read, like col
 			if !s.direct() || b.tf32() {
-				sc.col = b.buffer(s.rows * s.kLive)
+				sc.col, _ = b.take(s.rows * s.kLive)
 			}
 			if dw != nil {
 				sc.dwPart = b.buffer(wsLen)
