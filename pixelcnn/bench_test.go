@@ -1,25 +1,53 @@
 package pixelcnn
 
 import (
+	"flag"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 
 	"pixelcnn/nn/cpu"
+	"pixelcnn/nn/cpu/isa"
 )
 
-// BenchmarkTrainStep times one full training step (forward, loss, backward, Adam) at batch 16
-// on 28x28x1 images, named as tools/peer/bench.py names its train_step cases; the "host-ops"
-// cases run the step that reads its scalars back between ops (Trainer.HostStep), for the
-// comparison with the default step through nn.StepRecorder.
+// BenchmarkTrainStep times one full training step (forward, loss, backward, Adam) at batch 16,
+// named as tools/peer/bench.py names its train_step cases: PRESET/b16 at the best instruction
+// set this CPU has, PRESET/b16/ISA at each other assembly level (the levels interleaved within
+// a preset, so a -count run alternates them), and the "host-ops" case, the step that reads its
+// scalars back between ops (Trainer.HostStep), for the comparison with nn.StepRecorder's step.
+// cifar10 (about 4 s a step on 2 cores) runs only when the -bench pattern names it.
 func BenchmarkTrainStep(b *testing.B) {
-	for _, tc := range []struct {
+	type stepCase struct {
 		name, preset string
+		colors, size int
+		level        isa.Level
 		hostStep     bool
-	}{{"tiny/b16", "tiny", false}, {"mnist/b16", "mnist", false}, {"mnist/b16/host-ops", "mnist", true}} {
-		preset := tc.preset
+	}
+	var cases []stepCase
+	for _, p := range []struct {
+		preset       string
+		colors, size int
+	}{{"tiny", 1, 28}, {"mnist", 1, 28}, {"cifar10", 3, 32}} {
+		cases = append(cases, stepCase{p.preset + "/b16", p.preset, p.colors, p.size, isa.Detected, false})
+		for _, l := range isa.Available() {
+			if l >= isa.AVX2 && l < isa.FP32KernelsAt(isa.Detected) {
+				cases = append(cases, stepCase{p.preset + "/b16/" + l.String(), p.preset, p.colors, p.size, l, false})
+			}
+		}
+	}
+	cases = append(cases, stepCase{"mnist/b16/host-ops", "mnist", 1, 28, isa.Detected, true})
+	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			c, err := PresetConfig(preset, 1, 28, 28)
+			if tc.preset == "cifar10" && !strings.Contains(benchFlag(), "cifar10") {
+				b.Skip("cifar10: name it in -bench to run it")
+			}
+			old := isa.Active()
+			if err := isa.Set(tc.level); err != nil {
+				b.Fatal(err)
+			}
+			defer isa.Set(old)
+			c, err := PresetConfig(tc.preset, tc.colors, tc.size, tc.size)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -46,6 +74,14 @@ func BenchmarkTrainStep(b *testing.B) {
 			b.ReportMetric(float64(o.Batch)/sec, "images/s")
 		})
 	}
+}
+
+// benchFlag is the -bench pattern of this run.
+func benchFlag() string {
+	if f := flag.Lookup("test.bench"); f != nil {
+		return f.Value.String()
+	}
+	return ""
 }
 
 // TestSlowMemoryFlat trains the mnist preset for a while and checks that the heap does not

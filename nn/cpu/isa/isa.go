@@ -61,7 +61,10 @@ func Active() Level { return active }
 
 // FP32Kernels is the level of the FP32 kernels that run at the active level (AMX has no FP32
 // tiles, so its FP32 work is AVX-512's).
-func FP32Kernels() Level { return min(active, AVX512) }
+func FP32Kernels() Level { return FP32KernelsAt(active) }
+
+// FP32KernelsAt is the level of the FP32 kernels that run at level l.
+func FP32KernelsAt(l Level) Level { return min(l, AVX512) }
 
 // EnvError is nil, or says why PIXELCNN_CPU_ISA was refused (the backend then refuses to open,
 // so a run never silently uses another path than the one asked for).
