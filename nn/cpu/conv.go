@@ -25,25 +25,38 @@ type convShape struct {
 	kLive     int // columns of the im2col matrix: Taps*In plus the centre's In (HasCentre)
 	tapsWidth int // Taps*In
 	og        int // output features per colour group
-	rows      int // positions per chunk
+	nChunks   int // chunks of positions, a multiple of the workers where there are enough
+	rows      int // positions in the largest chunk (chunkRange)
 	runs      []tapRun
 }
 
-// newConvShape returns the geometry of a conv over x [N,H,W,In]; the caller has validated
-// the call.
-func newConvShape(spec nn.ConvSpec, x *nn.Tensor) convShape {
+// newConvShape returns the geometry of a conv over x [N,H,W,In] split over workers; the
+// caller has validated the call.
+func newConvShape(spec nn.ConvSpec, x *nn.Tensor, workers int) convShape {
 	xs := x.Shape
 	s := convShape{spec: spec, n: xs[0], h: xs[1], w: xs[2], taps: spec.Taps(), runs: tapRuns(spec)}
 	s.m = s.n * s.h * s.w
 	s.tapsWidth = s.taps * spec.In
 	s.kLive = s.tapsWidth + spec.CentreWidth()
 	s.og = spec.Out / spec.Colors
-	// Keep a chunk's im2col block around 512 KiB so it stays in L2 while the GEMM reads it.
-	s.rows = min(1024, max(64, (128<<10)/s.kLive))
+	// Keep a chunk's im2col block around 512 KiB so it stays in L2 while the GEMM reads it,
+	// with a chunk count that is a multiple of the workers so that none of them idles at the
+	// end (13 chunks on 2 workers left one core idle for a 14th of the layer).
+	target := min(1024, max(64, (128<<10)/s.kLive))
+	s.nChunks = (s.m + target - 1) / target
+	s.nChunks = max(1, min(s.m, (s.nChunks+workers-1)/workers*workers))
+	s.rows = (s.m + s.nChunks - 1) / s.nChunks
 	return s
 }
 
-func (s convShape) chunks() int { return (s.m + s.rows - 1) / s.rows }
+func (s convShape) chunks() int { return s.nChunks }
+
+// chunkRange returns chunk c's first position and its position count: the m positions split
+// into nChunks near-equal runs (sizes differ by at most one).
+func (s convShape) chunkRange(c int) (p0, rows int) {
+	p0 = c * s.m / s.nChunks
+	return p0, (c+1)*s.m/s.nChunks - p0
+}
 
 // direct reports whether the im2col row of a position is its own input vector (a 1x1 conv,
 // whose one live position is the centre), so x can be the GEMM operand in place.
@@ -116,13 +129,12 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 	if err := nn.CheckConv(spec, y, x, w, bias); err != nil {
 		return err
 	}
-	s := newConvShape(spec, x)
+	s := newConvShape(spec, x, b.workers)
 	out := spec.Out
 	W, copied := b.liveWeights(s, w.Host)
 	cols := make([][]float32, b.workers)
 	b.parallel(s.chunks(), func(worker, c int) {
-		p0 := c * s.rows
-		rows := min(s.rows, s.m-p0)
+		p0, rows := s.chunkRange(c)
 		if cols[worker] == nil && (!s.direct() || b.tf32()) {
 			cols[worker], _ = b.take(s.rows * s.kLive) // im2col writes every column
 		}
@@ -198,7 +210,7 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 	if err := nn.CheckConvBackward(spec, dx, dw, db, dy, x, w, y); err != nil {
 		return err
 	}
-	s := newConvShape(spec, x)
+	s := newConvShape(spec, x, b.workers)
 	in, out := spec.In, spec.Out
 	W, copied := b.liveWeights(s, w.Host)
 	uniform := s.uniformCentre()
@@ -228,8 +240,7 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 				sc.dbPart = b.buffer(out)
 			}
 		}
-		p0 := c * s.rows
-		rows := min(s.rows, s.m-p0)
+		p0, rows := s.chunkRange(c)
 		dyc := dy.Host[p0*out : (p0+rows)*out]
 		dz := dyc // without a ReLU, dz is dy itself
 		if spec.ReLU {
@@ -320,8 +331,7 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
 	in := s.spec.In
 	b.parallel(s.chunks(), func(_, c int) {
-		p0 := c * s.rows
-		rows := min(s.rows, s.m-p0)
+		p0, rows := s.chunkRange(c)
 		for p := p0; p < p0+rows; p++ {
 			wq := p % s.w
 			hq := (p / s.w) % s.h

@@ -22,7 +22,7 @@ func newPositionShape(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j int) (con
 	if err := nn.CheckConvAt(spec, y, x, w, bias, i, j); err != nil {
 		return convShape{}, err
 	}
-	return newConvShape(spec, x), nil
+	return newConvShape(spec, x, 1), nil // one position per image: no chunks
 }
 
 // MaskedConvAt implements nn.Backend. It runs exactly MaskedConv's GEMMs (gemmCols, same
