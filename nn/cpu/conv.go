@@ -207,10 +207,20 @@ func (s convShape) dcolWrittenWhole() bool {
 // and computes dcol = dz W^T. The im2col scatter back to dx would race between chunks (a tap
 // reads rows above), so dx is then gathered per position in a second parallel pass.
 func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor) error {
+	return b.maskedConvBackward(spec, dx, dw, db, dy, x, w, y, false)
+}
+
+// maskedConvBackward is MaskedConvBackward; with fresh, dx is overwritten instead of
+// accumulated into.
+func (b *Backend) maskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor, fresh bool) error {
 	if err := nn.CheckConvBackward(spec, dx, dw, db, dy, x, w, y); err != nil {
 		return err
 	}
 	s := newConvShape(spec, x, b.workers)
+	if fresh && dx != nil && s.direct() && !s.dcolWrittenWhole() {
+		b.Zero(dx) // the dX GEMMs leave some of dx's columns unwritten: accumulate into zeros
+		fresh = false
+	}
 	in, out := spec.In, spec.Out
 	W, copied := b.liveWeights(s, w.Host)
 	uniform := s.uniformCentre()
@@ -279,6 +289,9 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 		}
 		// d(inputs) = dz W_live^T: straight into dx for a 1x1 conv, into dcol otherwise.
 		dst, ldd, beta := dx.Host[p0*in:], in, float32(1)
+		if fresh {
+			beta = 0
+		}
 		if !s.direct() {
 			dst, ldd, beta = dcol[p0*s.kLive:], s.kLive, 0
 		}
@@ -316,7 +329,7 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 		b.putBuffer(ws[i].dbPart)
 	}
 	if dcol != nil {
-		s.col2imGather(b, dx.Host, dcol)
+		s.col2imGather(b, dx.Host, dcol, fresh)
 		b.putBuffer(dcol)
 	}
 	if copied {
@@ -325,10 +338,12 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 	return nil
 }
 
-// col2imGather accumulates dx[p] += sum over taps t of dcol[p - offset(t)][tap t's columns],
-// plus the centre columns of dcol[p]: each position's gradient gathers from the positions that
-// read it, so chunks write disjoint rows of dx and need no locks.
-func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
+// col2imGather accumulates dx[p] += sum over live taps t (the centre included) of
+// dcol[p - offset(t)][tap t's columns]: each position's gradient gathers from the positions
+// that read it, so chunks write disjoint rows of dx and need no locks. With fresh, dx's old
+// contents are ignored (the first term is copied, a position nobody read is zeroed), which
+// spares the separate pass that would clear dx.
+func (s convShape) col2imGather(b *Backend, dx, dcol []float32, fresh bool) {
 	in := s.spec.In
 	b.parallel(s.chunks(), func(_, c int) {
 		p0, rows := s.chunkRange(c)
@@ -337,31 +352,38 @@ func (s convShape) col2imGather(b *Backend, dx, dcol []float32) {
 			hq := (p / s.w) % s.h
 			img := p - hq*s.w - wq
 			d := dx[p*in : (p+1)*in]
-			if s.spec.HasCentre() {
-				vec.AddTo(d, dcol[p*s.kLive+s.tapsWidth:(p+1)*s.kLive])
-			}
-			// Position q = p - (dy, dx) read p through tap t; q must be inside the image.
-			for t := 0; t < s.taps; t++ {
-				dy, dxo := s.spec.TapOffset(t)
-				hh, ww := hq-dy, wq-dxo
-				if hh >= s.h || ww < 0 || ww >= s.w {
+			empty := fresh
+			// Position q = p - (dy, dx) read p through the tap at (dy, dx); q must be inside
+			// the image.
+			for _, r := range s.runs {
+				hh := hq - r.dy
+				if hh >= s.h {
 					continue
 				}
-				q := img + hh*s.w + ww
-				vec.AddTo(d, dcol[q*s.kLive+t*in:])
+				for k := 0; k < r.n; k++ {
+					ww := wq - r.dx - k
+					if ww < 0 || ww >= s.w {
+						continue
+					}
+					src := dcol[(img+hh*s.w+ww)*s.kLive+r.col+k*in:][:in]
+					if empty {
+						copy(d, src)
+						empty = false
+					} else {
+						vec.AddTo(d, src)
+					}
+				}
+			}
+			if empty {
+				clear(d)
 			}
 		}
 	})
 }
 
-// MaskedConvBackwardFresh implements nn.FreshGradConv: dx is cleared, then accumulated into
-// (the CPU's clearing costs what the graph's zeroed tensor did).
+// MaskedConvBackwardFresh implements nn.FreshGradConv: dx is written, not accumulated into.
 func (b *Backend) MaskedConvBackwardFresh(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor) error {
-	if err := nn.CheckConvBackward(spec, dx, dw, db, dy, x, w, y); err != nil {
-		return err
-	}
-	b.Zero(dx)
-	return b.MaskedConvBackward(spec, dx, dw, db, dy, x, w, y)
+	return b.maskedConvBackward(spec, dx, dw, db, dy, x, w, y, true)
 }
 
 // MaskedConvResidual implements nn.ResidualConv: MaskedConv, then Add (the CPU's Add is
