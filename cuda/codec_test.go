@@ -12,7 +12,7 @@ import (
 	"pixelcnn/pixelcnn/codec"
 )
 
-// TestCodecRoundTripGPU encodes and decodes on the GPU (the lossless codec of issue 11): the
+// TestCodecRoundTripGPU encodes and decodes on the GPU (the lossless codec, cmd/compress): the
 // images come back exactly, the file names the GPU, and the CPU refuses to decode it. The
 // mnist-preset case logs the GPU's encode and decode images/s.
 func TestCodecRoundTripGPU(t *testing.T) {

@@ -154,8 +154,8 @@ func TestSampleTooManyImages(t *testing.T) {
 }
 
 // BenchmarkSampleGPU times the cached sampler on the GPU for the mnist (28x28x1) and cifar10
-// (32x32x3) presets, 16 and 64 images, with CUDA graphs and with plain launches (the issue's
-// goals: 16 cifar10 images in under a second, 16 mnist images under 0.1 s).
+// (32x32x3) presets, 16 and 64 images, with CUDA graphs and with plain launches (the goals:
+// 16 cifar10 images in under a second, 16 mnist images under 0.1 s).
 func BenchmarkSampleGPU(b *testing.B) {
 	for _, p := range []struct {
 		preset       string

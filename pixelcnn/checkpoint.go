@@ -27,6 +27,28 @@ type TrainState struct {
 	Options TrainOptions      `json:"options"`
 	Data    data.BatcherState `json:"data"`
 	Dataset string            `json:"dataset,omitempty"`
+	// Run is the Trainer's RunID, Device the name of the backend that computed the state
+	// (nn.Backend.Name: its kind, ISA, workers or precision); both "" in older files.
+	Run    string `json:"run,omitempty"`
+	Device string `json:"device,omitempty"`
+}
+
+// Validate checks the numbers of a decoded training state: a step count, a learning rate and
+// optimiser settings that a trainer could have written.
+func (s *TrainState) Validate() error {
+	switch {
+	case s.Step < 0:
+		return fmt.Errorf("step %d must be >= 0", s.Step)
+	case !(s.LR > 0) || math.IsInf(s.LR, 0):
+		return fmt.Errorf("lr %v must be a finite number > 0", s.LR)
+	}
+	if err := s.Options.Validate(); err != nil {
+		return fmt.Errorf("options: %w", err)
+	}
+	if s.Data.Batch != s.Options.Batch {
+		return fmt.Errorf("data order is in batches of %d, the options' batch is %d", s.Data.Batch, s.Options.Batch)
+	}
+	return nil
 }
 
 // Checkpoint is a decoded checkpoint: the model and, when it was saved by a trainer, the
@@ -40,13 +62,53 @@ type Checkpoint struct {
 	Dataset string
 	Train   *TrainState
 	Model   *Model
-	optim   map[string]safetensors.Tensor
+	// Notice is one line for the user when the file could only be partly verified (written
+	// before the checksum covered its metadata), "" otherwise. The caller prints it.
+	Notice string
+	optim  map[string]safetensors.Tensor
 }
 
-// MetaDataSHA256 is the metadata key of the SHA-256 of the data section (safetensors.DataSHA256):
-// Load verifies it when present, so a damaged byte in the tensor data is caught. Files written
-// before it existed have none and still load.
-const MetaDataSHA256 = "data_sha256"
+// Checksum metadata keys. MetaSHA256 is the SHA-256 of everything else in the file
+// (safetensors.ContentSHA256 of the tensors and of every other metadata key), so an edit
+// to the metadata (an optimiser setting, the step, the config) is caught as well as a
+// damaged data byte. Files written before it carry MetaDataSHA256, the SHA-256 of the tensor
+// data alone (safetensors.DataSHA256), or, older still, neither; they still load, with a
+// Notice.
+const (
+	MetaSHA256     = "sha256"
+	MetaDataSHA256 = "data_sha256"
+)
+
+// contentSHA256 is the checksum MetaSHA256 holds: the tensors and every metadata key but
+// the checksum's own.
+func contentSHA256(tensors []safetensors.Tensor, meta map[string]string) string {
+	rest := make(map[string]string, len(meta))
+	for k, v := range meta {
+		if k != MetaSHA256 {
+			rest[k] = v
+		}
+	}
+	return safetensors.ContentSHA256(tensors, rest)
+}
+
+// verifyChecksum checks the file's checksum and returns the notice for a file that could
+// only be partly verified.
+func verifyChecksum(path string, f *safetensors.File) (notice string, err error) {
+	if want, ok := f.Metadata[MetaSHA256]; ok {
+		if contentSHA256(f.Tensors, f.Metadata) != want {
+			return "", fmt.Errorf("checkpoint %s is corrupt: checksum mismatch (its metadata or tensor data changed after it was written)", path)
+		}
+		return "", nil
+	}
+	const next = "the next checkpoint written from it will cover both"
+	if want, ok := f.Metadata[MetaDataSHA256]; ok {
+		if safetensors.DataSHA256(f.Tensors) != want {
+			return "", fmt.Errorf("checkpoint %s is corrupt: data checksum mismatch (the tensor data changed after it was written)", path)
+		}
+		return fmt.Sprintf("note: checkpoint %s is from before the checksum covered the metadata: its tensor data is verified, its metadata (config, step, optimiser settings) is not; %s", path, next), nil
+	}
+	return fmt.Sprintf("note: checkpoint %s is from before checkpoints carried a checksum: neither its tensor data nor its metadata can be verified; %s", path, next), nil
+}
 
 // toTorch converts [KH,K,In,Out] weights to PyTorch's [Out,In,KH,K].
 func toTorch(w []float32, s nn.ConvSpec) []float32 {
@@ -140,12 +202,13 @@ func Save(path string, m *Model, tr *Trainer, dataset string) error {
 		return err
 	}
 	meta := map[string]string{"format": FormatV2, "config": string(cfg), "step": "0",
-		MetaDataSHA256: safetensors.DataSHA256(tensors), "precision": string(nn.BackendPrecision(m.B))}
+		"precision": string(nn.BackendPrecision(m.B))}
 	if dataset != "" {
 		meta["dataset"] = dataset
 	}
 	if tr != nil {
-		st := TrainState{Step: tr.Step, LR: tr.LR, Options: tr.Opt, Data: tr.batcher.State(), Dataset: dataset}
+		st := TrainState{Step: tr.Step, LR: tr.LR, Options: tr.Opt, Data: tr.batcher.State(), Dataset: dataset,
+			Run: tr.RunID, Device: m.B.Name()}
 		js, err := json.Marshal(st)
 		if err != nil {
 			return err
@@ -154,6 +217,7 @@ func Save(path string, m *Model, tr *Trainer, dataset string) error {
 		meta["step"] = strconv.Itoa(tr.Step)
 		meta["lr"] = strconv.FormatFloat(tr.LR, 'g', -1, 64)
 	}
+	meta[MetaSHA256] = contentSHA256(tensors, meta) // last: it covers every other key
 	return safetensors.Write(path, tensors, meta)
 }
 
@@ -177,10 +241,10 @@ func ResolveCheckpoint(path string) (string, error) {
 	return ck, nil
 }
 
-// Load reads a checkpoint and builds its model on backend b. It checks the data checksum
-// (when the file has one), the format, that every tensor is finite and present with the
-// shape the config implies, and that every masked weight is exactly 0; errors name the file
-// and the tensor.
+// Load reads a checkpoint and builds its model on backend b. It checks the checksum (of the
+// metadata and the data; of the data alone in older files, which get a Notice), the format,
+// that every tensor is finite and present with the shape the config implies, and that every
+// masked weight is exactly 0; errors name the file and the tensor.
 func Load(path string, b nn.Backend) (*Checkpoint, error) {
 	f, err := safetensors.Read(path)
 	if err != nil {
@@ -189,8 +253,9 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("checkpoint %s: %s", path, fmt.Sprintf(format, args...))
 	}
-	if want, ok := f.Metadata[MetaDataSHA256]; ok && safetensors.DataSHA256(f.Tensors) != want {
-		return nil, fmt.Errorf("checkpoint %s is corrupt: data checksum mismatch (the tensor data changed after it was written)", path)
+	notice, err := verifyChecksum(path, f)
+	if err != nil {
+		return nil, err
 	}
 	format := f.Metadata["format"]
 	if format != FormatV1 && format != FormatV2 {
@@ -201,7 +266,7 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 			return nil, fail("tensor %s holds a non-finite value (%g at element %d): the run that wrote it diverged", t.Name, v, i)
 		}
 	}
-	ck := &Checkpoint{optim: map[string]safetensors.Tensor{}}
+	ck := &Checkpoint{Notice: notice, optim: map[string]safetensors.Tensor{}}
 	if err := json.Unmarshal([]byte(f.Metadata["config"]), &ck.Config); err != nil {
 		return nil, fail("config metadata: %v", err)
 	}
@@ -219,6 +284,9 @@ func Load(path string, b nn.Backend) (*Checkpoint, error) {
 	if js, ok := f.Metadata["train_state"]; ok {
 		ck.Train = new(TrainState)
 		if err := json.Unmarshal([]byte(js), ck.Train); err != nil {
+			return nil, fail("train_state metadata: %v", err)
+		}
+		if err := ck.Train.Validate(); err != nil {
 			return nil, fail("train_state metadata: %v", err)
 		}
 		ck.Dataset = ck.Train.Dataset
@@ -289,7 +357,7 @@ func (ck *Checkpoint) Resume(split data.Split) (*Trainer, error) {
 	if err := tr.batcher.Restore(ck.Train.Data); err != nil {
 		return nil, fmt.Errorf("resume: data order: %w", err)
 	}
-	tr.Step, tr.LR = ck.Train.Step, ck.Train.LR
+	tr.Step, tr.LR, tr.RunID = ck.Train.Step, ck.Train.LR, ck.Train.Run
 	if err := ck.checkOptimState(tr.StateNames()); err != nil {
 		return nil, err
 	}

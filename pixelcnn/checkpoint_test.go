@@ -250,9 +250,9 @@ func rewriteCheckpoint(t *testing.T, src, dst string, dropSum bool, edit func([]
 		t.Fatal(err)
 	}
 	ts := edit(f.Tensors)
-	f.Metadata[MetaDataSHA256] = safetensors.DataSHA256(ts)
+	f.Metadata[MetaSHA256] = contentSHA256(ts, f.Metadata)
 	if dropSum {
-		delete(f.Metadata, MetaDataSHA256)
+		delete(f.Metadata, MetaSHA256)
 	}
 	if err := safetensors.Write(dst, ts, f.Metadata); err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func TestCheckpointDamage(t *testing.T) {
 		load    string // wanted in Load's error ("" = loads)
 		resume  string // wanted in Resume's error ("" = resumes)
 	}{
-		{name: "flipped data byte", raw: flipped, load: "is corrupt: data checksum mismatch"},
+		{name: "flipped data byte", raw: flipped, load: "is corrupt: checksum mismatch"},
 		{name: "NaN weight", edit: setValue(w0, 0, float32(math.NaN())), load: "tensor input_conv.weight holds a non-finite value"},
 		{name: "Inf bias", edit: setValue("final_conv.bias", 3, float32(math.Inf(-1))), load: "tensor final_conv.bias holds a non-finite value (-Inf at element 3)"},
 		{name: "NaN optimiser state", edit: setValue(m0, 0, float32(math.NaN())), load: "tensor " + m0 + " holds a non-finite"},
@@ -416,5 +416,61 @@ func TestCheckpointPrecision(t *testing.T) {
 		if err != nil || ck.Precision != p {
 			t.Errorf("saved at %s: loaded precision %q, %v", p, ck.Precision, err)
 		}
+	}
+}
+
+// TestLoadChecksTrainState: a checkpoint whose training state holds a number no trainer could
+// have written (a negative step, a non-positive lr, optimiser settings out of range) is refused
+// on load, naming the file and the value; consistent files still load.
+func TestLoadChecksTrainState(t *testing.T) {
+	c := tinyConfig(1, 4, 4)
+	split := randomSplit(rand.New(rand.NewPCG(1, 2)), c, 4)
+	tests := []struct {
+		name string
+		edit func(tr *Trainer)
+		want string // "" : loads
+	}{
+		{"consistent", func(tr *Trainer) {}, ""},
+		{"step -5", func(tr *Trainer) { tr.Step = -5 }, "step -5"},
+		{"lr -1", func(tr *Trainer) { tr.LR = -1 }, "lr -1"},
+		{"lr 0", func(tr *Trainer) { tr.LR = 0 }, "lr 0"},
+		{"initial lr -3", func(tr *Trainer) { tr.Opt.LR = -3 }, "lr -3"},
+		{"lr decay 2", func(tr *Trainer) { tr.Opt.LRDecay = 2 }, "lr decay 2"},
+		{"clip -1", func(tr *Trainer) { tr.Opt.Clip = -1 }, "clip -1"},
+		{"beta1 1", func(tr *Trainer) { tr.Opt.Beta1 = 1 }, "beta1 1"},
+		{"beta2 -0.5", func(tr *Trainer) { tr.Opt.Beta2 = -0.5 }, "beta2 -0.5"},
+		{"eps 0", func(tr *Trainer) { tr.Opt.Eps = 0 }, "eps 0"},
+		{"rms decay 1.5", func(tr *Trainer) { tr.Opt.RMSDecay = 1.5 }, "rms decay 1.5"},
+		{"optimizer sgd", func(tr *Trainer) { tr.Opt.Optimizer = "sgd" }, `optimizer "sgd"`},
+		{"batch 3 of 2", func(tr *Trainer) { tr.Opt.Batch = 3 }, "batches of 2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := NewModel(cpu.New(), c, 1)
+			o := DefaultTrainOptions()
+			o.Batch = 2
+			tr, err := NewTrainer(m, split, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tr.TrainStep(); err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(tr)
+			path := filepath.Join(t.TempDir(), "ck.safetensors")
+			if err := Save(path, m, tr, "test"); err != nil {
+				t.Fatal(err)
+			}
+			_, err = Load(path, cpu.New())
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("consistent checkpoint: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("load: error %v, want one naming %s and %q", err, path, tc.want)
+			}
+		})
 	}
 }

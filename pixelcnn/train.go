@@ -41,10 +41,18 @@ func (o TrainOptions) Validate() error {
 		return fmt.Errorf("lr %v must be positive", o.LR)
 	case !(o.LRDecay > 0 && o.LRDecay <= 1):
 		return fmt.Errorf("lr decay %v must be in (0, 1]", o.LRDecay)
-	case o.Clip < 0:
-		return fmt.Errorf("clip %v must be >= 0", o.Clip)
+	case !(o.Clip >= 0) || math.IsInf(o.Clip, 0):
+		return fmt.Errorf("clip %v must be a finite number >= 0", o.Clip)
 	case o.Batch < 1:
 		return fmt.Errorf("batch %d must be >= 1", o.Batch)
+	case !(o.Beta1 >= 0 && o.Beta1 < 1):
+		return fmt.Errorf("beta1 %v must be in [0, 1)", o.Beta1)
+	case !(o.Beta2 >= 0 && o.Beta2 < 1):
+		return fmt.Errorf("beta2 %v must be in [0, 1)", o.Beta2)
+	case !(o.Eps > 0) || math.IsInf(o.Eps, 0):
+		return fmt.Errorf("eps %v must be a finite number > 0", o.Eps)
+	case !(o.RMSDecay >= 0 && o.RMSDecay < 1):
+		return fmt.Errorf("rms decay %v must be in [0, 1)", o.RMSDecay)
 	}
 	return nil
 }
@@ -61,6 +69,10 @@ type Trainer struct {
 	Opt   TrainOptions
 	Step  int
 	LR    float64
+
+	// RunID names the run that writes this trainer's checkpoints (cmd/train's run directory);
+	// it is saved with the training state so that a checkpoint copied between runs is told apart.
+	RunID string
 
 	// HostStep makes every step read its loss and gradient norm back to the host between its
 	// ops (the reference path), even on a backend that keeps them on the device and records

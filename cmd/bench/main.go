@@ -24,7 +24,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -35,9 +37,11 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/cli"
 	"pixelcnn/nn"
 	"pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/fileio"
 )
 
 // The conv kernel versions the kernel table restores after each case (the backend's FP32
@@ -93,64 +97,95 @@ type row struct {
 
 // benchCase is one op on one shape. prepare uploads the inputs to a backend and returns the
 // op (run), a read-back of its outputs after exactly one run (result), and a cleanup.
+// Building a case allocates nothing (prepare makes its inputs), so that the memory check and
+// --only can look at every case first.
 type benchCase struct {
 	op, shape string
 	conv      bool    // has GPU kernel versions
 	flops     float64 // per run
 	bytes     float64 // moved per run (memory-bound ops)
+	floats    float64 // float32 values in the tensors prepare makes on a backend
 	prepare   func(b nn.Backend) (run func() error, result func() ([]float64, error), cleanup func(), err error)
 }
 
-func main() {
+const synopsis = `usage: bench [--train=false | --train-only] [flags]
+       bench --profile [--preset P] [--batch N] [--profile-json F] [--roofline F.png]
+
+Times each PixelCNN op on the CPU reference backend and, in a -tags cuda build, on the GPU
+(with its error against the CPU); then whole training steps of presets. --profile (cuda
+build, a GPU) times every kernel launch of one train step instead.`
+
+// The flags only one mode reads; giving one for a mode that does not run is an error.
+var (
+	kernelFlags  = []string{"size", "colors", "hidden", "head", "runs", "warmup", "cpu-runs", "tol", "tol-tf32", "only", "arch"}
+	trainFlags   = []string{"train-presets", "train-batches", "train-steps", "train-warmup", "cpu-train", "cpu-train-steps", "cpu-train-warmup"}
+	profileFlags = []string{"preset", "profile-steps", "profile-warmup", "profile-clip", "profile-capacity", "profile-json", "roofline", "profile-per-layer", "peak-fp32", "peak-tf32", "peak-bw"}
+)
+
+func main() { os.Exit(runCommand(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// runCommand is main without the process exit, so tests can call it: 0 on success and for
+// help, 2 for a bad command line, 1 for a failed run.
+func runCommand(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
 	var c config
 	var jsonOut bool
 	var jsonFile string
-	pflag.IntVar(&c.batch, "batch", 16, "images per batch")
-	pflag.IntVar(&c.size, "size", 32, "image height and width")
-	pflag.IntVar(&c.colors, "colors", 3, "colour channels")
-	pflag.IntVar(&c.hidden, "hidden", 96, "residual block width H (the stream is 2H); divisible by colors")
-	pflag.IntVar(&c.head, "head", 384, "output head width; divisible by colors")
-	pflag.IntVar(&c.runs, "runs", 50, "timed GPU runs per op (the median is reported)")
-	pflag.IntVar(&c.warmup, "warmup", 5, "untimed runs before timing")
-	pflag.IntVar(&c.cpuRuns, "cpu-runs", 3, "timed CPU runs per op")
-	pflag.Float64Var(&c.tol, "tol", 1e-3, "a GPU value v passes when |v-ref| <= tol*(1+|ref|)")
-	pflag.Float64Var(&c.tolTF32, "tol-tf32", 1e-2, "--tol for the TF32 conv kernels (version 3; the derived bounds are in nn/backendtest/tf32.go)")
-	pflag.StringVar(&c.only, "only", "", "run only ops whose name contains this")
-	pflag.StringVar(&c.arch, "arch", pixelcnn.ArchPixelCNN, "architecture whose convolutions the kernel table times: "+strings.Join(pixelcnn.Archs(), " | "))
-	pflag.BoolVar(&jsonOut, "json", false, "print JSON instead of a table")
-	pflag.StringVar(&jsonFile, "json-out", "", "also write the JSON report to this file")
+	fs.IntVar(&c.batch, "batch", 16, "images per batch of the kernel table and of --profile")
+	fs.IntVar(&c.size, "size", 32, "image height and width")
+	fs.IntVar(&c.colors, "colors", 3, "colour channels")
+	fs.IntVar(&c.hidden, "hidden", 96, "residual block width H (the stream is 2H); divisible by colors")
+	fs.IntVar(&c.head, "head", 384, "output head width; divisible by colors")
+	fs.IntVar(&c.runs, "runs", 50, "timed GPU runs per op (the median is reported)")
+	fs.IntVar(&c.warmup, "warmup", 5, "untimed runs before timing")
+	fs.IntVar(&c.cpuRuns, "cpu-runs", 3, "timed CPU runs per op")
+	fs.Float64Var(&c.tol, "tol", 1e-3, "a GPU value v passes when |v-ref| <= tol*(1+|ref|)")
+	fs.Float64Var(&c.tolTF32, "tol-tf32", 1e-2, "--tol for the TF32 conv kernels (version 3; the derived bounds are in nn/backendtest/tf32.go)")
+	fs.StringVar(&c.only, "only", "", "run only ops whose name contains this")
+	fs.StringVar(&c.arch, "arch", pixelcnn.ArchPixelCNN, "architecture whose convolutions the kernel table times: "+strings.Join(pixelcnn.Archs(), " | "))
+	fs.BoolVar(&jsonOut, "json", false, "print JSON instead of a table")
+	fs.StringVar(&jsonFile, "json-out", "", "also write the JSON report to this file")
 	var trainOnly bool
 	var presets, batches string
-	pflag.BoolVar(&c.train, "train", true, "also time full training steps of whole presets")
-	pflag.BoolVar(&trainOnly, "train-only", false, "time only the training steps (no kernel table)")
-	pflag.StringVar(&presets, "train-presets", "mnist,cifar10", "presets whose train step is timed (cifar10 and seed at 32x32x3, others at 28x28x1)")
-	pflag.StringVar(&batches, "train-batches", "16,64", "batch sizes of the train steps")
-	pflag.IntVar(&c.tc.steps, "train-steps", 20, "timed GPU train steps per case (the median is reported)")
-	pflag.IntVar(&c.tc.warmup, "train-warmup", 3, "untimed GPU train steps before timing")
-	pflag.BoolVar(&c.tc.cpu, "cpu-train", true, "also time the train steps on the CPU backend (slow)")
-	pflag.IntVar(&c.tc.cpuSteps, "cpu-train-steps", 2, "timed CPU train steps per case")
-	pflag.IntVar(&c.tc.cpuWarmup, "cpu-train-warmup", 1, "untimed CPU train steps before timing (fills the buffer pool)")
-	pc := addProfileFlags(pflag.CommandLine)
-	pflag.StringVar(&c.tc.precision, "precision", "", "conv precision of the train steps and --profile, tf32 | fp32 (default: each device's, tf32 on cuda, fp32 on cpu)")
-	pflag.Parse()
-	if pflag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q (every setting is a --flag; see --help)\n", pflag.Args())
-		os.Exit(2)
+	fs.BoolVar(&c.train, "train", true, "also time full training steps of whole presets")
+	fs.BoolVar(&trainOnly, "train-only", false, "time only the training steps (no kernel table)")
+	fs.StringVar(&presets, "train-presets", "mnist,cifar10", "presets whose train step is timed (cifar10 and seed at 32x32x3, others at 28x28x1)")
+	fs.StringVar(&batches, "train-batches", "16,64", "batch sizes of the train steps")
+	fs.IntVar(&c.tc.steps, "train-steps", 20, "timed GPU train steps per case (the median is reported)")
+	fs.IntVar(&c.tc.warmup, "train-warmup", 3, "untimed GPU train steps before timing")
+	fs.BoolVar(&c.tc.cpu, "cpu-train", true, "also time the train steps on the CPU backend (slow)")
+	fs.IntVar(&c.tc.cpuSteps, "cpu-train-steps", 2, "timed CPU train steps per case")
+	fs.IntVar(&c.tc.cpuWarmup, "cpu-train-warmup", 1, "untimed CPU train steps before timing (fills the buffer pool)")
+	pc := addProfileFlags(fs)
+	fs.StringVar(&c.tc.precision, "precision", "", "conv precision of the train steps and --profile, tf32 | fp32 (default: each device's, tf32 on cuda, fp32 on cpu)")
+	usage := func(err error) int {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	if err := cli.Parse(fs, synopsis, args); err != nil {
+		var h cli.Help
+		if errors.As(err, &h) {
+			fmt.Fprint(stdout, h.Usage)
+			return 0
+		}
+		return usage(err)
 	}
 	if c.tc.precision != "" {
 		if _, err := nn.ParsePrecision(c.tc.precision); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: --precision:", err)
-			os.Exit(2)
+			return usage(fmt.Errorf("--precision: %w", err))
 		}
+	}
+	if err := checkModeFlags(fs, c, pc.on, trainOnly); err != nil {
+		return usage(err)
 	}
 	pc.precision = c.tc.precision
 	if pc.on {
 		pc.batch = c.batch
 		if err := runProfile(*pc, jsonOut); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
 		}
-		return
+		return 0
 	}
 	c.kernels = !trainOnly
 	if trainOnly {
@@ -159,32 +194,179 @@ func main() {
 	c.tc.presets = parseList(presets)
 	var err error
 	if c.tc.batches, err = parseInts(batches); err != nil {
-		fmt.Fprintln(os.Stderr, "bench: --train-batches:", err)
-		os.Exit(2)
+		return usage(fmt.Errorf("--train-batches: %w", err))
+	}
+	if err := c.validate(); err != nil {
+		return usage(err)
 	}
 	if err := run(c, jsonOut, jsonFile); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
 	}
+	return 0
+}
+
+// checkModeFlags refuses a flag that the mode chosen (--profile, --train-only, --train=false
+// or the default kernel table and train steps, parsed into c) would never read.
+func checkModeFlags(fs *pflag.FlagSet, c config, profile, trainOnly bool) error {
+	if profile {
+		not := append(append([]string{"train", "train-only", "json-out"}, kernelFlags...), trainFlags...)
+		return cli.Unused(fs, "is not read with --profile (which times one train step of --preset at --batch)", not...)
+	}
+	if err := cli.Unused(fs, "is only read with --profile", profileFlags...); err != nil {
+		return err
+	}
+	if trainOnly {
+		if fs.Changed("train") && !c.train {
+			return fmt.Errorf("--train=false with --train-only: nothing would run")
+		}
+		if err := cli.Unused(fs, "is not read with --train-only (there is no kernel table; the train steps take --train-batches)", append([]string{"batch"}, kernelFlags...)...); err != nil {
+			return err
+		}
+	} else {
+		if c.arch == pixelcnn.ArchGated {
+			if err := cli.Unused(fs, "is not read with --arch gated (its output conv maps the stream straight to the logits)", "head"); err != nil {
+				return err
+			}
+		}
+		if !c.train {
+			return cli.Unused(fs, "is not read with --train=false (no train steps run)", append([]string{"precision"}, trainFlags...)...)
+		}
+	}
+	if !c.tc.cpu {
+		return cli.Unused(fs, "is not read with --cpu-train=false", "cpu-train-steps", "cpu-train-warmup")
+	}
+	return nil
+}
+
+// validate checks the settings of the parts that run, before any device is opened.
+func (c config) validate() error {
+	if c.kernels {
+		for _, f := range []struct {
+			flag   string
+			v, min int
+		}{{"--batch", c.batch, 1}, {"--size", c.size, 1}, {"--colors", c.colors, 1}, {"--hidden", c.hidden, 1}, {"--head", c.head, 1},
+			{"--runs", c.runs, 1}, {"--cpu-runs", c.cpuRuns, 1}, {"--warmup", c.warmup, 0}} {
+			if f.v < f.min {
+				return fmt.Errorf("%s %d must be >= %d", f.flag, f.v, f.min)
+			}
+		}
+		for _, t := range []struct {
+			flag string
+			v    float64
+		}{{"--tol", c.tol}, {"--tol-tf32", c.tolTF32}} {
+			if !(t.v > 0) || math.IsInf(t.v, 0) {
+				return fmt.Errorf("%s %g: want a finite value > 0", t.flag, t.v)
+			}
+		}
+		cs, err := cases(c)
+		if err != nil {
+			return fmt.Errorf("--arch %s: %w", c.arch, err)
+		}
+		if c.only != "" && len(selected(cs, c.only)) == 0 {
+			var names []string
+			for _, bc := range cs {
+				names = append(names, bc.op)
+			}
+			return fmt.Errorf("--only %q matches no op; the ops are: %s", c.only, strings.Join(names, ", "))
+		}
+	}
+	if c.train {
+		if len(c.tc.presets) == 0 {
+			return fmt.Errorf("--train-presets: no preset given (have %v)", pixelcnn.Presets())
+		}
+		for _, p := range c.tc.presets {
+			h, w, col := presetShape(p)
+			if _, err := pixelcnn.PresetConfig(p, col, h, w); err != nil {
+				return fmt.Errorf("--train-presets: %w", err)
+			}
+		}
+		if len(c.tc.batches) == 0 {
+			return fmt.Errorf("--train-batches: no batch size given")
+		}
+		for _, f := range []struct {
+			flag   string
+			v, min int
+		}{{"--train-steps", c.tc.steps, 1}, {"--cpu-train-steps", c.tc.cpuSteps, 1}, {"--train-warmup", c.tc.warmup, 0}, {"--cpu-train-warmup", c.tc.cpuWarmup, 0}} {
+			if f.v < f.min {
+				return fmt.Errorf("%s %d must be >= %d", f.flag, f.v, f.min)
+			}
+		}
+	}
+	return nil
+}
+
+// hostBytesPerFloat bounds the host bytes a kernel-table case takes per float32 of its
+// tensors while the CPU reference runs it: the tensors (4), their host inputs (4), the
+// result read back as float64 (8) and the float32 staging of that read (4).
+const hostBytesPerFloat = 20
+
+// checkMemory refuses a kernel table or a train step that cannot fit, with the estimate and
+// what the machine (and the GPU) has, before anything is allocated: the CPU reference runs
+// every case on the host, the GPU the same cases on the device.
+func checkMemory(c config, gpu *gpuDevice) error {
+	host := cpu.New()
+	if c.kernels {
+		cs, err := cases(c)
+		if err != nil {
+			return err
+		}
+		var most float64
+		for _, bc := range selected(cs, c.only) {
+			most = max(most, bc.floats)
+		}
+		what := fmt.Sprintf("the kernel table at --batch %d --size %d", c.batch, c.size)
+		if err := pixelcnn.CheckMemory(what, host, pixelcnn.MemoryNeed{Host: hostBytesPerFloat * most}); err != nil {
+			return fmt.Errorf("%w (lower --batch or --size)", err)
+		}
+		if gpu != nil {
+			if err := pixelcnn.CheckMemory(what, gpu.backend, pixelcnn.MemoryNeed{Device: 4 * most}); err != nil {
+				return fmt.Errorf("%w (lower --batch or --size)", err)
+			}
+		}
+	}
+	if !c.train {
+		return nil
+	}
+	for _, preset := range c.tc.presets {
+		h, w, col := presetShape(preset)
+		cfg, err := pixelcnn.PresetConfig(preset, col, h, w)
+		if err != nil {
+			return err
+		}
+		for _, batch := range c.tc.batches {
+			need := pixelcnn.TrainMemory(cfg, batchOptions(batch), 0)
+			need.Host += 2 * float64(batch) * float64(cfg.Subpixels()) // randomSplit's images
+			what := fmt.Sprintf("the train step %s at batch %d", preset, batch)
+			if c.tc.cpu {
+				if err := pixelcnn.CheckMemory(what+" on the cpu", host, need); err != nil {
+					return fmt.Errorf("%w (lower --train-batches)", err)
+				}
+			}
+			if gpu != nil {
+				if err := pixelcnn.CheckMemory(what, gpu.backend, need); err != nil {
+					return fmt.Errorf("%w (lower --train-batches)", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// selected are the cases whose op name contains only ("" : all).
+func selected(cs []benchCase, only string) []benchCase {
+	var out []benchCase
+	for _, bc := range cs {
+		if strings.Contains(bc.op, only) {
+			out = append(out, bc)
+		}
+	}
+	return out
 }
 
 func run(c config, jsonOut bool, jsonFile string) error {
-	if c.hidden%c.colors != 0 || c.head%c.colors != 0 || c.batch < 1 || c.size < 1 || c.runs < 1 || c.cpuRuns < 1 {
-		return fmt.Errorf("bad sizes: batch %d size %d hidden %d head %d colors %d runs %d", c.batch, c.size, c.hidden, c.head, c.colors, c.runs)
-	}
-	if _, err := benchSpecs(c); err != nil {
-		return fmt.Errorf("--arch %s: %w", c.arch, err)
-	}
-	if c.train && (len(c.tc.presets) == 0 || len(c.tc.batches) == 0 || c.tc.steps < 1 || c.tc.cpuSteps < 1 || c.tc.warmup < 0 || c.tc.cpuWarmup < 0) {
-		return fmt.Errorf("bad train settings: presets %v batches %v steps %d/%d warmup %d/%d", c.tc.presets, c.tc.batches, c.tc.steps, c.tc.cpuSteps, c.tc.warmup, c.tc.cpuWarmup)
-	}
-	for _, t := range []struct {
-		flag string
-		v    float64
-	}{{"--tol", c.tol}, {"--tol-tf32", c.tolTF32}} {
-		if !(t.v > 0) || math.IsInf(t.v, 0) {
-			return fmt.Errorf("%s %g: want a finite value > 0", t.flag, t.v)
-		}
+	if err := c.validate(); err != nil {
+		return err
 	}
 	gpu, err := openGPU()
 	if err != nil {
@@ -194,6 +376,9 @@ func run(c config, jsonOut bool, jsonFile string) error {
 		fmt.Fprintln(os.Stderr, "bench: built without -tags cuda: CPU timings only (build with `make ptx && go build -tags cuda ./cmd/bench`)")
 	} else {
 		defer gpu.close()
+	}
+	if err := checkMemory(c, gpu); err != nil {
+		return err
 	}
 	rep := report{Device: "cpu only", CPUThreads: runtime.GOMAXPROCS(0)}
 	if gpu != nil {
@@ -218,7 +403,7 @@ func run(c config, jsonOut bool, jsonFile string) error {
 		return err
 	}
 	if jsonFile != "" {
-		if err := os.WriteFile(jsonFile, append(js, '\n'), 0o644); err != nil {
+		if err := fileio.WriteFile(jsonFile, append(js, '\n')); err != nil {
 			return err
 		}
 	}
@@ -246,10 +431,11 @@ func run(c config, jsonOut bool, jsonFile string) error {
 // differs from the CPU reference.
 func runKernels(c config, gpu *gpuDevice) (rows []row, failed bool, err error) {
 	ref := cpu.New()
-	for _, bc := range cases(c) {
-		if c.only != "" && !strings.Contains(bc.op, c.only) {
-			continue
-		}
+	cs, err := cases(c)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, bc := range selected(cs, c.only) {
 		cpuMs, refVals, err := measure(ref, bc, c.cpuRuns, 1, wallTime)
 		if err != nil {
 			return nil, false, fmt.Errorf("%s on cpu: %w", bc.op, err)
@@ -279,7 +465,7 @@ func runKernels(c config, gpu *gpuDevice) (rows []row, failed bool, err error) {
 			if v == tf32Version {
 				tol = c.tolTF32
 			}
-			r.MaxAbs, r.MaxRel, r.Mismatch = errors(vals, refVals, tol)
+			r.MaxAbs, r.MaxRel, r.Mismatch = mismatches(vals, refVals, tol)
 			r.OK = r.Mismatch == 0
 			failed = failed || !r.OK
 			rows = append(rows, finish(r, bc, ms))
@@ -335,9 +521,9 @@ func measure(b nn.Backend, bc benchCase, runs, warmup int, timer func(func() err
 	return times[len(times)/2], vals, nil
 }
 
-// errors returns the max abs error, the max abs error relative to the largest |ref|, and the
+// mismatches returns the max abs error, the max abs error relative to the largest |ref|, and the
 // number of values outside tol*(1+|ref|).
-func errors(got, ref []float64, tol float64) (maxAbs, maxRel float64, bad int) {
+func mismatches(got, ref []float64, tol float64) (maxAbs, maxRel float64, bad int) {
 	if len(got) != len(ref) {
 		return math.Inf(1), math.Inf(1), max(len(got), len(ref))
 	}
@@ -428,19 +614,23 @@ func read(b nn.Backend, ts ...*nn.Tensor) ([]float64, error) {
 	return out, nil
 }
 
-func cases(c config) []benchCase {
+// cases are the kernel table's op cases at the flags' shapes.
+func cases(c config) ([]benchCase, error) {
 	n, s, col := c.batch, c.size, c.colors
 	specs, err := benchSpecs(c)
 	if err != nil {
-		panic(err) // validated in parseConfig
+		return nil, err
 	}
 	var cs []benchCase
 	for i, sp := range specs {
 		cs = append(cs, convCase(n, s, sp, uint64(i), false), convCase(n, s, sp, uint64(i), true))
 	}
-	cs = append(cs, xentCase(n, s, col), reluCase(n*s*s*2*c.hidden), adamCase(specs), sampleCase(n, col))
-	return cs
+	cs = append(cs, xentCase(n, s, col), reluCase(n, s, 2*c.hidden), adamCase(specs), sampleCase(n, col))
+	return cs, nil
 }
+
+// positions is n*s*s in float64: the memory estimates must not overflow on absurd flags.
+func positions(n, s int) float64 { return float64(n) * float64(s) * float64(s) }
 
 // benchSpecs are the distinct convolutions of the architecture at the flags' widths, taken
 // from its description (one residual block or gated layer stands for all of them), named
@@ -467,22 +657,26 @@ func benchSpecs(c config) ([]nn.ConvSpec, error) {
 func convCase(n, s int, sp nn.ConvSpec, seed uint64, backward bool) benchCase {
 	xs := []int{n, s, s, sp.In}
 	ys := []int{n, s, s, sp.Out}
-	mask, _ := nn.Mask(sp)
-	x := randVals(seed, nn.ShapeLen(xs), 1)
-	w := randVals(seed+100, len(mask), 0.1)
-	for i := range w {
-		w[i] *= mask[i]
-	}
-	bias := randVals(seed+200, sp.Out, 0.1)
-	dy := randVals(seed+300, nn.ShapeLen(ys), 1)
 	op := "conv_fwd " + sp.Name
 	flops := sp.MaskedFLOPs(n, s, s)
+	floats := positions(n, s)*float64(sp.In+sp.Out) + weightFloats(sp)
 	if backward {
 		op = "conv_bwd " + sp.Name
-		flops *= 2 // dX and dW each cost a forward
+		flops *= 2  // dX and dW each cost a forward
+		floats *= 2 // dy, dx, dw, db beside x, y, w, b
 	}
-	return benchCase{op: op, shape: fmt.Sprintf("%dx%dx%dx%d->%d k%d", n, s, s, sp.In, sp.Out, sp.K), conv: true, flops: flops,
+	return benchCase{op: op, shape: fmt.Sprintf("%dx%dx%dx%d->%d k%d", n, s, s, sp.In, sp.Out, sp.K), conv: true, flops: flops, floats: floats,
 		prepare: func(b nn.Backend) (func() error, func() ([]float64, error), func(), error) {
+			mask, err := nn.Mask(sp)
+			if err != nil {
+				return nil, nil, func() {}, err
+			}
+			x := randVals(seed, nn.ShapeLen(xs), 1)
+			w := randVals(seed+100, len(mask), 0.1)
+			for i := range w {
+				w[i] *= mask[i]
+			}
+			bias := randVals(seed+200, sp.Out, 0.1)
 			u := &uploader{b: b}
 			xt, err := u.up(x, xs...)
 			if err != nil {
@@ -504,7 +698,7 @@ func convCase(n, s int, sp nn.ConvSpec, seed uint64, backward bool) benchCase {
 			if err := b.MaskedConv(sp, yt, xt, wt, bt); err != nil {
 				return nil, nil, u.cleanup, err
 			}
-			dyt, err := u.up(dy, ys...)
+			dyt, err := u.up(randVals(seed+300, nn.ShapeLen(ys), 1), ys...)
 			if err != nil {
 				return nil, nil, u.cleanup, err
 			}
@@ -517,16 +711,17 @@ func convCase(n, s int, sp nn.ConvSpec, seed uint64, backward bool) benchCase {
 func xentCase(n, s, col int) benchCase {
 	xs := []int{n, s, s, col}
 	ls := []int{n, s, s, col * 256}
-	sub := nn.ShapeLen(xs)
-	logits := randVals(7, sub*256, 4)
-	r := rand.New(rand.NewPCG(8, 8))
-	x := make([]float32, sub)
-	for i := range x {
-		x[i] = float32(r.IntN(256)) / 255
-	}
-	return benchCase{op: "softmax_xent", shape: fmt.Sprintf("%d subpixels x 256", sub),
-		flops: float64(sub) * 256 * 5, bytes: float64(sub) * 256 * 8,
+	sub := positions(n, s) * float64(col)
+	return benchCase{op: "softmax_xent", shape: fmt.Sprintf("%.0f subpixels x 256", sub),
+		flops: sub * 256 * 5, bytes: sub * 256 * 8, floats: sub * (2*256 + 1),
 		prepare: func(b nn.Backend) (func() error, func() ([]float64, error), func(), error) {
+			sub := nn.ShapeLen(xs)
+			logits := randVals(7, sub*256, 4)
+			r := rand.New(rand.NewPCG(8, 8))
+			x := make([]float32, sub)
+			for i := range x {
+				x[i] = float32(r.IntN(256)) / 255
+			}
 			u := &uploader{b: b}
 			lt, err := u.up(logits, ls...)
 			if err != nil {
@@ -549,10 +744,13 @@ func xentCase(n, s, col int) benchCase {
 		}}
 }
 
-func reluCase(n int) benchCase {
-	a := randVals(11, n, 1)
-	return benchCase{op: "relu", shape: fmt.Sprint(n), bytes: float64(n) * 8,
+// reluCase is a ReLU over n images of s x s x width.
+func reluCase(n, s, width int) benchCase {
+	count := positions(n, s) * float64(width)
+	return benchCase{op: "relu", shape: fmt.Sprintf("%.0f", count), bytes: count * 8, floats: 2 * count,
 		prepare: func(b nn.Backend) (func() error, func() ([]float64, error), func(), error) {
+			n := n * s * s * width
+			a := randVals(11, n, 1)
 			u := &uploader{b: b}
 			at, err := u.up(a, n)
 			if err != nil {
@@ -563,16 +761,23 @@ func reluCase(n int) benchCase {
 		}}
 }
 
+// weightFloats is a conv's weights and biases, in float64 (absurd widths must not overflow).
+func weightFloats(sp nn.ConvSpec) float64 {
+	return float64(sp.KH())*float64(sp.K)*float64(sp.In)*float64(sp.Out) + float64(sp.Out)
+}
+
 func adamCase(specs []nn.ConvSpec) benchCase {
-	var sizes []int
-	total := 0
+	var total float64
 	for _, sp := range specs {
-		sizes = append(sizes, nn.ShapeLen(sp.WeightShape()), sp.Out)
-		total += nn.ShapeLen(sp.WeightShape()) + sp.Out
+		total += weightFloats(sp)
 	}
-	return benchCase{op: "adam", shape: fmt.Sprintf("%d params in %d tensors", total, len(sizes)),
-		flops: float64(total) * 12, bytes: float64(total) * 28,
+	return benchCase{op: "adam", shape: fmt.Sprintf("%.0f params in %d tensors", total, 2*len(specs)),
+		flops: total * 12, bytes: total * 28, floats: 4 * total,
 		prepare: func(b nn.Backend) (func() error, func() ([]float64, error), func(), error) {
+			var sizes []int
+			for _, sp := range specs {
+				sizes = append(sizes, nn.ShapeLen(sp.WeightShape()), sp.Out)
+			}
 			u := &uploader{b: b}
 			var p, g, m, v []*nn.Tensor
 			for i, sz := range sizes {
@@ -598,9 +803,9 @@ func adamCase(specs []nn.ConvSpec) benchCase {
 
 func sampleCase(n, col int) benchCase {
 	rowLen := col * 256
-	logits := randVals(13, n*rowLen, 4)
-	return benchCase{op: "sample", shape: fmt.Sprintf("%d rows", n),
+	return benchCase{op: "sample", shape: fmt.Sprintf("%d rows", n), floats: float64(n) * float64(rowLen),
 		prepare: func(b nn.Backend) (func() error, func() ([]float64, error), func(), error) {
+			logits := randVals(13, n*rowLen, 4)
 			u := &uploader{b: b}
 			lt, err := u.up(logits, n, rowLen)
 			if err != nil {

@@ -19,8 +19,10 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/cli"
 	"pixelcnn/nn"
 	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/fileio"
 	"pixelcnn/pixelcnn/imageio"
 )
 
@@ -569,13 +571,14 @@ func rooflineOf(rep profileReport) imageio.Roofline {
 }
 
 // checkWritable fails early, before any GPU time is spent, when path cannot be written: its
-// directory missing or not writable, or path itself a directory.
+// directory missing or not writable, or path itself not a regular file (a directory, a
+// device, a FIFO; fileio.CheckOutput).
 func checkWritable(flag, path string) error {
 	if path == "" {
 		return nil
 	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s %s: is a directory", flag, path)
+	if err := fileio.CheckOutput(path); err != nil {
+		return fmt.Errorf("%s: %w", flag, err)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), ".bench-check-*")
 	if err != nil {
@@ -585,27 +588,6 @@ func checkWritable(flag, path string) error {
 	return os.Remove(f.Name())
 }
 
-// writeFileAtomic writes data to a temporary file beside path and renames it over path.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, werr)
-	}
-	return nil
-}
-
 // writeProfileOutputs writes the JSON and the PNG that were asked for.
 func writeProfileOutputs(rep profileReport, jsonPath, pngPath string) error {
 	if jsonPath != "" {
@@ -613,7 +595,7 @@ func writeProfileOutputs(rep profileReport, jsonPath, pngPath string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(jsonPath, append(js, '\n')); err != nil {
+		if err := fileio.WriteFile(jsonPath, append(js, '\n')); err != nil {
 			return fmt.Errorf("--profile-json: %w", err)
 		}
 	}
@@ -652,6 +634,11 @@ func (pc profileConfig) validate() (pixelcnn.Config, error) {
 			return cfg, fmt.Errorf("--precision: %w", err)
 		}
 	}
+	if pc.pngPath != "" {
+		if err := cli.PNGOut("--roofline", pc.pngPath); err != nil {
+			return cfg, err
+		}
+	}
 	if err := checkWritable("--profile-json", pc.jsonPath); err != nil {
 		return cfg, err
 	}
@@ -675,6 +662,14 @@ func runProfile(pc profileConfig, jsonOut bool) error {
 		return errProfileNeedsGPU
 	}
 	defer gpu.close()
+	// profileOn's model and trainer stay while a second pair times the recorded step.
+	opt := pixelcnn.DefaultTrainOptions()
+	opt.Batch = pc.batch
+	need := pixelcnn.TrainMemory(cfg, opt, 0)
+	need.Device *= 2
+	if err := pixelcnn.CheckMemory(fmt.Sprintf("profiling %s at --batch %d", pc.preset, pc.batch), gpu.backend, need); err != nil {
+		return fmt.Errorf("%w (lower --batch)", err)
+	}
 	ceil, err := ceilingsFor(gpu.name, pc.peaks)
 	if err != nil {
 		return err

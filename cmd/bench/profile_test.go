@@ -262,6 +262,10 @@ func TestProfileOutputs(t *testing.T) {
 
 func TestProfileConfigValidate(t *testing.T) {
 	dir := t.TempDir()
+	pngDir := filepath.Join(t.TempDir(), "r.png") // a directory with a PNG's name
+	if err := os.Mkdir(pngDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	good := profileConfig{preset: "mnist", batch: 16, steps: 5, warmup: 3, capacity: 10, clip: 1e-3}
 	if _, err := good.validate(); err != nil {
 		t.Fatal(err)
@@ -279,7 +283,8 @@ func TestProfileConfigValidate(t *testing.T) {
 		{func(p *profileConfig) { p.precision = "bf16" }, "bf16"},
 		{func(p *profileConfig) { p.peaks.BW = math.Inf(1) }, "--peak-bw +Inf"},
 		{func(p *profileConfig) { p.jsonPath = filepath.Join(dir, "missing", "p.json") }, "--profile-json"},
-		{func(p *profileConfig) { p.pngPath = dir }, "is a directory"},
+		{func(p *profileConfig) { p.pngPath = pngDir }, "is a directory"},
+		{func(p *profileConfig) { p.pngPath = filepath.Join(dir, "r.jpg") }, "give a name ending in .png"},
 	}
 	for _, tt := range tests {
 		pc := good

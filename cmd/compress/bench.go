@@ -14,7 +14,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/cli"
 	"pixelcnn/pixelcnn/codec"
+	"pixelcnn/pixelcnn/fileio"
 )
 
 // row is one codec's result in the side-by-side table.
@@ -51,17 +53,29 @@ func benchCmd(args []string) error {
 	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
 	var c common
 	c.register(fs)
+	c.registerBatch(fs)
 	dataset := fs.String("dataset", "mnist", "mnist | fashion-mnist | cifar10")
 	dataDir := fs.String("data-dir", "", "dataset directory (default: the dataset's standard place)")
 	split := fs.String("split", "test", "test | train")
 	limit := fs.Int("limit", 0, "the first N images of the split (0: all)")
 	jobs := fs.Int("jobs", 2, "cwebp/cjxl processes at a time for the per-image files")
 	asJSON := fs.String("json", "", "also write the results as JSON to this file")
-	if err := parse(fs, args, &c); err != nil {
+	if err := parse(fs, benchSynopsis, args, &c, cli.Parse); err != nil {
 		return err
 	}
-	if *limit < 0 || *jobs < 1 {
-		return usagef("--limit must be >= 0 and --jobs >= 1")
+	switch {
+	case *limit < 0:
+		return usagef("--limit %d must be >= 0 (0: all)", *limit)
+	case *jobs < 1:
+		return usagef("--jobs %d must be >= 1", *jobs)
+	}
+	if err := checkSplit(*split); err != nil {
+		return err
+	}
+	if *asJSON != "" {
+		if err := checkOutput(*asJSON, c.checkpoint); err != nil {
+			return err
+		}
 	}
 	m, err := c.load()
 	if err != nil {
@@ -142,7 +156,7 @@ func benchCmd(args []string) error {
 		}
 		res.add(row{Codec: t.name + " per image", Bytes: per, BitsPerDim: bpd(per)})
 		in := filepath.Join(tmp, "tiled.png")
-		if err := os.WriteFile(in, tb, 0o644); err != nil {
+		if err := fileio.WriteFile(in, tb); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "%s tiled...\n", t.bin)
@@ -155,7 +169,7 @@ func benchCmd(args []string) error {
 	printTable(res)
 	if *asJSON != "" {
 		js, _ := json.MarshalIndent(res, "", "  ")
-		return writeAtomic(*asJSON, append(js, '\n'))
+		return fileio.WriteFile(*asJSON, append(js, '\n'))
 	}
 	return nil
 }

@@ -2,14 +2,20 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/cli"
 	"pixelcnn/pixelcnn/codec"
+	"pixelcnn/pixelcnn/fileio"
 )
+
+// maxCodedFileBytes bounds the file decode reads: the coder spends at most 24 bits (3 bytes)
+// on a subpixel (no frequency is below 1 of 2^24), so 4 GiB holds over a billion
+// subpixels, more images than decoding could hold in memory.
+const maxCodedFileBytes = 4 << 30
 
 func decodeCmd(args []string) error {
 	fs := pflag.NewFlagSet("decode", pflag.ContinueOnError)
@@ -18,7 +24,7 @@ func decodeCmd(args []string) error {
 	in := fs.String("in", "", "the file to decode (required)")
 	outDir := fs.String("out-dir", "", "directory to create with 000000.png, ... (required; must not exist, or be empty)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	if err := parse(fs, args, &c); err != nil {
+	if err := parse(fs, decodeSynopsis, args, &c, cli.Parse); err != nil {
 		return err
 	}
 	if *in == "" || *outDir == "" {
@@ -27,7 +33,7 @@ func decodeCmd(args []string) error {
 	if err := checkOutDir(*outDir); err != nil {
 		return err
 	}
-	file, err := os.ReadFile(*in)
+	file, err := fileio.ReadFile(*in, maxCodedFileBytes)
 	if err != nil {
 		return err
 	}
@@ -60,49 +66,20 @@ func decodeCmd(args []string) error {
 	return nil
 }
 
-// checkOutDir refuses an output directory that exists and is not empty, before any decoding.
-func checkOutDir(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("--out-dir %s: %w", dir, err)
-	}
-	if len(ents) > 0 {
-		return fmt.Errorf("--out-dir %s exists and is not empty; name a new directory", dir)
-	}
-	return nil
-}
+// checkOutDir refuses, before any decoding, an output directory that exists and is not an
+// empty directory (or a link to one).
+func checkOutDir(dir string) error { return fileio.CheckOutputDir(dir) }
 
 // writeImageDir writes the images into a temporary directory beside dir and renames it to
-// dir, so dir appears complete or not at all.
+// dir (fileio.WriteDir), so dir appears complete or not at all.
 func writeImageDir(dir string, px []uint8, n, h, w, c int) error {
-	parent := filepath.Dir(filepath.Clean(dir))
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp*")
-	if err != nil {
-		return err
-	}
-	fail := func(err error) error {
-		os.RemoveAll(tmp)
-		return err
-	}
-	sub := h * w * c
-	for i := 0; i < n; i++ {
-		name := filepath.Join(tmp, fmt.Sprintf("%06d.png", i))
-		if err := writePNG(name, px[i*sub:(i+1)*sub], h, w, c); err != nil {
-			return fail(err)
+	return fileio.WriteDir(dir, func(tmp string) error {
+		sub := h * w * c
+		for i := 0; i < n; i++ {
+			if err := writePNG(filepath.Join(tmp, fmt.Sprintf("%06d.png", i)), px[i*sub:(i+1)*sub], h, w, c); err != nil {
+				return err
+			}
 		}
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fail(err)
-	}
-	if err := checkOutDir(dir); err != nil { // it may have appeared while decoding
-		return fail(err)
-	}
-	os.Remove(dir) // an empty directory the user named; Rename needs it gone
-	if err := os.Rename(tmp, dir); err != nil {
-		return fail(err)
-	}
-	return nil
+		return nil
+	})
 }

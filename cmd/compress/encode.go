@@ -3,20 +3,21 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/cli"
 	"pixelcnn/pixelcnn"
 	"pixelcnn/pixelcnn/codec"
+	"pixelcnn/pixelcnn/fileio"
 )
 
 func encodeCmd(args []string) error {
 	fs := pflag.NewFlagSet("encode", pflag.ContinueOnError)
 	var c common
 	c.register(fs)
+	c.registerBatch(fs)
 	dataset := fs.String("dataset", "", "code the images of this dataset (mnist | fashion-mnist | cifar10) instead of PNG files")
 	dataDir := fs.String("data-dir", "", "dataset directory (default: the dataset's standard place)")
 	split := fs.String("split", "test", "test | train")
@@ -24,7 +25,7 @@ func encodeCmd(args []string) error {
 	out := fs.String("out", "", "the file to write (required; replaced atomically)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	class := fs.Int("class", -1, "class-conditional checkpoints, PNG files: the class of every image (a dataset's images carry their labels)")
-	if err := parse(fs, args, &c); err != nil {
+	if err := parse(fs, encodeSynopsis, args, &c, cli.ParseArgs); err != nil {
 		return err
 	}
 	switch {
@@ -35,6 +36,21 @@ func encodeCmd(args []string) error {
 	case *limit < 0:
 		return usagef("--limit %d must be >= 0", *limit)
 	}
+	if *dataset == "" {
+		if err := cli.Unused(fs, "is only read with --dataset (PNG files are coded as given)", "split", "limit", "data-dir"); err != nil {
+			return usageError{err}
+		}
+	} else {
+		if err := checkSplit(*split); err != nil {
+			return err
+		}
+		if fs.Changed("class") {
+			return usagef("--class is for PNG files: a dataset's images carry their own labels")
+		}
+	}
+	if err := checkOutput(*out, c.checkpoint, fs.Args()...); err != nil {
+		return err
+	}
 	m, err := c.load()
 	if err != nil {
 		return err
@@ -42,9 +58,6 @@ func encodeCmd(args []string) error {
 	var px, labels []uint8
 	var n int
 	if *dataset != "" {
-		if fs.Changed("class") {
-			return usagef("--class is for PNG files: a dataset's images carry their own labels")
-		}
 		px, labels, n, err = datasetImages(m, *dataset, *dataDir, *split, *limit)
 	} else {
 		px, err = readPNGs(fs.Args(), m.Config.Height, m.Config.Width, m.Config.Colors)
@@ -66,7 +79,7 @@ func encodeCmd(args []string) error {
 		return err
 	}
 	took := time.Since(start)
-	if err := writeAtomic(*out, file); err != nil {
+	if err := fileio.WriteFile(*out, file); err != nil {
 		return err
 	}
 	fmt.Printf("%s: %d images, %d bytes: %.5f bits/dim; model NLL %.5f bits/dim; overhead %+.3f%% (integer tables %+.3f%%); %s, %.1f images/s\n",
@@ -93,29 +106,9 @@ func pngLabels(m *pixelcnn.Model, class int, given bool, n int) ([]uint8, error)
 	return bytes.Repeat([]byte{byte(class)}, n), nil
 }
 
-// writeAtomic writes b to path through a temporary file in the same directory and a rename.
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+// checkOutput refuses an output that cannot be written as a regular file, or that is one of
+// the command's inputs: the checkpoint (a run directory stands for its checkpoint) or a PNG.
+func checkOutput(out, checkpoint string, pngs ...string) error {
+	ck, _ := pixelcnn.ResolveCheckpoint(checkpoint) // a bad --checkpoint is reported by load
+	return fileio.CheckOutput(out, append([]string{checkpoint, ck}, pngs...)...)
 }

@@ -166,3 +166,57 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandLine: help is output (stdout, exit 0) for the command and each subcommand;
+// stray arguments and flags the subcommand never reads are usage errors (exit 2) naming
+// them, found before the checkpoint is opened (the one named here does not exist).
+func TestCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "a.png")
+	savePNG(t, img, greyImage(4, 5, 0))
+	none := filepath.Join(dir, "none.safetensors")
+	out := filepath.Join(dir, "x.pxz")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string // in stdout for exit 0, in stderr otherwise
+	}{
+		{"help", []string{"help"}, 0, "compress decode --checkpoint CK"},
+		{"-h", []string{"-h"}, 0, "compress encode --checkpoint CK"},
+		{"--help", []string{"--help"}, 0, "compress bench  --checkpoint CK"},
+		{"help encode", []string{"help", "encode"}, 0, "--out string"},
+		{"encode -h", []string{"encode", "-h"}, 0, "--class int"},
+		{"decode --help", []string{"decode", "--help"}, 0, "--out-dir string"},
+		{"bench -h", []string{"bench", "-h"}, 0, "--jobs int"},
+		{"no command", nil, 2, "usage:"},
+		{"unknown command", []string{"squeeze"}, 2, `unknown command "squeeze"`},
+		{"help for an unknown command", []string{"help", "squeeze"}, 2, `unknown command "squeeze"`},
+		{"decode extra argument", []string{"decode", "--checkpoint", none, "--in", out, "--out-dir", dir + "/o", "extra"}, 2, `unexpected arguments ["extra"]`},
+		{"bench extra argument", []string{"bench", "--checkpoint", none, "extra"}, 2, `unexpected arguments ["extra"]`},
+		{"decode --batch", []string{"decode", "--checkpoint", none, "--in", out, "--out-dir", dir + "/o", "--batch", "2"}, 2, "unknown flag: --batch"},
+		{"encode PNGs --split", []string{"encode", "--checkpoint", none, "--out", out, "--split", "train", img}, 2, "--split is only read with --dataset"},
+		{"encode PNGs --limit", []string{"encode", "--checkpoint", none, "--out", out, "--limit", "3", img}, 2, "--limit is only read with --dataset"},
+		{"encode PNGs --data-dir", []string{"encode", "--checkpoint", none, "--out", out, "--data-dir", dir, img}, 2, "--data-dir is only read with --dataset"},
+		{"encode bad split", []string{"encode", "--checkpoint", none, "--out", out, "--dataset", "mnist", "--split", "valid"}, 2, `--split "valid"`},
+		{"bench bad split", []string{"bench", "--checkpoint", none, "--split", "valid"}, 2, `--split "valid"`},
+		{"bench negative batch", []string{"bench", "--checkpoint", none, "--batch", "-1"}, 2, "--batch -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tc.args, &stdout, &stderr)
+			got := stdout.String()
+			if tc.code != 0 {
+				got = stderr.String()
+			} else if stderr.Len() != 0 {
+				t.Errorf("stderr %q, want nothing", stderr.String())
+			}
+			if code != tc.code || !strings.Contains(got, tc.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, stdout.String(), stderr.String(), tc.code, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s written by a refused command", out)
+	}
+}

@@ -25,11 +25,13 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/cli"
 	"pixelcnn/cmd/internal/progress"
 	"pixelcnn/nn"
 	_ "pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn"
 	"pixelcnn/pixelcnn/data"
+	"pixelcnn/pixelcnn/fileio"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -41,10 +43,14 @@ type options struct {
 	asJSON, classify                        bool
 }
 
+const synopsis = `usage: eval --checkpoint CK [--dataset D] [--split test|train] [--limit N] [--json] [--classify]
+
+Reports a checkpoint's negative log-likelihood on a dataset split in bits/dim and nats per
+image; with --classify, a class-conditional model's accuracy as a classifier.`
+
 // run is main without the process exit, so tests can call it.
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("eval", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.ckPath, "checkpoint", "", "checkpoint (.safetensors) or run directory to evaluate (required)")
 	fs.StringVar(&o.dataset, "dataset", "", "mnist | fashion-mnist | cifar10 (default: the checkpoint's)")
@@ -56,14 +62,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu)")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON line instead of text")
 	fs.BoolVar(&o.classify, "classify", false, "class-conditional checkpoints: classify each image as argmax_y p(x|y) and report the accuracy and confusion matrix")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+	if err := cli.Parse(fs, synopsis, args); err != nil {
+		var h cli.Help
+		if errors.As(err, &h) {
+			fmt.Fprint(stdout, h.Usage)
 			return 0
 		}
 		fmt.Fprintln(stderr, "eval:", err)
 		return 2
 	}
-	if err := o.validate(fs.Args()); err != nil {
+	if err := o.validate(); err != nil {
 		fmt.Fprintln(stderr, "eval:", err)
 		return 2
 	}
@@ -75,10 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // validate checks the flags before anything is loaded.
-func (o options) validate(extra []string) error {
+func (o options) validate() error {
 	switch {
-	case len(extra) > 0:
-		return fmt.Errorf("unexpected arguments %q (flags take the form --name value)", extra)
 	case o.ckPath == "":
 		return errors.New("--checkpoint is required")
 	case o.split != "test" && o.split != "train":
@@ -116,6 +122,9 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 	if err != nil {
 		return err
 	}
+	if ck.Notice != "" {
+		p.Line("%s", ck.Notice)
+	}
 	dataset := o.dataset
 	if dataset == "" {
 		if dataset = ck.Dataset; dataset == "" {
@@ -131,7 +140,7 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 			p.Line("data dir %s (the run's, from its config.json)", dataDir)
 		}
 	}
-	ds, err := data.Load(dataset, dataDir)
+	ds, err := data.LoadSplit(dataset, dataDir, o.split)
 	if err != nil {
 		return err
 	}
@@ -225,11 +234,14 @@ func classify(o options, ck *pixelcnn.Checkpoint, s data.Split, n int, ckPath, d
 	return nil
 }
 
+// maxConfigBytes bounds the config.json read: cmd/train writes a few hundred bytes there.
+const maxConfigBytes = 1 << 20
+
 // runDataDir returns the --data-dir that cmd/train recorded in dir/config.json when the run
 // trained on dataset, and "" when there is no such file or setting (older runs, a checkpoint
 // outside a run directory).
 func runDataDir(dir, dataset string) (string, error) {
-	js, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	js, err := fileio.ReadFile(filepath.Join(dir, "config.json"), maxConfigBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}

@@ -127,3 +127,45 @@ func TestEvalCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestEvalOneSplit: only the evaluated split's files are read, so a directory with the test
+// files alone evaluates --split test, and --split train names the missing file.
+func TestEvalOneSplit(t *testing.T) {
+	data := smallData(t)
+	if err := os.Remove(filepath.Join(data, "train-images-idx3-ubyte")); err != nil {
+		t.Fatal(err)
+	}
+	ck := runDir(t, "mnist")
+	for _, tc := range []struct {
+		split string
+		code  int
+		want  string // in stdout for exit 0, in stderr otherwise
+	}{
+		{"test", 0, "on mnist test, 3 images"},
+		{"train", 1, "no train-images idx file"},
+	} {
+		code, out, errs := runEval("--checkpoint", ck, "--data-dir", data, "--split", tc.split, "--limit", "3")
+		got := out
+		if tc.code != 0 {
+			got = errs
+		}
+		if code != tc.code || !strings.Contains(got, tc.want) {
+			t.Errorf("--split %s: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.split, code, out, errs, tc.code, tc.want)
+		}
+	}
+}
+
+// TestHelp: -h and --help print the usage and the flags on stdout and exit 0.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"--checkpoint", "x", "--help"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
+			t.Errorf("%q: exit %d, stderr %q; want 0 and nothing", args, code, stderr.String())
+		}
+		for _, want := range []string{"usage: eval", "--checkpoint string", "--classify"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("%q: stdout %q lacks %q", args, stdout.String(), want)
+			}
+		}
+	}
+}

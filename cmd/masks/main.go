@@ -17,37 +17,47 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/cli"
 	"pixelcnn/nn"
 	"pixelcnn/pixelcnn/imageio"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+const synopsis = `usage: masks [--k K] [--mode A|B | --both] [--colors 1|3] [--out FILE.png]
+
+Draws the PixelCNN masked-convolution kernels as a PNG: one panel per (input colour, output
+colour) pair.`
+
 // run is main without the process exit, so tests can call it.
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("masks", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	k := fs.Int("k", 7, "kernel size (odd)")
 	mode := fs.String("mode", "A", "mask mode: A (first layer) or B (later layers)")
 	colors := fs.Int("colors", 3, "colour channels: 1 (grey) or 3 (RGB)")
-	both := fs.Bool("both", false, "draw mask A and mask B side by side (ignores --mode)")
-	out := fs.String("out", "masks.png", "output PNG path")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "masks: %v\n", err)
-		fs.PrintDefaults()
-		return 2
-	}
+	both := fs.Bool("both", false, "draw mask A and mask B side by side (instead of --mode)")
+	out := fs.String("out", "masks.png", "output PNG path (.png)")
 	usage := func(err error) int {
 		fmt.Fprintf(stderr, "masks: %v\n", err)
 		return 2
 	}
-	if fs.NArg() > 0 {
-		return usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	if err := cli.Parse(fs, synopsis, args); err != nil {
+		var h cli.Help
+		if errors.As(err, &h) {
+			fmt.Fprint(stdout, h.Usage)
+			return 0
+		}
+		return usage(err)
+	}
+	if err := cli.PNGOut("--out", *out); err != nil {
+		return usage(err)
+	}
+	if *both {
+		if err := cli.Unused(fs, "is not read with --both (which draws both masks)", "mode"); err != nil {
+			return usage(err)
+		}
 	}
 
 	modes := []nn.MaskMode{nn.MaskA, nn.MaskB}

@@ -58,6 +58,10 @@ func TestSampleClass(t *testing.T) {
 		{[]string{"--checkpoint", cond, "--class", "seven"}, 2, `--class "seven"`},
 		{[]string{"--checkpoint", cond, "--class", "-1"}, 2, `--class "-1"`},
 		{[]string{"--checkpoint", uncond, "--class", "1"}, 1, "unconditional model"},
+		// Refused by the memory estimate before a label is allocated.
+		{[]string{"--checkpoint", cond, "--class", "0-9", "--n", "1000000000"}, 1, "sample fewer images at a time"},
+		{[]string{"--checkpoint", cond, "--n", "1000000000"}, 1, "sample fewer images at a time"},
+		{[]string{"--checkpoint", cond, "--class", "0-9", "--n", "1000000000000000000"}, 1, "--n 1000000000000000000 images for each of 10 classes: too many"},
 	} {
 		code, errs := runSample(append(tc.args, "--out", filepath.Join(dir, "x.png"))...)
 		if code != tc.code || !strings.Contains(errs, tc.want) {

@@ -15,8 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,15 +24,17 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/cmd/internal/cli"
 	"pixelcnn/cmd/internal/progress"
 	"pixelcnn/nn"
 	_ "pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn"
 	"pixelcnn/pixelcnn/data"
+	"pixelcnn/pixelcnn/fileio"
 	"pixelcnn/pixelcnn/imageio"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 type options struct {
 	ckPath, out, method, complete, completeFrom, dataDir, device string
@@ -42,10 +44,14 @@ type options struct {
 	temp                                                         float32
 }
 
+const synopsis = `usage: sample --checkpoint CK [--n N] [--out FILE.png] [--class K|A-B]
+       sample --checkpoint CK (--complete IMAGE | --complete-from DATASET:SPLIT:INDEX) --keep-rows R
+
+Draws images from a checkpoint into a PNG grid, or completes the bottom rows of an image.`
+
 // run is main without the process exit, so tests can call it.
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("sample", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.ckPath, "checkpoint", "", "checkpoint (.safetensors) or run directory to sample from (required)")
 	fs.IntVar(&o.n, "n", 16, "number of images")
@@ -60,14 +66,16 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.class, "class", "", "class-conditional checkpoints: the class K of every image, or a range A-B (a grid with one row of --n images per class; default: the classes in turn)")
 	fs.StringVar(&o.device, "device", "auto", "cpu | cuda | auto")
 	fs.StringVar(&o.precision, "precision", string(nn.FP32), "conv precision: fp32 only (the sampler computes in fp32 at every precision)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+	if err := cli.Parse(fs, synopsis, args); err != nil {
+		var h cli.Help
+		if errors.As(err, &h) {
+			fmt.Fprint(stdout, h.Usage)
 			return 0
 		}
 		fmt.Fprintln(stderr, "sample:", err)
 		return 2
 	}
-	if err := o.validate(fs.Args()); err != nil {
+	if err := o.validate(fs); err != nil {
 		fmt.Fprintln(stderr, "sample:", err)
 		return 2
 	}
@@ -78,11 +86,8 @@ func run(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// validate checks the flags before anything is loaded.
-func (o options) validate(extra []string) error {
-	if len(extra) > 0 {
-		return fmt.Errorf("unexpected arguments %q (flags take the form --name value)", extra)
-	}
+// validate checks the flags (parsed into fs) before anything is loaded.
+func (o options) validate(fs *pflag.FlagSet) error {
 	if o.ckPath == "" {
 		return errors.New("--checkpoint is required")
 	}
@@ -95,8 +100,8 @@ func (o options) validate(extra []string) error {
 	if err := checkSamplePrecision(o.precision); err != nil {
 		return err
 	}
-	if ext := filepath.Ext(o.out); !strings.EqualFold(ext, ".png") {
-		return fmt.Errorf("--out %s: the grid is written as PNG; give a name ending in .png", o.out)
+	if err := cli.PNGOut("--out", o.out); err != nil {
+		return err
 	}
 	if o.method != "cached" && o.method != "naive" {
 		return fmt.Errorf("--method %q: want cached or naive", o.method)
@@ -108,6 +113,11 @@ func (o options) validate(extra []string) error {
 	}
 	if o.complete != "" && o.completeFrom != "" {
 		return errors.New("give --complete or --complete-from, not both")
+	}
+	if o.completeFrom == "" {
+		if err := cli.Unused(fs, "is only read with --complete-from (a dataset image to complete)", "data-dir"); err != nil {
+			return err
+		}
 	}
 	if o.complete == "" && o.completeFrom == "" {
 		if o.keepRows != 0 {
@@ -176,34 +186,47 @@ func parseClass(s string) (lo, hi int, err error) {
 	return lo, hi, nil
 }
 
-// labels returns the class of each of the images to draw and how many there are: --n per
-// class of --class, or --n images with the classes in turn when --class is not given; nil
-// and --n for an unconditional model (where --class is an error).
-func (o options) labels(ckPath string, c pixelcnn.Config) ([]int32, int, error) {
+// count is the number of images to draw: --n per class of --class, else --n. --class is
+// checked against the model: an error for an unconditional one, or outside its classes.
+func (o options) count(ckPath string, c pixelcnn.Config) (int, error) {
 	if c.Classes == 0 {
 		if o.class != "" {
-			return nil, 0, fmt.Errorf("--class %s: %s is an unconditional model (train one with --conditional)", o.class, ckPath)
+			return 0, fmt.Errorf("--class %s: %s is an unconditional model (train one with --conditional)", o.class, ckPath)
 		}
-		return nil, o.n, nil
+		return o.n, nil
 	}
 	if o.class == "" {
-		l := make([]int32, o.n)
-		for i := range l {
-			l[i] = int32(i % c.Classes)
-		}
-		return l, o.n, nil
+		return o.n, nil
 	}
 	lo, hi, _ := parseClass(o.class) // validated
 	if hi >= c.Classes {
-		return nil, 0, fmt.Errorf("--class %s: the model has classes 0..%d", o.class, c.Classes-1)
+		return 0, fmt.Errorf("--class %s: the model has classes 0..%d", o.class, c.Classes-1)
 	}
-	var l []int32
-	for k := lo; k <= hi; k++ {
-		for range o.n {
-			l = append(l, int32(k))
+	if classes := hi - lo + 1; o.n > math.MaxInt32/classes {
+		return 0, fmt.Errorf("--n %d images for each of %d classes: too many (sample fewer images at a time)", o.n, classes)
+	}
+	return o.n * (hi - lo + 1), nil
+}
+
+// labels returns the class of each of the n images (count) to draw: --class's classes, --n
+// images each, or the classes in turn when --class is not given; nil for an unconditional
+// model.
+func (o options) labels(c pixelcnn.Config, n int) []int32 {
+	if c.Classes == 0 {
+		return nil
+	}
+	l := make([]int32, n)
+	if o.class == "" {
+		for i := range l {
+			l[i] = int32(i % c.Classes)
 		}
+		return l
 	}
-	return l, len(l), nil
+	lo, _, _ := parseClass(o.class) // validated
+	for i := range l {
+		l[i] = int32(lo + i/o.n)
+	}
+	return l
 }
 
 // source reads the image to complete, h*w*c bytes HWC.
@@ -212,7 +235,7 @@ func (o options) source(c pixelcnn.Config) ([]uint8, error) {
 		return imageio.ReadImage(o.complete, c.Height, c.Width, c.Colors)
 	}
 	dataset, split, index, _ := parseSource(o.completeFrom) // validated
-	ds, err := data.Load(dataset, o.dataDir)
+	ds, err := data.LoadSplit(dataset, o.dataDir, split)
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +258,9 @@ func sample(o options, p *progress.Printer) error {
 	if err != nil {
 		return err
 	}
+	if err := fileio.CheckOutput(o.out, o.ckPath, ckPath, o.complete); err != nil {
+		return err
+	}
 	b, err := nn.Open(o.device)
 	if err != nil {
 		return err
@@ -246,15 +272,18 @@ func sample(o options, p *progress.Printer) error {
 	if err != nil {
 		return err
 	}
+	if ck.Notice != "" {
+		p.Line("%s", ck.Notice)
+	}
 	c := ck.Config
-	labels, n, err := o.labels(ckPath, c)
+	n, err := o.count(ckPath, c)
 	if err != nil {
 		return err
 	}
 	if err := pixelcnn.CheckMemory(fmt.Sprintf("sampling %d images", n), b, pixelcnn.SampleMemory(c, n, o.method == "naive")); err != nil {
 		return fmt.Errorf("%w (sample fewer images at a time)", err)
 	}
-	so := pixelcnn.SampleOptions{N: n, Seed: o.seed, Temperature: o.temp, Labels: labels}
+	so := pixelcnn.SampleOptions{N: n, Seed: o.seed, Temperature: o.temp, Labels: o.labels(c, n)}
 	var original []uint8
 	if o.complete != "" || o.completeFrom != "" {
 		if o.keepRows > c.Height {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"image"
+	"image/color"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +21,7 @@ func smallData(t *testing.T) string { return datatest.NoiseIDX(t, 4, 3) }
 
 func runSample(args ...string) (int, string) {
 	var errs bytes.Buffer
-	code := run(append(args, "--device", "cpu"), &errs)
+	code := run(append(args, "--device", "cpu"), io.Discard, &errs)
 	return code, errs.String()
 }
 
@@ -47,6 +49,22 @@ func TestSampleCommand(t *testing.T) {
 	}
 	if err := imageio.WritePNG(wrong, image.NewGray(image.Rect(0, 0, 9, 10))); err != nil {
 		t.Fatal(err)
+	}
+	// Sources a grey model cannot take without changing them, refused as compress refuses them.
+	colour := image.NewNRGBA(image.Rect(0, 0, 5, 6))
+	for i := range colour.Pix {
+		colour.Pix[i] = 255
+	}
+	colour.Pix[0] = 3
+	transparent := image.NewNRGBA(image.Rect(0, 0, 5, 6))
+	deep := image.NewGray16(image.Rect(0, 0, 5, 6))
+	deep.SetGray16(1, 1, color.Gray16{Y: 1000})
+	odd := map[string]string{}
+	for name, img := range map[string]image.Image{"colour": colour, "transparent": transparent, "deep": deep} {
+		odd[name] = filepath.Join(dir, name+".png")
+		if err := imageio.WritePNG(odd[name], img); err != nil {
+			t.Fatal(err)
+		}
 	}
 	text := filepath.Join(dir, "notes.txt")
 	os.WriteFile(text, []byte("these are notes, not a checkpoint\n"), 0o644)
@@ -103,6 +121,12 @@ func TestSampleCommand(t *testing.T) {
 		{"keep out of range", []string{"--complete", good, "--keep-rows", "7"}, 1, "--keep-rows 7"},
 		{"wrong image size", []string{"--complete", wrong, "--keep-rows", "2"}, 1, "want 5x6"},
 		{"missing image", []string{"--complete", filepath.Join(dir, "none.png"), "--keep-rows", "2"}, 1, "none.png"},
+		{"colour image, grey model", []string{"--complete", odd["colour"], "--keep-rows", "2"}, 1, "the model is for greyscale images"},
+		{"transparent image", []string{"--complete", odd["transparent"], "--keep-rows", "2"}, 1, "not opaque"},
+		{"16-bit image", []string{"--complete", odd["deep"], "--keep-rows", "2"}, 1, "16-bit"},
+		{"data dir without a dataset", []string{"--data-dir", data}, 2, "--data-dir is only read with --complete-from"},
+		{"data dir with an image", []string{"--complete", good, "--keep-rows", "2", "--data-dir", data}, 2, "--data-dir is only read with --complete-from"},
+		{"no output name", []string{"--out", ""}, 2, `--out "": give a file name ending in .png`},
 		{"source image size", []string{"--complete-from", "mnist:test:1", "--data-dir", data, "--keep-rows", "2"}, 1, "--complete-from mnist:test:1"},
 		{"text as checkpoint", []string{"--checkpoint", text}, 1, "not a safetensors file"},
 		{"png as checkpoint", []string{"--checkpoint", good}, 1, "not a safetensors file"},
@@ -123,5 +147,20 @@ func TestSampleCommand(t *testing.T) {
 	code, errs := runSample("--checkpoint", run28, "--complete-from", "mnist:train:4", "--data-dir", data, "--keep-rows", "2", "--out", out)
 	if code != 1 || !strings.Contains(errs, "index 4 outside the 4 images of mnist train") {
 		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestHelp: -h and --help print the usage and the flags on stdout and exit 0.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"--n", "3", "--help"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
+			t.Errorf("%q: exit %d, stderr %q; want 0 and nothing", args, code, stderr.String())
+		}
+		for _, want := range []string{"usage: sample", "--checkpoint string", "--complete-from"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("%q: stdout %q lacks %q", args, stdout.String(), want)
+			}
+		}
 	}
 }

@@ -75,3 +75,38 @@ func parseDilations(s string) ([]int, error) {
 	}
 	return ds, nil
 }
+
+// widthFix names the widths of cfg that its colour count does not divide (each colour gets
+// an equal group of features), with the flags that override them to the next widths that fit;
+// "" when every width fits.
+func widthFix(cfg pixelcnn.Config) string {
+	widths := []struct {
+		name, flag string
+		v          int
+	}{{"hidden", "hidden", cfg.Hidden}}
+	if cfg.ArchName() == pixelcnn.ArchPixelCNN {
+		widths = append(widths, struct {
+			name, flag string
+			v          int
+		}{"out_dim", "out-dim", cfg.OutDim})
+	}
+	var bad, fix []string
+	for _, w := range widths {
+		if cfg.Colors > 0 && w.v > 0 && w.v%cfg.Colors != 0 {
+			bad = append(bad, fmt.Sprintf("%s %d", w.name, w.v))
+			fix = append(fix, fmt.Sprintf("--%s %d", w.flag, (w.v/cfg.Colors+1)*cfg.Colors))
+		}
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	verb := "is"
+	if len(bad) > 1 {
+		verb = "are"
+	}
+	msg := fmt.Sprintf("%s %s not divisible by the %d colours: override with %s", strings.Join(bad, " and "), verb, cfg.Colors, strings.Join(fix, " "))
+	if cfg.ArchName() == pixelcnn.ArchPixelCNN && cfg.Colors == 3 {
+		msg += ", or use --preset cifar10 (every width divisible by 3)"
+	}
+	return msg
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,10 +63,8 @@ func TestTrainGatedResumeExact(t *testing.T) {
 	parts := filepath.Join(t.TempDir(), "parts")
 	mustRun(t, gatedArgs(t, labelled, "--conditional", "--dilations", "1,2", "--steps", "3", "--run-dir", parts)...)
 	mustRun(t, "--resume", parts, "--steps", "6", "--device", "cpu")
-	a, _ := os.ReadFile(filepath.Join(straight, pixelcnn.CheckpointFile))
-	b, _ := os.ReadFile(filepath.Join(parts, pixelcnn.CheckpointFile))
-	if len(a) == 0 || !bytes.Equal(a, b) {
-		t.Fatalf("resumed checkpoint (%d bytes) differs from the straight run's (%d bytes)", len(b), len(a))
+	if diff := checkpointDiff(t, filepath.Join(straight, pixelcnn.CheckpointFile), filepath.Join(parts, pixelcnn.CheckpointFile)); diff != "" {
+		t.Fatalf("resumed checkpoint differs from the straight run's: %s", diff)
 	}
 	ck, err := pixelcnn.Load(filepath.Join(parts, pixelcnn.CheckpointFile), cpu.New())
 	if err != nil {

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
 
 	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/fileio"
 )
 
 // runSettings are the flags a run records in config.json so that `train --resume DIR` goes on
@@ -55,8 +55,40 @@ func (s *runSettings) inherit(saved runSettings, fs *pflag.FlagSet) {
 	}
 }
 
+// checkSaved checks the settings a resume takes from config.json (at path): those whose flag
+// the command line does not give pass the flags' checks, and an error names the file and key.
+func (s runSettings) checkSaved(path string, fs *pflag.FlagSet) error {
+	bad := func(key string, v any, want, flag string) error {
+		return fmt.Errorf("%s: run.%s %v: must be %s (edit it, or give --%s)", path, key, v, want, flag)
+	}
+	if !stopFlagsGiven(fs) {
+		if s.Steps < 0 || s.Steps > maxSteps {
+			return bad("steps", s.Steps, fmt.Sprintf("in [0, %d]", maxSteps), "steps")
+		}
+		if !(s.Minutes >= 0 && s.Minutes <= float64(maxMinutes)) {
+			return bad("minutes", s.Minutes, fmt.Sprintf("in [0, %d]", maxMinutes), "minutes")
+		}
+	}
+	for _, c := range []struct {
+		key, flag string
+		v         int
+	}{
+		{"eval_every", "eval-every", s.EvalEvery}, {"eval_limit", "eval-limit", s.EvalLimit},
+		{"final_eval_limit", "final-eval-limit", s.FinalEvalLimit}, {"sample_every", "sample-every", s.SampleEvery},
+		{"samples", "samples", s.Samples}, {"checkpoint_every", "checkpoint-every", s.CheckpointEvery},
+		{"log_every", "log-every", s.LogEvery},
+	} {
+		if !fs.Changed(c.flag) && c.v < 0 {
+			return bad(c.key, c.v, ">= 0", c.flag)
+		}
+	}
+	return nil
+}
+
 // runConfig is config.json. Run is absent in files written before runs recorded their settings.
 type runConfig struct {
+	// RunID names the run; its checkpoints record it (absent in runs from before they did).
+	RunID   string                `json:"run_id,omitempty"`
 	Model   pixelcnn.Config       `json:"model"`
 	Train   pixelcnn.TrainOptions `json:"train"`
 	Dataset string                `json:"dataset"`
@@ -66,10 +98,13 @@ type runConfig struct {
 	Run       *runSettings `json:"run,omitempty"`
 }
 
+// maxConfigBytes bounds the config.json read: the file holds a few hundred bytes of settings.
+const maxConfigBytes = 1 << 20
+
 // readRunConfig reads dir/config.json; a missing file is an empty config.
 func readRunConfig(dir string) (runConfig, error) {
 	var c runConfig
-	js, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	js, err := fileio.ReadFile(filepath.Join(dir, "config.json"), maxConfigBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
 	}

@@ -106,21 +106,26 @@ func (p *trainProcess) interrupt(t *testing.T) (int, time.Duration) {
 	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
+	return p.wait(t), time.Since(start)
+}
+
+// wait returns the exit status once the process has ended (by a signal: -1).
+func (p *trainProcess) wait(t *testing.T) int {
+	t.Helper()
 	go func() {
 		for line := range p.lines {
 			p.out.WriteString(line + "\n")
 		}
 	}()
 	err := p.cmd.Wait()
-	took := time.Since(start)
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
-		return exit.ExitCode(), took
+		return exit.ExitCode()
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return 0, took
+	return 0
 }
 
 // TestInterrupt: SIGINT during training or the final evaluation stops the run within a couple

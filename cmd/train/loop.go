@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,9 +62,6 @@ func (r *trainingRun) trainStep(deadline time.Time) error {
 	bpd, err := r.tr.TrainStep()
 	r.trainTime += time.Since(stepStart)
 	if err != nil {
-		if errors.Is(err, pixelcnn.ErrNonFinite) {
-			return fmt.Errorf("%w; stopped. The last good checkpoint is %s (written at the last --checkpoint-every step); try a lower --lr or --clip", err, r.ckPath)
-		}
 		return err
 	}
 	if r.tr.Step == r.startStep+2 { // the step is recorded at the second step
@@ -148,12 +147,38 @@ func (r *trainingRun) writeMetric(m metric) error {
 	return nil
 }
 
+// saveCheckpoint is pixelcnn.Save; tests make it fail.
+var saveCheckpoint = pixelcnn.Save
+
 func (r *trainingRun) save() error {
-	if err := pixelcnn.Save(r.ckPath, r.model, r.tr, r.dataset); err != nil {
-		return fmt.Errorf("checkpoint at step %d: %w (the previous checkpoint is intact)", r.tr.Step, err)
+	if err := saveCheckpoint(r.ckPath, r.model, r.tr, r.dataset); err != nil {
+		return fmt.Errorf("checkpoint at step %d: %w (%s)", r.tr.Step, err, r.previousCheckpoint())
 	}
 	r.savedStep = r.tr.Step
+	r.ckStat, _ = os.Stat(r.ckPath)
 	return nil
+}
+
+// checkpointStep is the step of the run's checkpoint in its directory, -1 when there is none.
+func (r *trainingRun) checkpointStep() int {
+	switch {
+	case r.savedStep >= 0:
+		return r.savedStep
+	case r.inPlace:
+		return r.startStep
+	}
+	return -1
+}
+
+// previousCheckpoint says, after a failed write of the checkpoint, what is at its path.
+func (r *trainingRun) previousCheckpoint() string {
+	switch {
+	case r.ckStat != nil && unchanged(r.ckPath, r.ckStat):
+		return fmt.Sprintf("the previous checkpoint, at step %d, is intact", r.checkpointStep())
+	case r.ckStat == nil && !exists(r.ckPath):
+		return "no checkpoint was written"
+	}
+	return fmt.Sprintf("%s is not the checkpoint this run wrote last: it changed during the failed write", r.ckPath)
 }
 
 func (r *trainingRun) evaluate(ctx context.Context, limit int, what string) (float64, error) {
@@ -216,8 +241,8 @@ func (r *trainingRun) finish(ctx context.Context) error {
 	r.prog.Line("stopped at step %d; checkpoint written. Final evaluation on %d test images...", r.tr.Step, n)
 	test, err := r.evaluate(ctx, r.set.FinalEvalLimit, "final evaluation")
 	if ctx.Err() != nil {
-		r.prog.Line("interrupted during the final evaluation; the checkpoint %s at step %d is complete (bits/dim: go run ./cmd/eval --checkpoint %s)",
-			r.ckPath, r.tr.Step, shellQuote(r.ckPath))
+		r.prog.Line("interrupted during the final evaluation; the checkpoint %s at step %d is complete (bits/dim: %s)",
+			r.ckPath, r.tr.Step, r.evalHint())
 		return errInterrupted
 	}
 	if err != nil {
@@ -244,4 +269,80 @@ func limitOr(limit, n int) int {
 		return n
 	}
 	return limit
+}
+
+// evalHint is the command that runs the final evaluation of this run on its own.
+func (r *trainingRun) evalHint() string {
+	cmd := siblingCommand("eval") + " --checkpoint " + shellQuote(r.ckPath)
+	if r.set.DataDir != "" {
+		cmd += " --data-dir " + shellQuote(r.set.DataDir)
+	}
+	if r.set.FinalEvalLimit > 0 {
+		cmd += " --limit " + strconv.Itoa(r.set.FinalEvalLimit)
+	}
+	return cmd + " --device " + shellQuote(r.deviceKind())
+}
+
+// deviceKind is the --device that opens this run's kind of backend.
+func (r *trainingRun) deviceKind() string {
+	kind, _, _ := strings.Cut(r.b.Name(), "/")
+	kind, _, _ = strings.Cut(kind, "(")
+	kind, _, _ = strings.Cut(kind, ":")
+	return kind
+}
+
+// failed ends a run stopped by err. A run that has no checkpoint in its directory leaves
+// nothing there, so that the same command, or the one suggested, can run again; a
+// non-finite loss says where to go on from, with a lower lr.
+func (r *trainingRun) failed(err error) error {
+	ckStep := r.checkpointStep()
+	if ckStep < 0 {
+		r.removeRun()
+	}
+	if !errors.Is(err, pixelcnn.ErrNonFinite) {
+		if ckStep < 0 {
+			return fmt.Errorf("%w (no checkpoint had been written: nothing is kept in %s)", err, r.dir)
+		}
+		return err
+	}
+	lower := strconv.FormatFloat(r.tr.LR/10, 'g', 3, 64)
+	switch {
+	case ckStep >= 0:
+		return fmt.Errorf("%w; stopped. The last good checkpoint is %s, at step %d; resume it with a lower lr: %s --resume %s --lr %s",
+			err, r.ckPath, ckStep, resumeCommand(), shellQuote(r.dir), lower)
+	case r.resumedFrom != "":
+		cmd := resumeCommand() + " --resume " + shellQuote(r.resumedFrom)
+		if r.runDir != "" {
+			cmd += " --run-dir " + shellQuote(r.runDir)
+		}
+		return fmt.Errorf("%w; stopped before this run's first checkpoint, so nothing is kept in %s. The last good checkpoint is %s, at step %d; resume it with a lower lr: %s --lr %s",
+			err, r.dir, r.resumedFrom, r.startStep, cmd, lower)
+	}
+	return fmt.Errorf("%w; stopped before the first checkpoint, so nothing is kept in %s: run the command again with a lower --lr (this run's was %.3g, e.g. --lr %s) or a --clip",
+		err, r.dir, r.tr.LR, lower)
+}
+
+// removeRun removes what this invocation wrote into its run directory, and the directory if
+// it created it, after a failure before the first checkpoint.
+func (r *trainingRun) removeRun() {
+	r.log.close()
+	written := []string{"config.json", "metrics.jsonl"}
+	if !r.hadCurve {
+		written = append(written, "curve.png")
+	}
+	for _, name := range written {
+		os.Remove(filepath.Join(r.dir, name))
+	}
+	if r.createdDir {
+		os.Remove(filepath.Join(r.dir, lockFile))
+		os.Remove(r.dir) // only if empty: anything else there stays
+	}
+}
+
+// release closes the metrics log and unlocks the run directory.
+func (r *trainingRun) release() {
+	if r.log != nil {
+		r.log.close()
+	}
+	r.lock.release()
 }

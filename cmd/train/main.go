@@ -14,9 +14,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -102,12 +105,35 @@ func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
 	fs.StringVar(&f.device, "device", "auto", "cpu | cuda | auto")
 	fs.StringVar(&f.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu; on --resume the checkpoint's)")
 	if err := fs.Parse(args); err != nil {
-		return f, fs, err
+		return f, fs, explainRange(err)
 	}
 	if fs.NArg() > 0 {
 		return f, fs, fmt.Errorf("unexpected argument %q (every setting is a --flag)", fs.Arg(0))
 	}
 	return f, fs, nil
+}
+
+// badFlagValue matches pflag's error for a value its type cannot hold.
+var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "--([a-z0-9-]+)" flag: (must be an integer|must be a number)$`)
+
+// explainRange says, for a number too large for its flag's type (pflag calls it "not an
+// integer" or "not a number"), which is the largest the flag accepts.
+func explainRange(err error) error {
+	m := badFlagValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	value, name := m[1], m[2]
+	if _, ok := new(big.Int).SetString(value, 0); ok {
+		return fmt.Errorf("--%s %s: out of range (the largest accepted is %d)", name, value, math.MaxInt)
+	}
+	if _, perr := strconv.ParseFloat(value, 64); errors.Is(perr, strconv.ErrRange) {
+		if name == "minutes" {
+			return fmt.Errorf("--minutes %s: out of range (the largest accepted is %d)", value, maxMinutes)
+		}
+		return fmt.Errorf("--%s %s: out of the range of a float64 (at most %g)", name, value, math.MaxFloat64)
+	}
+	return err
 }
 
 // validateFlags rejects every impossible number before anything is opened or written.
@@ -133,6 +159,9 @@ func validateFlags(f flags, fs *pflag.FlagSet) error {
 			return fmt.Errorf("--%s %d: must be >= %d", c.name, c.v, c.min)
 		}
 	}
+	if f.steps > maxSteps {
+		return fmt.Errorf("--steps %d: the largest accepted is %d", f.steps, maxSteps)
+	}
 	for _, c := range []struct {
 		name string
 		v    float64
@@ -140,6 +169,9 @@ func validateFlags(f flags, fs *pflag.FlagSet) error {
 		if !(c.v >= 0) || math.IsInf(c.v, 0) {
 			return fmt.Errorf("--%s %v: must be a finite number >= 0", c.name, c.v)
 		}
+	}
+	if f.minutes > float64(maxMinutes) {
+		return fmt.Errorf("--minutes %v: the largest accepted is %d (about %d years)", f.minutes, maxMinutes, maxMinutes/(60*24*365))
 	}
 	if !(f.lr > 0) || math.IsInf(f.lr, 0) {
 		return fmt.Errorf("--lr %v: must be a finite number > 0", f.lr)
@@ -178,21 +210,56 @@ func run(ctx context.Context, f flags, fs *pflag.FlagSet, out io.Writer) error {
 		fmt.Fprintln(out, "interrupted before the run started: nothing written")
 		return errInterrupted
 	}
+	defer r.release()
 	if err := r.prepareDir(); err != nil {
 		return err
 	}
-	defer r.log.close()
-	return r.train(ctx)
+	err = r.train(ctx)
+	if err != nil && !errors.Is(err, errInterrupted) {
+		err = r.failed(err)
+	}
+	return err
 }
 
-// resumeCommand is how the user started this binary, for the hint printed after Ctrl-C.
+// resumeCommand is how the user started this binary, for the hints that rerun it.
 func resumeCommand() string {
-	exe := os.Args[0]
-	// `go run` builds into a temporary .../go-build*/.../exe/ directory that is gone after exit.
-	if strings.Contains(exe, "go-build") && filepath.Base(filepath.Dir(exe)) == "exe" {
+	if goRun(os.Args[0]) {
 		return "go run ./cmd/train"
 	}
-	return shellQuote(exe)
+	return shellQuote(os.Args[0])
+}
+
+// goRun reports whether exe was built by `go run`, into a temporary .../go-build*/.../exe/
+// directory that is gone after exit.
+func goRun(exe string) bool {
+	return strings.Contains(exe, "go-build") && filepath.Base(filepath.Dir(exe)) == "exe"
+}
+
+// siblingCommand is how to run the command name that was built beside this binary (make puts
+// them all in bin/), for hints: by the path this one was started by, or, started from the
+// PATH, by its absolute path (a bare "eval" would be the shell's builtin). Without one it is
+// `go run ./cmd/NAME`, which works from the source tree.
+func siblingCommand(name string) string {
+	exe := os.Args[0]
+	if goRun(exe) {
+		return "go run ./cmd/" + name
+	}
+	dir := filepath.Dir(exe)
+	if !strings.Contains(exe, "/") {
+		abs, err := os.Executable()
+		if err != nil {
+			return "go run ./cmd/" + name
+		}
+		dir = filepath.Dir(abs)
+	}
+	path := filepath.Join(dir, name)
+	if !strings.Contains(path, "/") {
+		path = "./" + path
+	}
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return "go run ./cmd/" + name
+	}
+	return shellQuote(path)
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but safe characters.

@@ -8,11 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 
+	"pixelcnn/pixelcnn/fileio"
 	"pixelcnn/pixelcnn/imageio"
 )
 
@@ -41,10 +41,14 @@ type metricsHistory struct {
 	dropped int      // lines after the step, or not JSON (half a line from a crash)
 }
 
+// maxMetricsBytes bounds the metrics.jsonl read on resume: a line is about 300 bytes, so
+// this is over three million logged steps.
+const maxMetricsBytes = 1 << 30
+
 // readMetrics reads the lines of a metrics file up to step; a missing file has none.
 func readMetrics(path string, step int) (metricsHistory, error) {
 	var h metricsHistory
-	js, err := os.ReadFile(path)
+	js, err := fileio.ReadFile(path, maxMetricsBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return h, nil
 	}
@@ -84,7 +88,7 @@ type metricsLog struct {
 // openLog opens path for appending; history are its lines so far (for the plot), and
 // testSetSize the number of images in the run's test set.
 func openLog(path string, history [][]byte, testSetSize int) (*metricsLog, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := fileio.OpenAppend(path)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,31 +11,76 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/fileio"
 )
+
+// lockFile is the file in a run directory that a training process holds an exclusive flock
+// on (lock.go), with its PID inside. The kernel drops the lock when the process exits,
+// however it exits, so a killed run never leaves its directory locked.
+const lockFile = ".train.lock"
 
 // runFiles are the files a run directory's run consists of; --overwrite removes them.
 var runFiles = []string{"checkpoint.safetensors", "metrics.jsonl", "config.json", "curve.png", "samples-*.png"}
 
 // chooseDir decides where the run writes. A directory holding another run is never reused
-// unless --overwrite says so; a resume goes on in the checkpoint's own directory.
+// unless --overwrite says so, nor one another process trains in; a resume goes on in its run
+// directory, and a checkpoint from outside one starts a new run directory (the file itself is
+// never written over).
 func (r *trainingRun) chooseDir(runDir string) error {
-	if r.resumedFrom != "" {
+	r.runDir = runDir
+	if r.inRunDir {
 		ckDir := filepath.Dir(r.resumedFrom)
 		if runDir == "" || sameDir(runDir, ckDir) {
-			r.dir = ckDir
+			r.dir, r.ckPath, r.inPlace, r.ckStat = ckDir, r.resumedFrom, true, r.resumedStat
+			if r.runID == "" { // a run from before runs were named
+				r.runID = newRunID()
+			}
 			return nil
 		}
 	}
+	r.runID = newRunID() // a new run directory is a new run
 	if runDir == "" {
 		return nil // prepareDir claims r.defaultDir
 	}
 	r.dir = runDir
-	r.ckPath = filepath.Join(runDir, "checkpoint.safetensors")
+	r.ckPath = filepath.Join(runDir, pixelcnn.CheckpointFile)
+	if r.resumedFrom != "" && sameFile(r.ckPath, r.resumedFrom) {
+		return fmt.Errorf("--run-dir %s: the run would write its checkpoint over --resume %s, which is not a run directory's (no config.json beside it): choose another --run-dir",
+			runDir, r.resumedFrom)
+	}
+	if err := checkRunDirFree(runDir); err != nil {
+		return err
+	}
 	if held := heldRunFiles(runDir); len(held) > 0 && !r.overwrite {
+		if !slices.Contains(held, pixelcnn.CheckpointFile) {
+			return fmt.Errorf("run dir %s already holds a run (%s) that has no checkpoint to resume: replace it with --overwrite, or choose another --run-dir",
+				runDir, strings.Join(held, ", "))
+		}
 		return fmt.Errorf("run dir %s already holds a run (%s): continue it with --resume %s, replace it with --overwrite, or choose another --run-dir",
 			runDir, strings.Join(held, ", "), shellQuote(runDir))
 	}
 	return nil
+}
+
+// newRunID returns a random name for a new run.
+func newRunID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func sameFile(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
+// unchanged reports whether the file at path is still the one st describes.
+func unchanged(path string, st os.FileInfo) bool {
+	now, err := os.Stat(path)
+	return err == nil && st != nil && os.SameFile(now, st) && now.Size() == st.Size() && now.ModTime().Equal(st.ModTime())
 }
 
 // heldRunFiles lists the files in dir that mean it holds a run.
@@ -63,6 +110,15 @@ func (r *trainingRun) prepareDir() error {
 	if err := r.makeDir(); err != nil {
 		return err
 	}
+	var err error
+	if r.lock, err = lockRunDir(r.dir); err != nil {
+		return err
+	}
+	if r.inPlace && !unchanged(r.resumedFrom, r.resumedStat) {
+		return fmt.Errorf("--resume %s: the checkpoint changed while it was loaded (another process wrote it): run the command again", r.resumedFrom)
+	}
+	r.tr.RunID = r.runID
+	r.hadCurve = exists(filepath.Join(r.dir, "curve.png"))
 	if r.overwrite {
 		if err := r.removePreviousRun(); err != nil {
 			return err
@@ -77,14 +133,13 @@ func (r *trainingRun) prepareDir() error {
 	metricsPath := filepath.Join(r.dir, "metrics.jsonl")
 	if r.resumedFrom != "" && (r.dropped > 0 || !sameDir(r.dir, filepath.Dir(r.resumedFrom))) {
 		// Lines past the checkpoint's step would repeat once training gets there again.
-		if err := writeFileAtomic(metricsPath, slices.Concat(r.history...)); err != nil {
+		if err := fileio.WriteFile(metricsPath, slices.Concat(r.history...)); err != nil {
 			return err
 		}
 		if r.dropped > 0 {
 			fmt.Fprintf(r.out, "metrics.jsonl: cut back to the checkpoint's step %d (%d later or broken lines dropped)\n", r.tr.Step, r.dropped)
 		}
 	}
-	var err error
 	r.log, err = openLog(metricsPath, r.history, r.ds.Test.N)
 	if err != nil {
 		return err
@@ -96,6 +151,7 @@ func (r *trainingRun) prepareDir() error {
 // makeDir creates r.dir, or claims r.defaultDir with the first free suffix (-2, -3, ...).
 func (r *trainingRun) makeDir() error {
 	if r.dir != "" {
+		r.createdDir = !exists(r.dir)
 		return os.MkdirAll(r.dir, 0o755)
 	}
 	if err := os.MkdirAll(filepath.Dir(r.defaultDir), 0o755); err != nil {
@@ -108,7 +164,7 @@ func (r *trainingRun) makeDir() error {
 		}
 		err := os.Mkdir(dir, 0o755)
 		if err == nil {
-			r.dir, r.ckPath = dir, filepath.Join(dir, "checkpoint.safetensors")
+			r.dir, r.ckPath, r.createdDir = dir, filepath.Join(dir, pixelcnn.CheckpointFile), true
 			return nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -150,11 +206,12 @@ func (r *trainingRun) removeStaleTemps() error {
 
 func (r *trainingRun) writeConfig() error {
 	set := r.set
-	js, err := json.MarshalIndent(runConfig{r.model.Config, r.tr.Opt, r.dataset, r.b.Name(), string(r.precision), &set}, "", "  ")
+	js, err := json.MarshalIndent(runConfig{RunID: r.runID, Model: r.model.Config, Train: r.tr.Opt, Dataset: r.dataset,
+		Device: r.b.Name(), Precision: string(r.precision), Run: &set}, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(r.dir, "config.json"), append(js, '\n'))
+	return fileio.WriteFile(filepath.Join(r.dir, "config.json"), append(js, '\n'))
 }
 
 func (r *trainingRun) printStart() {
@@ -167,35 +224,4 @@ func (r *trainingRun) printStart() {
 		fmt.Fprintf(r.out, "%s: from here on the run is not an exact continuation\n", n)
 	}
 	fmt.Fprintln(r.out, r.stop)
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it over path, so a
-// crash or a full disk leaves either the old file or the new one.
-func writeFileAtomic(path string, data []byte) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

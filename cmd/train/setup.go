@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -34,11 +35,21 @@ type trainingRun struct {
 
 	dir         string // the run directory; "" until prepareDir claims the default one
 	defaultDir  string // runs/DATASET-PRESET-TIME, claimed with a suffix if it exists
-	ckPath      string
+	runDir      string // --run-dir ("" for the default)
+	ckPath      string // the run's checkpoint: dir/checkpoint.safetensors
 	overwrite   bool
+	runID       string   // names the run in config.json and its checkpoints
+	lock        *runLock // held on dir from prepareDir on
+	createdDir  bool     // this invocation created dir
+	hadCurve    bool     // dir held curve.png before this invocation
 	resumedFrom string   // the checkpoint a resumed run started from; "" for a new run
-	history     [][]byte // a resumed run's metrics lines up to the checkpoint's step
-	dropped     int      // metrics lines after the checkpoint's step (or broken) left out of history
+	inRunDir    bool     // resumedFrom is a run directory's checkpoint (beside its config.json)
+	inPlace     bool     // the run goes on in resumedFrom's run directory
+	resumedStat os.FileInfo
+	ckDevice    string      // the backend that computed the resumed state ("" when unrecorded)
+	ckStat      os.FileInfo // the checkpoint at ckPath as this run last wrote or loaded it
+	history     [][]byte    // a resumed run's metrics lines up to the checkpoint's step
+	dropped     int         // metrics lines after the checkpoint's step (or broken) left out of history
 	wallBefore  time.Duration
 	notes       []string // settings changed on resume; the next metrics line records them
 	log         *metricsLog
@@ -69,6 +80,17 @@ func setup(f flags, fs *pflag.FlagSet, out io.Writer) (*trainingRun, error) {
 	}
 	if err := r.choosePrecision(f); err != nil {
 		return nil, err
+	}
+	if r.ckDevice != "" && r.ckDevice != r.b.Name() {
+		// The worker count, the ISA's kernels, the backend and the precision all change the
+		// order in which sums are taken, so the run goes on close to, not exactly as, before.
+		r.notes = append(r.notes, fmt.Sprintf("device %s (the checkpoint's was %s)", r.b.Name(), r.ckDevice))
+	}
+	if n := r.set.Samples; n > 0 {
+		what := fmt.Sprintf("sample grids of %d images", n)
+		if err := pixelcnn.CheckMemory(what, r.b, pixelcnn.SampleMemory(r.model.Config, n, false)); err != nil {
+			return nil, fmt.Errorf("%w (lower --samples)", err)
+		}
 	}
 	return r, r.chooseDir(f.runDir)
 }
@@ -135,9 +157,8 @@ func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
 		preset = defaultPreset(f)
 	}
 	cfg, err := pixelcnn.PresetConfig(preset, ds.C, ds.H, ds.W)
-	overridden := fs.Changed("hidden") || fs.Changed("blocks") || fs.Changed("out-dim") || fs.Changed("dilations")
-	if err != nil && (!overridden || !slices.Contains(pixelcnn.Presets(), preset)) {
-		return err // an unknown preset, or one that does not fit the data (no override to fix it)
+	if err != nil && !slices.Contains(pixelcnn.Presets(), preset) {
+		return err // a preset that does not fit the data is checked with the overrides applied
 	}
 	if fs.Changed("hidden") {
 		cfg.Hidden = f.hidden
@@ -152,6 +173,9 @@ func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
 		return err
 	}
 	if err = cfg.Validate(); err != nil {
+		if fix := widthFix(cfg); fix != "" {
+			return fmt.Errorf("preset %s on %s: %s", preset, f.dataset, fix)
+		}
 		return fmt.Errorf("preset %s on %s: %w", preset, f.dataset, err)
 	}
 	o := pixelcnn.DefaultTrainOptions()
@@ -170,26 +194,51 @@ func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
 		return err
 	}
 	r.ds, r.model = ds, model
-	r.stop = stopFromFlags(f, ds.Train.N/f.batch)
+	if r.stop, err = stopFromFlags(f, ds.Train.N/f.batch); err != nil {
+		return err
+	}
 	r.set.Steps = r.stop.step
-	r.defaultDir = filepath.Join("runs", fmt.Sprintf("%s-%s-%s", f.dataset, preset, time.Now().Format("20060102-150405")))
+	r.defaultDir = defaultRunDir(f.dataset, preset)
 	return nil
 }
 
-// resume loads the checkpoint named by --resume and takes the run's dataset, data directory,
-// evaluation, sampling and checkpoint settings and stop condition from its config.json,
-// except those the command line gives.
+// defaultRunDir is where a run without --run-dir writes: runs/DATASET-PRESET-TIME.
+func defaultRunDir(dataset, preset string) string {
+	return filepath.Join("runs", fmt.Sprintf("%s-%s-%s", dataset, preset, time.Now().Format("20060102-150405")))
+}
+
+// resume loads the checkpoint named by --resume. A run directory's checkpoint (DIR or
+// DIR/checkpoint.safetensors beside the run's config.json) continues that run: the run's
+// dataset, data directory, evaluation, sampling and checkpoint settings and stop condition
+// come from its config.json, except those the command line gives, and the checkpoint must be
+// the run's own. Any other checkpoint file starts a new run directory from it.
 func (r *trainingRun) resume(f flags, fs *pflag.FlagSet) error {
 	ckPath := f.resume
 	if st, err := os.Stat(ckPath); err == nil && st.IsDir() {
-		ckPath = filepath.Join(ckPath, "checkpoint.safetensors")
+		ckPath = filepath.Join(ckPath, pixelcnn.CheckpointFile)
+		if !exists(ckPath) && len(heldRunFiles(f.resume)) > 0 {
+			return fmt.Errorf("--resume %s: the run has no %s (it stopped before writing its first one): nothing to resume; start it again with --overwrite, or choose another --run-dir",
+				f.resume, pixelcnn.CheckpointFile)
+		}
 	}
+	ckDir := filepath.Dir(ckPath)
+	cfgPath := filepath.Join(ckDir, "config.json")
+	r.inRunDir = filepath.Base(ckPath) == pixelcnn.CheckpointFile && exists(cfgPath)
+	if r.inRunDir && (f.runDir == "" || sameDir(f.runDir, ckDir)) {
+		if err := checkRunDirFree(ckDir); err != nil {
+			return err
+		}
+	}
+	ckStat, _ := os.Stat(ckPath)
 	ck, err := pixelcnn.Load(ckPath, r.b)
 	if ck != nil {
 		r.ckPrecision = ck.Precision
 	}
 	if err != nil {
 		return err
+	}
+	if ck.Notice != "" {
+		fmt.Fprintln(r.out, ck.Notice)
 	}
 	if ck.Train == nil {
 		return fmt.Errorf("--resume %s: the checkpoint has no training state (it was saved without a trainer)", ckPath)
@@ -202,18 +251,28 @@ func (r *trainingRun) resume(f flags, fs *pflag.FlagSet) error {
 			return fmt.Errorf("--resume: --%s cannot change on resume (the checkpoint fixes it)", name)
 		}
 	}
-	ckDir := filepath.Dir(ckPath)
-	saved, err := readRunConfig(ckDir)
-	if err != nil {
-		return fmt.Errorf("--resume %s: %w", ckPath, err)
+	var saved runConfig
+	if r.inRunDir {
+		if saved, err = readRunConfig(ckDir); err != nil {
+			return fmt.Errorf("--resume %s: %w", ckPath, err)
+		}
+		if err := checkBelongs(ck, saved, ckPath); err != nil {
+			return fmt.Errorf("--resume %s: %w", ckPath, err)
+		}
 	}
 	if err := r.takeDataset(ckPath, ck.Train.Dataset, saved.Dataset, fs); err != nil {
 		return err
 	}
 	if saved.Run != nil {
+		if err := saved.Run.checkSaved(cfgPath, fs); err != nil {
+			return fmt.Errorf("--resume %s: %w", ckPath, err)
+		}
 		r.set.inherit(*saved.Run, fs)
 	}
 	if r.ds, err = loadDataset(r.dataset, r.set.DataDir); err != nil {
+		if d := r.set.DataDir; d != "" && !filepath.IsAbs(d) && !fs.Changed("data-dir") {
+			return fmt.Errorf("%s records data_dir %q, relative to the directory the run was started in, and it does not load from here (%v): run from that directory, or give the data's location with --data-dir", cfgPath, d, err)
+		}
 		return err
 	}
 	if err := ck.Config.CheckImages(r.dataset, r.ds.H, r.ds.W, r.ds.C); err != nil {
@@ -222,12 +281,55 @@ func (r *trainingRun) resume(f flags, fs *pflag.FlagSet) error {
 	if r.tr, err = ck.Resume(r.ds.Train); err != nil {
 		return fmt.Errorf("--resume %s: %w", ckPath, err)
 	}
-	r.model, r.ckPath, r.resumedFrom = ck.Model, ckPath, ckPath
+	r.model, r.resumedFrom, r.resumedStat, r.ckDevice = ck.Model, ckPath, ckStat, ck.Train.Device
+	if r.ckDevice == "" {
+		r.ckDevice = saved.Device
+	}
+	r.runID = saved.RunID
+	if r.runID == "" {
+		r.runID = ck.Train.Run
+	}
+	r.defaultDir = defaultRunDir(r.dataset, ck.Config.Preset)
 	if err := r.resumeStop(f, fs, saved.Run, ckDir); err != nil {
 		return err
 	}
 	r.changeOptimizer(f, fs)
 	return nil
+}
+
+// checkBelongs refuses a checkpoint in a run directory that is not that run's: one that names
+// another run, or (files from before runs were named) a different model, optimiser or dataset
+// than the run's config.json (saved). Such a file was copied in, and resuming it would cut the
+// run's metrics back to its step.
+func checkBelongs(ck *pixelcnn.Checkpoint, saved runConfig, ckPath string) error {
+	var differs string
+	ckOpt, runOpt := ck.Train.Options, saved.Train
+	// lr-decay and clip may change on resume, ahead of the checkpoint that records them.
+	ckOpt.LRDecay, ckOpt.Clip, runOpt.LRDecay, runOpt.Clip = 0, 0, 0, 0
+	switch {
+	case saved.RunID != "" && ck.Train.Run != "" && saved.RunID != ck.Train.Run:
+		differs = fmt.Sprintf("it was written by run %s, config.json is run %s's", ck.Train.Run, saved.RunID)
+	case saved.Model.Colors != 0 && modelJSON(ck.Config) != modelJSON(saved.Model):
+		differs = fmt.Sprintf("it holds the model %s, config.json's run is %s", modelJSON(ck.Config), modelJSON(saved.Model))
+	case saved.Train.Batch != 0 && ckOpt != runOpt:
+		differs = fmt.Sprintf("it was trained with %+v, config.json's run with %+v", ck.Train.Options, saved.Train)
+	case saved.Dataset != "" && ck.Dataset != "" && saved.Dataset != ck.Dataset:
+		differs = fmt.Sprintf("it was trained on %s, config.json's run on %s", ck.Dataset, saved.Dataset)
+	default:
+		return nil
+	}
+	return fmt.Errorf("the checkpoint is not this run directory's (%s): put the run's own checkpoint back, or move this one out of %s and resume it from there (a checkpoint outside a run directory starts a new one)",
+		differs, filepath.Dir(ckPath))
+}
+
+// modelJSON is a model config as JSON, the architecture named, for comparing configs.
+func modelJSON(c pixelcnn.Config) string {
+	c.Arch = c.ArchName()
+	if len(c.Dilations) == 0 {
+		c.Dilations = nil
+	}
+	js, _ := json.Marshal(c)
+	return string(js)
 }
 
 // takeDataset picks the resumed run's dataset: the checkpoint's (or, for checkpoints that do
@@ -254,17 +356,25 @@ func (r *trainingRun) takeDataset(ckPath, fromCheckpoint, fromConfig string, fs 
 func (r *trainingRun) resumeStop(f flags, fs *pflag.FlagSet, saved *runSettings, ckDir string) error {
 	switch {
 	case stopFlagsGiven(fs):
-		r.stop = stopFromFlags(f, r.ds.Train.N/r.tr.Opt.Batch)
+		var err error
+		if r.stop, err = stopFromFlags(f, r.ds.Train.N/r.tr.Opt.Batch); err != nil {
+			return err
+		}
 		r.set.Steps, r.set.Minutes = r.stop.step, f.minutes
 	case saved != nil:
 		r.stop = stopCondition{step: saved.Steps, budget: minutes(saved.Minutes)}
 		r.set.Steps, r.set.Minutes = saved.Steps, saved.Minutes
+	case r.inRunDir:
+		return fmt.Errorf("--resume %s: give --steps, --epochs or --minutes (%s records no stop condition)", r.resumedFrom, filepath.Join(ckDir, "config.json"))
 	default:
-		return fmt.Errorf("--resume %s: give --steps, --epochs or --minutes (%s records no stop condition)", r.ckPath, filepath.Join(ckDir, "config.json"))
+		return fmt.Errorf("--resume %s: give --steps, --epochs or --minutes (a checkpoint outside a run directory starts a new run, with the command line's settings)", r.resumedFrom)
 	}
-	h, err := readMetrics(filepath.Join(ckDir, "metrics.jsonl"), r.tr.Step)
-	if err != nil {
-		return err
+	var h metricsHistory
+	if r.inRunDir {
+		var err error
+		if h, err = readMetrics(filepath.Join(ckDir, "metrics.jsonl"), r.tr.Step); err != nil {
+			return err
+		}
 	}
 	r.history, r.dropped = h.lines, h.dropped
 	if h.last != nil {
@@ -272,7 +382,7 @@ func (r *trainingRun) resumeStop(f flags, fs *pflag.FlagSet, saved *runSettings,
 		r.smooth = h.last.TrainBPD
 	}
 	if err := r.stop.checkNotReached(r.tr.Step, r.wallBefore); err != nil {
-		return fmt.Errorf("--resume %s: %w", r.ckPath, err)
+		return fmt.Errorf("--resume %s: %w", r.resumedFrom, err)
 	}
 	return nil
 }

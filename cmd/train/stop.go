@@ -21,16 +21,37 @@ func stopFlagsGiven(fs *pflag.FlagSet) bool {
 	return fs.Changed("steps") || fs.Changed("epochs") || fs.Changed("minutes")
 }
 
-// stopFromFlags resolves --steps/--epochs/--minutes; an epoch is batchesPerEpoch steps.
-func stopFromFlags(f flags, batchesPerEpoch int) stopCondition {
+// maxSteps is the largest step a run may stop at: 2^53, where float64 (the --epochs
+// arithmetic, the metrics' JSON) still counts every step.
+const maxSteps = 1 << 53
+
+// maxMinutes is the largest --minutes: the longest time.Duration, in whole minutes.
+const maxMinutes = math.MaxInt64 / int64(time.Minute)
+
+// stopFromFlags resolves --steps/--epochs/--minutes; an epoch is batchesPerEpoch steps. An
+// --epochs that comes to more than maxSteps steps is refused with the largest it accepts.
+func stopFromFlags(f flags, batchesPerEpoch int) (stopCondition, error) {
 	s := stopCondition{step: f.steps, budget: minutes(f.minutes)}
 	if f.epochs > 0 {
-		s.step = max(1, int(math.Ceil(f.epochs*float64(batchesPerEpoch))))
+		batchesPerEpoch = max(1, batchesPerEpoch)
+		steps := math.Ceil(f.epochs * float64(batchesPerEpoch))
+		if steps > maxSteps {
+			return s, fmt.Errorf("--epochs %v: %.4g steps of %d per epoch, past the largest step %d (the largest --epochs is %d)",
+				f.epochs, steps, batchesPerEpoch, maxSteps, maxSteps/batchesPerEpoch)
+		}
+		s.step = max(1, int(steps))
 	}
-	return s
+	return s, nil
 }
 
-func minutes(m float64) time.Duration { return time.Duration(m * float64(time.Minute)) }
+// minutes converts a budget of m minutes (0 <= m <= maxMinutes); a positive budget shorter
+// than a nanosecond is a nanosecond, so it still stops the run after its one step.
+func minutes(m float64) time.Duration {
+	if m <= 0 {
+		return 0
+	}
+	return max(time.Nanosecond, time.Duration(m*float64(time.Minute)))
+}
 
 func (s stopCondition) String() string {
 	switch {

@@ -21,8 +21,8 @@ func TestStopCondition(t *testing.T) {
 		{flags{steps: 7, minutes: 2}, stopCondition{step: 7, budget: 2 * time.Minute}, "stops at step 7 or after 2m0s of wall-clock time in all, whichever comes first"},
 	}
 	for _, tc := range tests {
-		got := stopFromFlags(tc.f, 10)
-		if got != tc.want || got.String() != tc.says {
+		got, err := stopFromFlags(tc.f, 10)
+		if err != nil || got != tc.want || got.String() != tc.says {
 			t.Errorf("flags %+v: %+v %q, want %+v %q", tc.f, got, got.String(), tc.want, tc.says)
 		}
 	}

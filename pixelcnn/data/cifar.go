@@ -2,7 +2,8 @@ package data
 
 import (
 	"fmt"
-	"os"
+
+	"pixelcnn/pixelcnn/fileio"
 )
 
 // CIFAR-10 binary record layout: 1 label byte (0..9), then 1024 R, 1024 G and 1024 B bytes,
@@ -14,6 +15,10 @@ const (
 	cifarRecord = 1 + cifarImage
 )
 
+// cifarMaxImages bounds the records of one batch file: CIFAR-10 has 60000 images in all (its
+// files hold 10000 each), so a file holding more is not one of its batches.
+const cifarMaxImages = 60000
+
 // ReadCIFARBatch reads a CIFAR-10 binary batch file (data_batch_N.bin, test_batch.bin) and
 // returns its n images as 32x32x3 HWC bytes (pix[((i*32+y)*32+x)*3+c]). Errors name the file.
 func ReadCIFARBatch(path string) (n int, pix []uint8, err error) {
@@ -23,9 +28,9 @@ func ReadCIFARBatch(path string) (n int, pix []uint8, err error) {
 
 // ReadCIFARBatchLabels is ReadCIFARBatch that also returns each record's label (0..9).
 func ReadCIFARBatchLabels(path string) (n int, pix, labels []uint8, err error) {
-	b, err := os.ReadFile(path)
+	b, err := fileio.ReadFile(path, cifarMaxImages*cifarRecord)
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("cifar10: %w", err) // *PathError names the file
+		return 0, nil, nil, fmt.Errorf("cifar10: %w", err) // fileio's errors name the file
 	}
 	return ParseCIFARLabels(b, path)
 }

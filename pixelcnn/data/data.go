@@ -70,7 +70,19 @@ var Names = []string{"mnist", "fashion-mnist", "cifar10"}
 // each gzipped (.gz) or raw; images must be 28x28. For cifar10, dir holds data_batch_1.bin ..
 // data_batch_5.bin and test_batch.bin, either directly or in a cifar-10-batches-bin
 // subdirectory (as the official tarball extracts).
-func Load(name, dir string) (*Dataset, error) {
+func Load(name, dir string) (*Dataset, error) { return load(name, dir, "") }
+
+// LoadSplit is Load of one split, "train" or "test": the other split's files are not read
+// and need not exist (evaluating on the test set needs no training files); its Split is empty.
+func LoadSplit(name, dir, split string) (*Dataset, error) {
+	if split != "train" && split != "test" {
+		return nil, fmt.Errorf("data: split %q: want train or test", split)
+	}
+	return load(name, dir, split)
+}
+
+// load reads split only, or both splits when split is "".
+func load(name, dir, split string) (*Dataset, error) {
 	switch name {
 	case "mnist", "fashion-mnist":
 		if dir == "" {
@@ -87,24 +99,28 @@ func Load(name, dir string) (*Dataset, error) {
 				}
 			}
 		}
-		return loadIDXDataset(name, dir)
+		return loadIDXDataset(name, dir, split)
 	case "cifar10":
 		if dir == "" {
 			return nil, errors.New("cifar10: no default location: download the CIFAR-10 binary version (cifar-10-binary.tar.gz), extract it and pass its directory with --data-dir")
 		}
-		return loadCIFAR10(dir)
+		return loadCIFAR10(dir, split)
 	default:
 		return nil, fmt.Errorf("data: unknown dataset %q (want one of %s)", name, strings.Join(Names, ", "))
 	}
 }
 
-// loadIDXDataset reads an MNIST-like directory (train-images / t10k-images idx files).
-func loadIDXDataset(name, dir string) (*Dataset, error) {
+// loadIDXDataset reads an MNIST-like directory (train-images / t10k-images idx files): the
+// split named by only, or both when only is "".
+func loadIDXDataset(name, dir, only string) (*Dataset, error) {
 	d := &Dataset{Name: name, C: 1, Classes: 10}
 	for _, s := range []struct {
-		base, labels string
-		split        *Split
-	}{{"train-images", "train-labels", &d.Train}, {"t10k-images", "t10k-labels", &d.Test}} {
+		name, base, labels string
+		split              *Split
+	}{{"train", "train-images", "train-labels", &d.Train}, {"test", "t10k-images", "t10k-labels", &d.Test}} {
+		if only != "" && s.name != only {
+			continue
+		}
 		path, err := findIDX(dir, s.base, 3)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -155,11 +171,18 @@ func findIDX(dir, base string, ndims int) (string, error) {
 	return "", fmt.Errorf("%s: no %s idx file (tried %s)", dir, base, strings.Join(cands, ", "))
 }
 
-// loadCIFAR10 reads the six CIFAR-10 binary batches from dir (or dir/cifar-10-batches-bin).
-func loadCIFAR10(dir string) (*Dataset, error) {
-	if _, err := os.Stat(filepath.Join(dir, "data_batch_1.bin")); err != nil {
+// loadCIFAR10 reads the six CIFAR-10 binary batches from dir (or dir/cifar-10-batches-bin):
+// the split named by only, or both when only is "".
+func loadCIFAR10(dir, only string) (*Dataset, error) {
+	train := []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"}
+	test := []string{"test_batch.bin"}
+	first := train[0] // the file whose place says which directory holds the batches
+	if only == "test" {
+		first = test[0]
+	}
+	if _, err := os.Stat(filepath.Join(dir, first)); err != nil {
 		sub := filepath.Join(dir, "cifar-10-batches-bin")
-		if _, err2 := os.Stat(filepath.Join(sub, "data_batch_1.bin")); err2 == nil {
+		if _, err2 := os.Stat(filepath.Join(sub, first)); err2 == nil {
 			dir = sub
 		}
 	}
@@ -181,11 +204,15 @@ func loadCIFAR10(dir string) (*Dataset, error) {
 		return s, nil
 	}
 	var err error
-	if d.Train, err = read([]string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"}); err != nil {
-		return nil, err
+	if only != "test" {
+		if d.Train, err = read(train); err != nil {
+			return nil, err
+		}
 	}
-	if d.Test, err = read([]string{"test_batch.bin"}); err != nil {
-		return nil, err
+	if only != "train" {
+		if d.Test, err = read(test); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }

@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"pixelcnn/pixelcnn/fileio"
 )
 
 // GoMNIST is the module (path@version) whose data/ folder holds the MNIST idx files.
@@ -70,13 +72,19 @@ const (
 	maxIDXDim   = 1 << 16
 )
 
+// maxIDXFileBytes bounds an idx file on disk: the largest header and data, and for a gzipped
+// file the stored-block overhead of incompressible data (5 bytes a 64 KiB block) and the
+// gzip header and trailer. The decompressed stream is bounded separately by parseIDX, which
+// reads no more than the header's dims allow.
+const maxIDXFileBytes = 16 + maxIDXBytes + maxIDXBytes/(64<<10)*5 + 1<<10
+
 // ReadIDXImages reads an idx3-ubyte image file (magic 0x00000803, then big-endian uint32
 // n, h, w, then n*h*w bytes), gzipped or raw (detected from the content, not the name).
 // Errors name the file.
 func ReadIDXImages(path string) (n, h, w int, pix []uint8, err error) {
-	f, err := os.Open(path)
+	f, err := fileio.Open(path, maxIDXFileBytes)
 	if err != nil {
-		return 0, 0, 0, nil, fmt.Errorf("idx: %w", err) // *PathError names the file
+		return 0, 0, 0, nil, fmt.Errorf("idx: %w", err) // fileio's errors name the file
 	}
 	defer f.Close()
 	return ParseIDXImages(f, path)
@@ -97,7 +105,7 @@ func ParseIDXImages(r io.Reader, name string) (n, h, w int, pix []uint8, err err
 // ReadIDXLabels reads an idx1-ubyte label file (magic 0x00000801, big-endian uint32 n, then
 // n bytes), gzipped or raw; every label must be below classes. Errors name the file.
 func ReadIDXLabels(path string, classes int) ([]uint8, error) {
-	f, err := os.Open(path)
+	f, err := fileio.Open(path, maxIDXFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("idx: %w", err)
 	}

@@ -237,7 +237,6 @@ func TestReadImageConversions(t *testing.T) {
 		return jpeg.Encode(b, m, &jpeg.Options{Quality: 100})
 	})
 
-	luma := func(r, g, b uint32) uint8 { return uint8((19595*r*257 + 38470*g*257 + 7471*b*257 + 1<<15) >> 24) }
 	tests := []struct {
 		name string
 		path string
@@ -245,7 +244,6 @@ func TestReadImageConversions(t *testing.T) {
 		want []uint8
 	}{
 		{"png rgb", pngPath, 3, []uint8{255, 0, 0, 10, 200, 30}},
-		{"png to grey", pngPath, 1, []uint8{luma(255, 0, 0), luma(10, 200, 30)}},
 		{"gif grey", gifPath, 1, []uint8{0, 200}},
 		{"gif to rgb", gifPath, 3, []uint8{0, 0, 0, 200, 200, 200}},
 		{"jpeg grey", jpgPath, 1, []uint8{0, 200}},

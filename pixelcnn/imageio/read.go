@@ -1,20 +1,19 @@
 package imageio
 
 import (
+	"bytes"
 	"fmt"
 	"image"
-	"image/color"
 	_ "image/gif" // registered decoders: ReadImage accepts GIF and JPEG as well as PNG
 	_ "image/jpeg"
 	_ "image/png"
-	"os"
+
+	"pixelcnn/pixelcnn/fileio"
 )
 
-// ReadImage reads an image file (PNG, JPEG or GIF) that must be exactly w x h pixels and
-// returns it as h*w*c bytes in HWC order: c = 1 converts to grey with the standard luma
-// (0.299 R + 0.587 G + 0.114 B, Go's color.GrayModel), c = 3 gives RGB. Transparent pixels
-// are composited over black (premultiplied colour), which is what both models do.
-// A size mismatch is an error, never a silent resize.
+// ReadImage reads an image file (PNG, JPEG or GIF) and returns it as h*w*c bytes in HWC
+// order, checked by Pixels: exactly w x h, opaque, 8-bit, and grey for c = 1. A mismatch is
+// an error naming the file, never a silent resize or conversion.
 func ReadImage(path string, h, w, c int) ([]uint8, error) {
 	if c != 1 && c != 3 {
 		return nil, fmt.Errorf("imageio: %s: channel count %d must be 1 (grey) or 3 (RGB)", path, c)
@@ -22,31 +21,33 @@ func ReadImage(path string, h, w, c int) ([]uint8, error) {
 	if h < 1 || w < 1 {
 		return nil, fmt.Errorf("imageio: %s: wanted size %dx%d must be positive", path, w, h)
 	}
-	f, err := os.Open(path)
+	b, err := fileio.ReadFile(path, MaxImageFileBytes(h, w))
 	if err != nil {
-		return nil, fmt.Errorf("imageio: %w", err) // *PathError already names the path
+		return nil, fmt.Errorf("imageio: %w", err) // fileio's errors name the path
 	}
-	defer f.Close()
-	img, format, err := image.Decode(f)
+	// The header's size first: a few bytes can claim an image of gigabytes.
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("imageio: %s: decoding: %w", path, err)
 	}
-	b := img.Bounds()
-	if b.Dx() != w || b.Dy() != h {
-		return nil, fmt.Errorf("imageio: %s: %s image is %dx%d (width x height), want %dx%d",
-			path, format, b.Dx(), b.Dy(), w, h)
+	if cfg.Width != w || cfg.Height != h {
+		return nil, fmt.Errorf("imageio: %s (%s): the image is %dx%d (width x height), want %dx%d", path, format, cfg.Width, cfg.Height, w, h)
 	}
-	out := make([]uint8, 0, h*w*c)
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			px := img.At(x, y)
-			if c == 1 {
-				out = append(out, color.GrayModel.Convert(px).(color.Gray).Y)
-				continue
-			}
-			rgba := color.RGBAModel.Convert(px).(color.RGBA)
-			out = append(out, rgba.R, rgba.G, rgba.B)
-		}
+	img, format, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %s: decoding: %w", path, err)
 	}
-	return out, nil
+	px, err := Pixels(img, h, w, c)
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %s (%s): %w", path, format, err)
+	}
+	return px, nil
+}
+
+// MaxImageFileBytes bounds an image file that should hold h x w pixels: the largest
+// pixel data such an image can carry (16-bit RGBA, a filter byte a row), twice over for a
+// worst-case encoder (stored deflate blocks, tiny chunks), plus 16 MiB for metadata chunks
+// (colour profiles, text, EXIF).
+func MaxImageFileBytes(h, w int) int64 {
+	return 16<<20 + 2*int64(h)*(1+8*int64(w))
 }
