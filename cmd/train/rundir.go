@@ -215,8 +215,10 @@ func (r *trainingRun) writeConfig() error {
 }
 
 func (r *trainingRun) printStart() {
+	cfg := r.model.Config
+	cfg.Arch = cfg.ArchName()
 	fmt.Fprintf(r.out, "run dir %s\ndevice %s, precision %s, dataset %s (%d train / %d test, %dx%dx%d), model %+v\n",
-		r.dir, r.b.Name(), r.precision, r.dataset, r.ds.Train.N, r.ds.Test.N, r.ds.H, r.ds.W, r.ds.C, r.model.Config)
+		r.dir, r.b.Name(), r.precision, r.dataset, r.ds.Train.N, r.ds.Test.N, r.ds.H, r.ds.W, r.ds.C, cfg)
 	if r.resumedFrom != "" {
 		fmt.Fprintf(r.out, "resuming from step %d (%s)\n", r.tr.Step, r.resumedFrom)
 	}

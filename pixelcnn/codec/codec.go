@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"pixelcnn/nn"
+	"pixelcnn/nn/cpu/isa"
 	"pixelcnn/pixelcnn"
 	"pixelcnn/pixelcnn/rangecoder"
 )
@@ -22,18 +23,23 @@ const DefaultBatch = 200
 
 // BackendTag names the arithmetic a backend computes logits with: the backend kind (the CPU
 // without its worker count, which does not change results; a GPU with its model and compute
-// capability), its precision and the architecture of this binary.
+// capability), its precision and the architecture of this binary. On amd64 the CPU's AVX2 and
+// AVX-512 kernels compute the same bits (tag "cpu/fp32/amd64", as files before the choice of
+// kernels had), the generic Go code (no FMA) others: "cpu/fp32/amd64-generic".
 func BackendTag(b nn.Backend) string {
-	name := b.Name()
+	name, arch := b.Name(), runtime.GOARCH
 	switch {
 	case strings.HasPrefix(name, "cpu"):
 		name = "cpu"
+		if arch == "amd64" && isa.FP32Kernels() == isa.Generic {
+			arch += "-generic"
+		}
 	case strings.HasPrefix(name, "cuda:"): // "cuda:0 (NVIDIA H100 ..., sm_90)": drop the ordinal
 		if i := strings.IndexByte(name, ' '); i > 0 {
 			name = "cuda" + name[i:]
 		}
 	}
-	tag := fmt.Sprintf("%s/%s/%s", name, nn.BackendPrecision(b), runtime.GOARCH)
+	tag := fmt.Sprintf("%s/%s/%s", name, nn.BackendPrecision(b), arch)
 	if len(tag) > 255 {
 		tag = tag[:255]
 	}
