@@ -28,7 +28,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	for _, p := range []struct {
 		preset       string
 		colors, size int
-	}{{"tiny", 1, 28}, {"mnist", 1, 28}, {"cifar10", 3, 32}} {
+	}{{"tiny", 1, 28}, {"mnist", 1, 28}, {"gated", 1, 28}, {"cifar10", 3, 32}} {
 		cases = append(cases, stepCase{p.preset + "/b16", p.preset, p.colors, p.size, isa.Detected, false})
 		for _, l := range isa.Available() {
 			if l >= isa.AVX2 && l < isa.FP32KernelsAt(isa.Detected) {

@@ -1,0 +1,6 @@
+//go:build !amd64 || purego
+
+package vec
+
+func gateAVX(y, a, gs *float32, n int)              { panic("vec: no assembly") }
+func gateGradAVX(da, dg, dy, a, gs *float32, n int) { panic("vec: no assembly") }
