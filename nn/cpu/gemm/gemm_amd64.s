@@ -2,11 +2,12 @@
 
 #include "textflag.h"
 
-// func kern6x16(k int, a *float32, rsa, csa int, b *float32, c *float32, ldc int, alpha, beta float32, pfa, pfc *float32)
+// func kern6x16(k int, a *float32, rsa, csa int, b *float32, c *float32, ldc int, alpha, beta float32, pfa, pfc *float32, ldb int)
 //
+// B's row p is read at b + p*ldb (bytes): a packed panel (ldb = 64) or op(B) in place.
 // Accumulators: Y4..Y15 (row r in Y(4+2r), Y(5+2r)); Y0, Y1 hold the B row,
 // Y2, Y3 the broadcast A elements. AX points at A rows 0-2, R12 at rows 3-5.
-TEXT ·kern6x16(SB), NOSPLIT, $0-80
+TEXT ·kern6x16(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ rsa+16(FP), R8
@@ -94,7 +95,7 @@ loop4:
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ R9, AX
 	ADDQ R9, R12
-	ADDQ $64, BX
+	ADDQ ldb+80(FP), BX
 	VMOVUPS (BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS (AX), Y2
@@ -117,7 +118,7 @@ loop4:
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ R9, AX
 	ADDQ R9, R12
-	ADDQ $64, BX
+	ADDQ ldb+80(FP), BX
 	VMOVUPS (BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS (AX), Y2
@@ -140,7 +141,7 @@ loop4:
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ R9, AX
 	ADDQ R9, R12
-	ADDQ $64, BX
+	ADDQ ldb+80(FP), BX
 	VMOVUPS (BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS (AX), Y2
@@ -163,7 +164,7 @@ loop4:
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ R9, AX
 	ADDQ R9, R12
-	ADDQ $64, BX
+	ADDQ ldb+80(FP), BX
 	SUBQ $4, CX
 	CMPQ CX, $4
 	JGE  loop4
@@ -195,7 +196,7 @@ loop1:
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ R9, AX
 	ADDQ R9, R12
-	ADDQ $64, BX
+	ADDQ ldb+80(FP), BX
 	DECQ CX
 	JNE  loop1
 

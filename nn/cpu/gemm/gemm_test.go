@@ -267,6 +267,10 @@ var benchShapes = []struct {
 	{"TN_480x256x2048", true, false, 480, 256, 2048},
 	{"TN_64x64x12544", true, false, 64, 64, 12544},
 	{"NT_12544x160x32", false, true, 12544, 160, 32},
+	// The cached sampler's per-position GEMMs: 16 images' rows (mnist preset).
+	{"NN_16x64x32", false, false, 16, 64, 32},
+	{"NN_16x32x144", false, false, 16, 32, 144},
+	{"NN_16x256x32", false, false, 16, 256, 32},
 	{"NT_12544x480x256", false, true, 12544, 480, 256},
 	{"NT_4096x64x64", false, true, 4096, 64, 64},
 }
