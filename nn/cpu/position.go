@@ -29,7 +29,7 @@ func newPositionShape(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j int) (con
 // operand layout, same inner dimensions) on the im2col rows of position (i, j) of every
 // image, so each output is summed the same way and the values are MaskedConv's bit for bit
 // (the cached sampler relies on this to draw exactly SampleNaive's images). A 1x1 conv needs
-// no im2col: the N input rows are read in place, H*W*In apart.
+// no im2col: its N input rows are only gathered.
 //
 // (Computing the transpose, W^T a^T, would avoid packing the whole weight matrix on every
 // call, but the GEMM blocks the inner dimension differently for a transposed A, so the sums
@@ -41,15 +41,25 @@ func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j 
 	}
 	in, out := spec.In, spec.Out
 	pos := i*s.w + j // position of (i, j) inside one image
-	a, lda := x.Host[pos*in:], s.h*s.w*in
 	var col []float32
-	if !s.direct() {
-		col = b.buffer(s.n * s.kLive)
+	var lda int
+	if s.direct() {
+		// A 1x1 conv's rows are x's, one per image, H*W*In apart: often a multiple of 4 KiB
+		// (28*28*64 floats), so read in place they would all fall in one L1 set and evict
+		// each other at every k step. Gathered, they are one contiguous block.
+		col, _ = b.take(s.n * in)
+		for n := 0; n < s.n; n++ {
+			copy(col[n*in:(n+1)*in], x.Host[(n*s.h*s.w+pos)*in:])
+		}
+		lda = in
+	} else {
+		col, _ = b.take(s.n * s.kLive) // im2col writes every element
 		for n := 0; n < s.n; n++ {
 			s.im2col(col[n*s.kLive:], x.Host, n*s.h*s.w+pos, 1)
 		}
-		a, lda = col, s.kLive
+		lda = s.kLive
 	}
+	a := col
 	macs := s.n * out * s.kLive
 	// Column chunks: a multiple of 16 (the GEMM's register tile width), one per worker.
 	chunks := min(b.workers, out/64)
