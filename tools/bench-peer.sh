@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
-presets=${PRESETS:-mnist,cifar10,tiny}
+presets=${PRESETS:-mnist,cifar10,tiny,gated}
 rounds=${ROUNDS:-3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -3,7 +3,7 @@
 speed against the same math.
 
   /usr/bin/python3 tools/peer/bench.py [--threads 2] [--runs 20] [--device cpu|cuda]
-      [--compile] [--presets mnist,cifar10,tiny] [--kinds conv_fwd_bwd,train_step]
+      [--compile] [--presets mnist,cifar10,tiny,gated] [--kinds conv_fwd_bwd,train_step]
       [--with-cifar-train] [--batches 16,64] [--channels-last] [--tf32 default|on|off]
 
 Cases (batch 16 unless --batches; NCHW, or channels_last memory format with --channels-last):
@@ -14,7 +14,8 @@ Cases (batch 16 unless --batches; NCHW, or channels_last memory format with --ch
                 mnist/in1x1     (64->32)              cifar10/in1x1     (384->192)
                 mnist/final1x1  (32->256)             cifar10/final1x1  (768->768)
   train_step    forward, cross-entropy loss, backward, Adam step of the whole model:
-                mnist/train_step, tiny/train_step (tiny at 28x28, C=1)
+                mnist/train_step, tiny/train_step (tiny at 28x28, C=1), gated/train_step (the
+                gated preset, tools/peer/gated_torch.py)
                 (cifar10/train_step with --with-cifar-train)
 
 --tf32 sets torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32 (default:
@@ -41,6 +42,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pixelcnn_torch import PRESETS, PixelCNN, make_mask, nll_nats  # noqa: E402
+from gated_torch import GatedPixelCNN  # noqa: E402
+
+# The gated preset (pixelcnn/config.go's "gated": p 32, 7 layers, default dilations), 28x28x1.
+GATED = dict(colors=1, height=28, width=28, hidden=32, blocks=7, dilations=[1, 2, 1, 4, 1, 2, 1])
 
 # name -> (colors, size, f_in, f_out, k, mode)
 CONV_CASES = [
@@ -119,9 +124,9 @@ def conv_case(colors, size, f_in, f_out, k, mode, device, compile_, batch, chann
 
 
 def train_case(preset, device, compile_, batch, channels_last):
-    cfg = dict(PRESETS[preset])
+    cfg = dict(GATED if preset == "gated" else PRESETS[preset])
     torch.manual_seed(0)
-    model = PixelCNN(**cfg).to(device)
+    model = (GatedPixelCNN(**cfg) if preset == "gated" else PixelCNN(**cfg)).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -149,7 +154,7 @@ def parse_args(argv=None):
     p.add_argument("--max-seconds", type=float, default=30.0, help="rough time budget per case")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--compile", action="store_true", help="torch.compile the forward (torch >= 2)")
-    p.add_argument("--presets", default="mnist,cifar10,tiny", help="comma list of case prefixes")
+    p.add_argument("--presets", default="mnist,cifar10,tiny,gated", help="comma list of case prefixes")
     p.add_argument("--kinds", default="conv_fwd_bwd,train_step")
     p.add_argument("--with-cifar-train", action="store_true", help="also time cifar10/train_step")
     p.add_argument("--batches", default="16", help="comma list of batch sizes")
@@ -189,7 +194,7 @@ def main(argv=None):
                     cases.append((name, "conv_fwd_bwd", batch,
                                   lambda spec=spec, batch=batch: conv_case(*spec, device, a.compile, batch, cl)))
         if "train_step" in kinds:
-            train = ["mnist", "tiny"] + (["cifar10"] if a.with_cifar_train else [])
+            train = ["mnist", "tiny", "gated"] + (["cifar10"] if a.with_cifar_train else [])
             for preset in train:
                 if preset in presets:
                     cases.append((f"{preset}/train_step", "train_step", batch,
