@@ -116,3 +116,11 @@ type RMSPropStep struct {
 type PerImageLoss interface {
 	SoftmaxXentPerImage(logits, x *Tensor) ([]float64, error)
 }
+
+// RowOffsetSampler is an optional extension of Backend: SampleCategoricalFrom is
+// SampleCategorical with its rows numbered from row0 (row r's uniform is
+// Uniform(seed, counter, row0+r)), so that a group of images drawn on its own draws what
+// the whole batch would (the cached sampler's groups, one per CPU worker).
+type RowOffsetSampler interface {
+	SampleCategoricalFrom(out []int32, logits *Tensor, offset int, temperature float32, seed, counter uint64, row0 int) error
+}

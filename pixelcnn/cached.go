@@ -276,6 +276,12 @@ func SampleCached(m *Model, o SampleOptions) ([]uint8, error) {
 	if ds, ok := m.B.(nn.DeviceSampler); ok && c.ArchName() == ArchPixelCNN && !m.Conditional() {
 		return sampleOnDevice(m, ds, o, out, x)
 	}
+	if groups := sampleGroups(m.B, o.N); groups > 1 {
+		if err := sampleSplit(m, o, out, x, groups); err != nil {
+			return nil, fmt.Errorf("sample: %w", err)
+		}
+		return out, nil
+	}
 	st, err := m.arch.newStepper(m, o.N, x, o.Labels)
 	if err != nil {
 		return nil, fmt.Errorf("sample: %w", err)

@@ -131,10 +131,17 @@ func runPasses(st stepper, c Config, n, keepRows int, next subpixelFunc, progres
 // drawInto returns the subpixelFunc of a sampler: draw each subpixel from its logits with
 // o's seed and temperature, and record it in out (n images of c.Subpixels()).
 func drawInto(m *Model, o SampleOptions, out []uint8) subpixelFunc {
+	return drawRows(m, o, out, func(draws []int32, logits *nn.Tensor, offset int, s uint64) error {
+		return m.B.SampleCategorical(draws, logits, offset, o.Temperature, o.Seed, s)
+	})
+}
+
+// drawRows is drawInto with the draw of subpixel s's values (at logits' column offset) given.
+func drawRows(m *Model, o SampleOptions, out []uint8, draw func(draws []int32, logits *nn.Tensor, offset int, s uint64) error) subpixelFunc {
 	draws := make([]int32, o.N)
 	imgLen := m.Config.Subpixels()
 	return func(s, col int, logits *nn.Tensor, vals []uint8) error {
-		if err := m.B.SampleCategorical(draws, logits, col*Levels, o.Temperature, o.Seed, uint64(s)); err != nil {
+		if err := draw(draws, logits, col*Levels, uint64(s)); err != nil {
 			return err
 		}
 		for k, v := range draws {

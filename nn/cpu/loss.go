@@ -69,6 +69,14 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 // first value k whose running sum of exp((l-max)/T) exceeds u * total, u = nn.Uniform(seed,
 // counter, r). Sums are float64.
 func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, temperature float32, seed, counter uint64) error {
+	return b.SampleCategoricalFrom(out, logits, offset, temperature, seed, counter, 0)
+}
+
+// SampleCategoricalFrom implements nn.RowOffsetSampler.
+func (b *Backend) SampleCategoricalFrom(out []int32, logits *nn.Tensor, offset int, temperature float32, seed, counter uint64, row0 int) error {
+	if row0 < 0 {
+		return fmt.Errorf("cpu: SampleCategoricalFrom: row0 %d < 0", row0)
+	}
 	if err := nn.CheckSample(out, logits, offset, temperature); err != nil {
 		return err
 	}
@@ -90,7 +98,7 @@ func (b *Backend) SampleCategorical(out []int32, logits *nn.Tensor, offset int, 
 			p[k] = float64(vec.ExpNeg((v - m) * invT))
 			z += p[k]
 		}
-		target := float64(nn.Uniform(seed, counter, r)) * z
+		target := float64(nn.Uniform(seed, counter, row0+r)) * z
 		k, run := 0, 0.0
 		for k = 0; k < 255; k++ {
 			run += p[k]
