@@ -133,7 +133,7 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 			for k := range vals {
 				v := img[k*sub+s]
 				vals[k] = v
-				_, sum, err := t.quantize(logits[k*levels : (k+1)*levels])
+				mode, sum, err := t.quantize(logits[k*levels : (k+1)*levels])
 				if err != nil {
 					return err
 				}
@@ -142,7 +142,7 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 					return err
 				}
 				st.QuantBits += FreqBits - math.Log2(float64(f))
-				st.NLLBits += nllBits(logits[k*levels:(k+1)*levels], int(v), sum)
+				st.NLLBits += nllBits(logits[k*levels:(k+1)*levels], int(v), mode, sum)
 			}
 			return nil
 		})
@@ -185,13 +185,10 @@ func maxSubpixels(n int) int {
 	return int(float64(8*n+64) / 2.19e-5)
 }
 
-// nllBits is −log2 softmax(logits)[v] in float64, given S = Σ exp(x_i − max) from quantize.
-func nllBits(logits []float32, v int, sum float64) float64 {
-	mx := logits[0]
-	for _, x := range logits {
-		mx = max(mx, x)
-	}
-	return (math.Log(sum) - (float64(logits[v]) - float64(mx))) / math.Ln2
+// nllBits is −log2 softmax(logits)[v] in float64, given the mode (the index of the largest
+// logit) and S = Σ exp(x_i − max) from quantize.
+func nllBits(logits []float32, v, mode int, sum float64) float64 {
+	return (math.Log(sum) - (float64(logits[v]) - float64(logits[mode]))) / math.Ln2
 }
 
 // Decode decodes a file coded by Encode with the same checkpoint on the same kind of backend

@@ -48,20 +48,53 @@ const (
 // inverse[n] = 1/n, rounded once by the compiler.
 var inverse = [13]float64{0, 1, 1.0 / 2, 1.0 / 3, 1.0 / 4, 1.0 / 5, 1.0 / 6, 1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 / 10, 1.0 / 11, 1.0 / 12}
 
-// expNeg returns e^d for -expCutoff <= d <= 0 to within a few ulps, deterministically.
+// expNeg returns e^d for -expCutoff <= d <= 0 to within a few ulps, deterministically: the
+// Taylor series to r^12/12! of r = d - k ln 2 (relative error < 1e-16 for |r| <= 0.35) in
+// Horner form, p = 1 + (r/n) p for n = 12 down to 1, written out, then scaled by 2^k.
 func expNeg(d float64) float64 {
 	k := math.Floor(float64(d*invLn2) + 0.5)
 	r := float64(d-float64(k*ln2Hi)) - float64(k*ln2Lo) // |r| <= ln2/2
-	// Taylor series to r^12/12! (relative error < 1e-16 for |r| <= 0.35), Horner form.
-	p := 1.0
-	for n := 12; n >= 1; n-- {
-		p = 1 + float64(float64(r*inverse[n])*p)
+	p := 1 + float64(float64(r*inverse[12])*1)
+	p = 1 + float64(float64(r*inverse[11])*p)
+	p = 1 + float64(float64(r*inverse[10])*p)
+	p = 1 + float64(float64(r*inverse[9])*p)
+	p = 1 + float64(float64(r*inverse[8])*p)
+	p = 1 + float64(float64(r*inverse[7])*p)
+	p = 1 + float64(float64(r*inverse[6])*p)
+	p = 1 + float64(float64(r*inverse[5])*p)
+	p = 1 + float64(float64(r*inverse[4])*p)
+	p = 1 + float64(float64(r*inverse[3])*p)
+	p = 1 + float64(float64(r*inverse[2])*p)
+	p = 1 + float64(float64(r*inverse[1])*p)
+	// p * 2^k, exact: -58 <= k <= 0 and p in [0.7, 1.5], so the result is normal and the
+	// product only changes the exponent (math.Ldexp's value, without its general cases).
+	return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
+}
+
+// expNeg4 is expNeg of each of d's four values, the four chains interleaved.
+func expNeg4(d [4]float64) (e [4]float64) {
+	var k, r, p [4]float64
+	for j := range d {
+		k[j] = math.Floor(float64(d[j]*invLn2) + 0.5)
+		r[j] = float64(d[j]-float64(k[j]*ln2Hi)) - float64(k[j]*ln2Lo)
+		p[j] = 1 + float64(float64(r[j]*inverse[12])*1)
 	}
-	return math.Ldexp(p, int(k)) // exact: k >= -58, no subnormals
+	for n := 11; n >= 1; n-- {
+		c := inverse[n]
+		p[0] = 1 + float64(float64(r[0]*c)*p[0])
+		p[1] = 1 + float64(float64(r[1]*c)*p[1])
+		p[2] = 1 + float64(float64(r[2]*c)*p[2])
+		p[3] = 1 + float64(float64(r[3]*c)*p[3])
+	}
+	for j := range e {
+		e[j] = p[j] * math.Float64frombits(uint64(int64(k[j])+1023)<<52)
+	}
+	return e
 }
 
 // tables holds the scratch of frequency computation for one subpixel.
 type tables struct {
+	d    [levels]float64 // logit - max, at least -expCutoff
 	e    [levels]float64
 	freq [levels]uint32
 }
@@ -71,23 +104,23 @@ type tables struct {
 func (t *tables) quantize(logits []float32) (mode int, sum float64, err error) {
 	mx := logits[0]
 	for i, v := range logits {
+		if math.Float32bits(v)&0x7f80_0000 == 0x7f80_0000 { // exponent all ones: NaN or ±Inf
+			return 0, 0, fmt.Errorf("codec: the model produced a non-finite logit (%v)", v)
+		}
 		if v > mx {
 			mx, mode = v, i
 		}
 	}
-	for _, v := range logits {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return 0, 0, fmt.Errorf("codec: the model produced a non-finite logit (%v)", v)
-		}
-	}
 	m := float64(mx)
 	for i, v := range logits {
-		d := float64(v) - m
-		if d < -expCutoff {
+		t.d[i] = max(float64(v)-m, -expCutoff)
+	}
+	expNegs(t.e[:], t.d[:])
+	for i, v := range logits {
+		if float64(v)-m < -expCutoff {
 			t.e[i] = 0
 			continue
 		}
-		t.e[i] = expNeg(d)
 		sum += t.e[i]
 	}
 	scale := float64(FreqTotal-levels) / sum

@@ -108,3 +108,63 @@ func TestQuantizeGolden(t *testing.T) {
 		t.Errorf("tables hash %s, want %s", got, want)
 	}
 }
+
+// expNegLoop is expNeg as first written (a loop and math.Ldexp): the written-out form must
+// give its bits, or files coded before would not decode.
+func expNegLoop(d float64) float64 {
+	k := math.Floor(float64(d*invLn2) + 0.5)
+	r := float64(d-float64(k*ln2Hi)) - float64(k*ln2Lo)
+	p := 1.0
+	for n := 12; n >= 1; n-- {
+		p = 1 + float64(float64(r*inverse[n])*p)
+	}
+	return math.Ldexp(p, int(k))
+}
+
+func TestExpNegMatchesLoop(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 7))
+	ds := []float64{0, math.Copysign(0, -1), -expCutoff, -1e-300, -0.5 * math.Ln2, -math.Ln2, -39.999999}
+	for range 1_000_000 {
+		ds = append(ds, -expCutoff*rng.Float64(), -rng.ExpFloat64())
+	}
+	for _, d := range ds {
+		if d < -expCutoff {
+			continue
+		}
+		if got, want := expNeg(d), expNegLoop(d); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("expNeg(%v) = %v, the loop's %v", d, got, want)
+		}
+	}
+}
+
+// BenchmarkQuantize times one subpixel's table from 256 logits (the codec does it for every
+// subpixel of every image, encoding and decoding).
+func BenchmarkQuantize(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	logits := randomLogits(rng, 5)
+	var tb tables
+	for b.Loop() {
+		if _, _, err := tb.quantize(logits); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestExpNegsMatchesScalar: the vectorised expNegs gives expNeg's bits lane by lane, at every
+// length (the scalar tail included).
+func TestExpNegsMatchesScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	d := []float64{0, math.Copysign(0, -1), -expCutoff, -1e-300, -0.5 * math.Ln2, -math.Ln2}
+	for range 400_000 {
+		d = append(d, -expCutoff*rng.Float64(), -rng.ExpFloat64(), -1e-8*rng.Float64())
+	}
+	for _, n := range []int{len(d), 1, 3, 4, 5, 256} {
+		e := make([]float64, n)
+		expNegs(e, d[:n])
+		for k, v := range e {
+			if want := expNeg(d[k]); math.Float64bits(v) != math.Float64bits(want) {
+				t.Fatalf("n=%d: expNegs(%v) = %v, expNeg %v", n, d[k], v, want)
+			}
+		}
+	}
+}
