@@ -115,7 +115,6 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 		Backend: BackendTag(m.B), ModelHash: hash, PixelHash: sha256.Sum256(pixels)}
 	st := Stats{Images: n, Subpixels: n * sub}
 	enc := rangecoder.NewEncoder()
-	var t tables
 	for b0 := 0; b0 < n; b0 += batch {
 		nb := min(batch, n-b0)
 		img := pixels[b0*sub : (b0+nb)*sub]
@@ -129,20 +128,21 @@ func Encode(m *pixelcnn.Model, pixels []uint8, n int, o Options) ([]byte, Stats,
 				labels[k] = int32(l)
 			}
 		}
+		bt := newBatchTables(nb, m.B)
 		err := pixelcnn.CachedPass(m, nb, labels, func(s int, logits []float32, vals []uint8) error {
+			if err := bt.quantize(logits, len(vals)); err != nil {
+				return err
+			}
 			for k := range vals {
 				v := img[k*sub+s]
 				vals[k] = v
-				mode, sum, err := t.quantize(logits[k*levels : (k+1)*levels])
-				if err != nil {
-					return err
-				}
+				t := &bt.t[k]
 				f := uint64(t.freq[v])
 				if err := enc.Encode(t.start(int(v)), f, FreqTotal); err != nil {
 					return err
 				}
 				st.QuantBits += FreqBits - math.Log2(float64(f))
-				st.NLLBits += nllBits(logits[k*levels:(k+1)*levels], int(v), mode, sum)
+				st.NLLBits += nllBits(logits[k*levels:(k+1)*levels], int(v), bt.modes[k], bt.sums[k])
 			}
 			return nil
 		})
@@ -211,7 +211,6 @@ func Decode(m *pixelcnn.Model, file []byte, o Options) (Header, []uint8, error) 
 	// runs out of bytes) before it can make the decoder allocate much.
 	var pixels []uint8
 	dec := rangecoder.NewDecoder(payload)
-	var t tables
 	for b0 := 0; b0 < h.Count; b0 += h.Batch {
 		nb := min(h.Batch, h.Count-b0)
 		pixels = append(pixels, make([]uint8, nb*sub)...)
@@ -229,11 +228,13 @@ func Decode(m *pixelcnn.Model, file []byte, o Options) (Header, []uint8, error) 
 				h.Labels = append(h.Labels, uint8(l))
 			}
 		}
+		bt := newBatchTables(nb, m.B)
 		err := pixelcnn.CachedPass(m, nb, labels, func(s int, logits []float32, vals []uint8) error {
+			if err := bt.quantize(logits, len(vals)); err != nil {
+				return err
+			}
 			for k := range vals {
-				if _, _, err := t.quantize(logits[k*levels : (k+1)*levels]); err != nil {
-					return err
-				}
+				t := &bt.t[k]
 				target, err := dec.Target(FreqTotal)
 				if err != nil {
 					return err
