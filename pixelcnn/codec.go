@@ -34,26 +34,40 @@ func CachedPass(m *Model, n int, labels []int32, next SubpixelFunc) error {
 	if err := checkDeviceMemory(m, n); err != nil {
 		return err
 	}
+	var err error
+	if groups := passGroups(m.B, n); groups > 1 {
+		err = cachedPassSplit(m, n, labels, next, groups)
+	} else {
+		mine := make([]float32, n*Levels)
+		err = stepperPass(m, n, labels, func(sub, col int, host []float32, vals []uint8) error {
+			for k := 0; k < n; k++ {
+				copy(mine[k*Levels:(k+1)*Levels], host[(k*c.Colors+col)*Levels:])
+			}
+			return next(sub, mine, vals)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("cached pass: %w", err)
+	}
+	return nil
+}
+
+// stepperPass runs one stepper's passes over n images (starting blank), handing fn each
+// subpixel's logits as host values [n, C*Levels] with its colour.
+func stepperPass(m *Model, n int, labels []int32, fn func(sub, col int, host []float32, vals []uint8) error) error {
+	c := m.Config
 	st, err := m.arch.newStepper(m, n, make([]float32, n*c.Subpixels()), labels)
 	if err != nil {
 		return err
 	}
 	defer st.release()
 	host := make([]float32, n*Levels*c.Colors)
-	mine := make([]float32, n*Levels)
-	err = runPasses(st, c, n, 0, func(sub, col int, lt *nn.Tensor, vals []uint8) error {
+	return runPasses(st, c, n, 0, func(sub, col int, lt *nn.Tensor, vals []uint8) error {
 		if err := m.B.ToHost(host, lt); err != nil {
 			return err
 		}
-		for k := 0; k < n; k++ {
-			copy(mine[k*Levels:(k+1)*Levels], host[(k*c.Colors+col)*Levels:])
-		}
-		return next(sub, mine, vals)
+		return fn(sub, col, host, vals)
 	}, nil)
-	if err != nil {
-		return fmt.Errorf("cached pass: %w", err)
-	}
-	return nil
 }
 
 // TensorHash is the SHA-256 of the model's parameters as a checkpoint stores them: for each
