@@ -18,15 +18,15 @@ import (
 // sampleGroups is how many groups SampleCached draws n images in on backend b: its worker
 // count when it can number sample rows from an offset, else 1.
 func sampleGroups(b nn.Backend, n int) int {
-	w, ok := b.(interface{ Workers() int })
-	if _, rows := b.(nn.RowOffsetSampler); !ok || !rows {
+	w, hasWorkers := b.(interface{ Workers() int })
+	if _, numbersRows := b.(nn.RowOffsetSampler); !hasWorkers || !numbersRows {
 		return 1
 	}
 	return max(1, min(w.Workers(), n))
 }
 
-// sampleSplit draws o.N images in groups contiguous ranges of images (out and x hold all of
-// them, kept rows filled in). Only the first group reports progress.
+// sampleSplit draws o.N images in groups of contiguous images (out and x hold all of them,
+// kept rows filled in). Only the first group reports progress.
 func sampleSplit(m *Model, o SampleOptions, out []uint8, x []float32, groups int) error {
 	imgLen := m.Config.Subpixels()
 	rs := m.B.(nn.RowOffsetSampler)

@@ -31,9 +31,9 @@ func newPositionShape(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j int) (con
 // (the cached sampler relies on this to draw exactly SampleNaive's images). A 1x1 conv needs
 // no im2col: its N input rows are only gathered.
 //
-// (Computing the transpose, W^T a^T, would avoid packing the whole weight matrix on every
-// call, but the GEMM blocks the inner dimension differently for a transposed A, so the sums
-// would differ in the last bits and a draw could flip at a CDF boundary.)
+// (With so few rows the GEMM reads the weights in place rather than packing them. Computing
+// the transpose, W^T a^T, would block the inner dimension differently for a transposed A, so
+// the sums would differ in the last bits and a draw could flip at a CDF boundary.)
 func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j int) error {
 	s, err := newPositionShape(spec, y, x, w, bias, i, j)
 	if err != nil {
