@@ -32,7 +32,7 @@ func BenchmarkSample(b *testing.B) {
 		name string
 		fn   sampler
 	}{{"naive", SampleNaive}, {"cached", SampleCached}} {
-		for _, preset := range []string{"tiny", "mnist"} {
+		for _, preset := range []string{"tiny", "mnist", "gated"} {
 			for _, n := range []int{1, 16} {
 				b.Run(fmt.Sprintf("%s/%s/b%d", s.name, preset, n), func(b *testing.B) {
 					m := benchModel(b, preset, 1, 28)
