@@ -31,6 +31,9 @@ type TrainState struct {
 	// (nn.Backend.Name: its kind, ISA, workers or precision); both "" in older files.
 	Run    string `json:"run,omitempty"`
 	Device string `json:"device,omitempty"`
+	// World is the number of processes (ranks) that computed the state; absent: one. Their
+	// shards are Options.Shards: a resume on any rank count that divides it goes on exactly.
+	World int `json:"world,omitempty"`
 }
 
 // Validate checks the numbers of a decoded training state: a step count, a learning rate and
@@ -41,6 +44,8 @@ func (s *TrainState) Validate() error {
 		return fmt.Errorf("step %d must be >= 0", s.Step)
 	case !(s.LR > 0) || math.IsInf(s.LR, 0):
 		return fmt.Errorf("lr %v must be a finite number > 0", s.LR)
+	case s.World < 0:
+		return fmt.Errorf("world %d must be >= 0", s.World)
 	}
 	if err := s.Options.Validate(); err != nil {
 		return fmt.Errorf("options: %w", err)
@@ -208,7 +213,7 @@ func Save(path string, m *Model, tr *Trainer, dataset string) error {
 	}
 	if tr != nil {
 		st := TrainState{Step: tr.Step, LR: tr.LR, Options: tr.Opt, Data: tr.batcher.State(), Dataset: dataset,
-			Run: tr.RunID, Device: m.B.Name()}
+			Run: tr.RunID, Device: m.B.Name(), World: tr.World()}
 		js, err := json.Marshal(st)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 
 	"pixelcnn/nn"
 	"pixelcnn/pixelcnn/data"
+	"pixelcnn/pixelcnn/dist"
 )
 
 // TrainOptions are the optimiser settings. Adam with lr 1e-3, betas 0.9/0.999, eps 1e-8 and
@@ -24,6 +25,13 @@ type TrainOptions struct {
 	Beta2     float64 `json:"beta2"`
 	Eps       float64 `json:"eps"`
 	RMSDecay  float64 `json:"rms_decay"`
+	// Shards splits every batch into this many contiguous shards whose gradients are summed
+	// in shard order (shards.go); 0 or 1 is the plain step. It changes the float32 sums, so it
+	// is part of what a run is, like the batch.
+	Shards int `json:"shards,omitempty"`
+	// Reduce is how the shards of many processes are summed: "" or "exact" (in shard order,
+	// bit-reproducible), "fast" (the native allreduce; dist.Fast).
+	Reduce string `json:"reduce,omitempty"`
 }
 
 // DefaultTrainOptions returns the defaults described on TrainOptions, batch 16 (the paper's).
@@ -54,7 +62,7 @@ func (o TrainOptions) Validate() error {
 	case !(o.RMSDecay >= 0 && o.RMSDecay < 1):
 		return fmt.Errorf("rms decay %v must be in [0, 1)", o.RMSDecay)
 	}
-	return nil
+	return o.validateShards()
 }
 
 // ErrNonFinite is returned (wrapped) when a step's loss, or with clipping its gradients' sum of
@@ -81,6 +89,7 @@ type Trainer struct {
 
 	split   data.Split
 	batcher *data.Batcher
+	shard   *shardStep     // the sharded step (Opt.Shards > 1, or a world of many); nil: the plain one
 	state   [][]*nn.Tensor // adam: m, v; rmsprop: ms (one tensor per parameter)
 	graph   *nn.Graph
 	host    []float32
@@ -116,6 +125,11 @@ func NewTrainer(m *Model, split data.Split, opt TrainOptions) (*Trainer, error) 
 	if m.Conditional() {
 		t.labels = make([]int32, opt.Batch)
 	}
+	if opt.Shards > 1 {
+		if err := t.SetWorld(dist.Single{}); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
@@ -148,21 +162,14 @@ func (t *Trainer) Epoch() float64 {
 // sees the same batch. On a backend that can keep the step's scalars on the device
 // (nn.StepRecorder) the step is queued whole and recorded (trainstep.go), unless HostStep.
 func (t *Trainer) TrainStep() (float64, error) {
-	c := t.Model.Config
 	state := t.batcher.State()
 	idx := t.batcher.Next()
-	t.split.Fill(t.host, idx, c.Height, c.Width, c.Colors)
-	if t.labels != nil {
-		t.split.FillLabels(t.labels, idx)
-	}
 	var bpd float64
 	var err error
-	// A recorded step holds its launches' arguments, and the labels are host values that
-	// change every step: a conditional model steps with host ops.
-	if rec, ok := t.Model.B.(nn.StepRecorder); ok && !t.HostStep && t.labels == nil {
-		bpd, err = t.deviceTrainStep(rec)
+	if t.shard != nil {
+		bpd, err = t.shardTrainStep(idx)
 	} else {
-		bpd, err = t.hostTrainStep()
+		bpd, err = t.plainTrainStep(idx)
 	}
 	if errors.Is(err, ErrNonFinite) {
 		_ = t.batcher.Restore(state)
@@ -173,6 +180,21 @@ func (t *Trainer) TrainStep() (float64, error) {
 	t.Step++
 	t.LR *= t.Opt.LRDecay
 	return bpd, nil
+}
+
+// plainTrainStep is the step of one process on the whole batch idx.
+func (t *Trainer) plainTrainStep(idx []int) (float64, error) {
+	c := t.Model.Config
+	t.split.Fill(t.host, idx, c.Height, c.Width, c.Colors)
+	if t.labels != nil {
+		t.split.FillLabels(t.labels, idx)
+	}
+	// A recorded step holds its launches' arguments, and the labels are host values that
+	// change every step: a conditional model steps with host ops.
+	if rec, ok := t.Model.B.(nn.StepRecorder); ok && !t.HostStep && t.labels == nil {
+		return t.deviceTrainStep(rec)
+	}
+	return t.hostTrainStep()
 }
 
 // nonFinite is the error of a step whose loss (nats) or gradients' sum of squares (ss) is
@@ -209,7 +231,14 @@ func (t *Trainer) hostTrainStep() (float64, error) {
 	if err := g.Backward(); err != nil {
 		return 0, err
 	}
-	done := g.Range("optimizer")
+	return t.update(nats, xt.Len())
+}
+
+// update clips the gradients (the parameters' Grad tensors, of the mean loss over the batch's
+// subpixels, whose summed NLL is nats) and applies the optimiser step.
+func (t *Trainer) update(nats float64, subpixels int) (float64, error) {
+	b := t.Model.B
+	done := t.graph.Range("optimizer")
 	defer done()
 	values, grads := t.paramLists()
 	if t.Opt.Clip > 0 {
@@ -218,7 +247,7 @@ func (t *Trainer) hostTrainStep() (float64, error) {
 			return 0, err
 		}
 		if !finite(ss) {
-			return t.nonFinite(nats, ss, xt.Len())
+			return t.nonFinite(nats, ss, subpixels)
 		}
 		if norm := math.Sqrt(ss); norm > t.Opt.Clip {
 			if err := b.Scale(grads, float32(t.Opt.Clip/norm)); err != nil {
@@ -226,6 +255,7 @@ func (t *Trainer) hostTrainStep() (float64, error) {
 			}
 		}
 	}
+	var err error
 	if t.Opt.Optimizer == "rmsprop" {
 		lr, eps := t.stepConstants()
 		err = b.RMSPropStep(values, grads, t.state[0], nn.RMSPropStep{LR: lr, Decay: float32(t.Opt.RMSDecay), Eps: eps})
@@ -235,7 +265,7 @@ func (t *Trainer) hostTrainStep() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return BitsPerDim(nats, xt.Len()), nil
+	return BitsPerDim(nats, subpixels), nil
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -103,5 +104,45 @@ func TestParseReduction(t *testing.T) {
 	}
 	if _, err := ParseReduction("ring"); err == nil {
 		t.Error("ring: no error")
+	}
+}
+
+// TestLocalWorld: the in-process world's exact reduction over 4 ranks of 2 shards each is
+// SumInOrder of the 8 shards, on every rank.
+func TestLocalWorld(t *testing.T) {
+	const ranks, perRank, n = 4, 2, 301
+	all := shardVectors(ranks*perRank, n, 4)
+	want := make([]float32, n)
+	SumInOrder(want, all)
+	errs := make(chan error, ranks)
+	for r, c := range NewLocal(ranks) {
+		go func() {
+			errs <- func() error {
+				red := &Reducer{Comm: c, Mode: Exact}
+				sum := make([]float32, n)
+				for range 3 {
+					if err := red.Sum(sum, all[r*perRank:(r+1)*perRank]); err != nil {
+						return err
+					}
+					if !slices.Equal(sum, want) {
+						return fmt.Errorf("rank %d: the sum differs from SumInOrder", r)
+					}
+				}
+				buf := []byte{byte(r)}
+				if err := c.Broadcast(buf, 2); err != nil || buf[0] != 2 {
+					return fmt.Errorf("rank %d: broadcast from 2 gave %d, %v", r, buf[0], err)
+				}
+				any, err := AnyTrue(c, r == 3)
+				if err != nil || !any {
+					return fmt.Errorf("rank %d: AnyTrue: %v, %v", r, any, err)
+				}
+				return c.Barrier()
+			}()
+		}()
+	}
+	for range ranks {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
