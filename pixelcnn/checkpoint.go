@@ -213,7 +213,10 @@ func Save(path string, m *Model, tr *Trainer, dataset string) error {
 	}
 	if tr != nil {
 		st := TrainState{Step: tr.Step, LR: tr.LR, Options: tr.Opt, Data: tr.batcher.State(), Dataset: dataset,
-			Run: tr.RunID, Device: m.B.Name(), World: tr.World()}
+			Run: tr.RunID, Device: m.B.Name()}
+		if w := tr.World(); w > 1 { // absent for one process, as in files from before worlds
+			st.World = w
+		}
 		js, err := json.Marshal(st)
 		if err != nil {
 			return err

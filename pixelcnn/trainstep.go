@@ -1,6 +1,7 @@
 package pixelcnn
 
 import (
+	"fmt"
 	"slices"
 
 	"pixelcnn/nn"
@@ -127,6 +128,9 @@ func (t *Trainer) queueStep(d *deviceStep) error {
 // StepMode says how TrainStep runs its steps: "host ops", or on the device "recorded"
 // (a CUDA graph) or "plain launches" (recording off or failed; the backend said why).
 func (t *Trainer) StepMode() string {
+	if t.shard != nil {
+		return fmt.Sprintf("host ops, %d shards (%d on this rank)", t.shard.shards, len(t.shard.local))
+	}
 	switch d := t.device; {
 	case t.HostStep || d == nil:
 		if _, ok := t.Model.B.(nn.StepRecorder); ok && !t.HostStep {

@@ -96,6 +96,8 @@ type runConfig struct {
 	// Precision is the conv precision (nn.Precision); absent in runs from before it was recorded.
 	Precision string       `json:"precision,omitempty"`
 	Run       *runSettings `json:"run,omitempty"`
+	// World is the number of ranks of the invocation that wrote the file; absent: one.
+	World int `json:"world,omitempty"`
 }
 
 // maxConfigBytes bounds the config.json read: the file holds a few hundred bytes of settings.

@@ -24,21 +24,26 @@ func (r *trainingRun) train(ctx context.Context) error {
 	r.start = time.Now()
 	r.startStep, r.imagesFromStep, r.lastLineStep = r.tr.Step, r.tr.Step, r.tr.Step
 	deadline := r.deadline()
-	for !r.stopReached(deadline) {
-		if ctx.Err() != nil {
+	for {
+		reached, interrupted, err := r.stepAgreement(ctx, deadline)
+		switch {
+		case err != nil:
+			return err
+		case reached:
+			return r.finish(ctx)
+		case interrupted:
 			return r.interrupt()
 		}
 		if err := r.trainStep(deadline); err != nil {
 			return err
 		}
 		if err := r.afterStep(ctx); err != nil {
-			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			if (ctx.Err() != nil && errors.Is(err, ctx.Err())) || errors.Is(err, errPeerStopped) {
 				return r.interrupt()
 			}
 			return err
 		}
 	}
-	return r.finish(ctx)
 }
 
 // deadline is when this invocation's share of the time budget ends (zero: no budget).
@@ -133,6 +138,9 @@ func (r *trainingRun) metricNow() metric {
 
 // writeMetric appends m with the training throughput since the previous line and any notes.
 func (r *trainingRun) writeMetric(m metric) error {
+	if !r.writer() {
+		return nil
+	}
 	if steps, t := m.Step-r.imagesFromStep, r.trainTime-r.trainTimeAtLog; steps > 0 && t > 0 {
 		m.ImagesSec = float64(steps*r.tr.Opt.Batch) / t.Seconds()
 		r.imagesFromStep, r.trainTimeAtLog = m.Step, r.trainTime
@@ -151,6 +159,10 @@ func (r *trainingRun) writeMetric(m metric) error {
 var saveCheckpoint = pixelcnn.Save
 
 func (r *trainingRun) save() error {
+	if !r.writer() {
+		r.savedStep = r.tr.Step // rank 0 saved it
+		return nil
+	}
 	if err := saveCheckpoint(r.ckPath, r.model, r.tr, r.dataset); err != nil {
 		return fmt.Errorf("checkpoint at step %d: %w (%s)", r.tr.Step, err, r.previousCheckpoint())
 	}
@@ -181,9 +193,15 @@ func (r *trainingRun) previousCheckpoint() string {
 	return fmt.Sprintf("%s is not the checkpoint this run wrote last: it changed during the failed write", r.ckPath)
 }
 
+// evaluate runs on rank 0 alone (the other ranks wait: it is not split over them yet).
 func (r *trainingRun) evaluate(ctx context.Context, limit int, what string) (float64, error) {
-	bpd, _, err := pixelcnn.EvaluateContext(ctx, r.model, r.ds.Test, limit, evalBatch, func(done, total int) {
-		r.prog.Update("%s: %d/%d test images", what, done, total)
+	var bpd float64
+	err := r.onRankZero(ctx, what, func() error {
+		var err error
+		bpd, _, err = pixelcnn.EvaluateContext(ctx, r.model, r.ds.Test, limit, evalBatch, func(done, total int) {
+			r.prog.Update("%s: %d/%d test images", what, done, total)
+		})
+		return err
 	})
 	return bpd, err
 }
@@ -194,6 +212,10 @@ func (r *trainingRun) sample(ctx context.Context) error {
 	if r.set.Samples == 0 {
 		return nil
 	}
+	return r.onRankZero(ctx, "sampling", func() error { return r.sampleGrid(ctx) })
+}
+
+func (r *trainingRun) sampleGrid(ctx context.Context) error {
 	path := filepath.Join(r.dir, fmt.Sprintf("samples-%07d.png", r.tr.Step))
 	done := make(chan error, 1)
 	go func() {
@@ -217,6 +239,9 @@ func (r *trainingRun) sample(ctx context.Context) error {
 // go on.
 func (r *trainingRun) interrupt() error {
 	step := r.tr.Step
+	if !r.writer() {
+		return errInterrupted // rank 0 writes the checkpoint of this step
+	}
 	r.prog.Line("interrupted at step %d: writing the checkpoint (Ctrl-C again quits at once)", step)
 	if (step > r.lastLineStep || len(r.notes) > 0) && !math.IsNaN(r.smooth) {
 		if err := r.writeMetric(r.metricNow()); err != nil {
@@ -228,7 +253,7 @@ func (r *trainingRun) interrupt() error {
 			return err
 		}
 	}
-	r.prog.Line("checkpoint %s at step %d; resume with: %s --resume %s", r.ckPath, step, resumeCommand(), shellQuote(r.dir))
+	r.prog.Line("checkpoint %s at step %d; resume with: %s%s --resume %s", r.ckPath, step, r.resumeLauncher(), resumeCommand(), shellQuote(r.dir))
 	return errInterrupted
 }
 
@@ -240,7 +265,7 @@ func (r *trainingRun) finish(ctx context.Context) error {
 	n := limitOr(r.set.FinalEvalLimit, r.ds.Test.N)
 	r.prog.Line("stopped at step %d; checkpoint written. Final evaluation on %d test images...", r.tr.Step, n)
 	test, err := r.evaluate(ctx, r.set.FinalEvalLimit, "final evaluation")
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(err, errPeerStopped) {
 		r.prog.Line("interrupted during the final evaluation; the checkpoint %s at step %d is complete (bits/dim: %s)",
 			r.ckPath, r.tr.Step, r.evalHint())
 		return errInterrupted
@@ -254,7 +279,7 @@ func (r *trainingRun) finish(ctx context.Context) error {
 		return err
 	}
 	if err := r.sample(ctx); err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, errPeerStopped) {
 			r.prog.Line("interrupted while sampling; the checkpoint and metrics are complete")
 			return errInterrupted
 		}
@@ -295,6 +320,9 @@ func (r *trainingRun) deviceKind() string {
 // nothing there, so that the same command, or the one suggested, can run again; a
 // non-finite loss says where to go on from, with a lower lr.
 func (r *trainingRun) failed(err error) error {
+	if !r.writer() {
+		return err // rank 0 keeps or removes the run and says how to go on
+	}
 	ckStep := r.checkpointStep()
 	if ckStep < 0 {
 		r.removeRun()

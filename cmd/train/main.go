@@ -28,6 +28,7 @@ import (
 	"pixelcnn/nn"
 	_ "pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/dist"
 )
 
 type flags struct {
@@ -41,6 +42,8 @@ type flags struct {
 	overwrite                                                   bool
 	arch, dilations                                             string
 	conditional                                                 bool
+	shards                                                      int
+	reduce                                                      string
 }
 
 // errInterrupted ends a run stopped by SIGINT or SIGTERM after its checkpoint is written.
@@ -55,20 +58,42 @@ func main() {
 		fmt.Fprintln(os.Stderr, "train:", err)
 		os.Exit(2)
 	}
+	world, notice, err := dist.Open()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "train:", err)
+		os.Exit(1)
+	}
+	if notice != "" {
+		fmt.Fprintln(os.Stderr, notice)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal, a second one kills at once (the default action).
 		<-ctx.Done()
 		stop()
 	}()
-	err = run(ctx, f, fs, os.Stdout)
+	prefix := "train:"
+	if world.Size() > 1 {
+		prefix = fmt.Sprintf("train: rank %d:", world.Rank())
+	}
+	err = runWorld(ctx, f, fs, os.Stdout, world)
+	code := 0
 	switch {
 	case errors.Is(err, errInterrupted):
-		os.Exit(130)
+		code = 130
 	case err != nil:
-		fmt.Fprintln(os.Stderr, "\ntrain:", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "\n"+prefix, err)
+		code = 1
 	}
+	if code == 1 && world.Size() > 1 {
+		// The other ranks may wait in a collective this rank will never join: end them all.
+		world.Abort(code)
+	}
+	if err := world.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, prefix, err)
+		code = max(code, 1)
+	}
+	os.Exit(code)
 }
 
 func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
@@ -103,6 +128,8 @@ func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
 	fs.BoolVar(&f.overwrite, "overwrite", false, "replace the run already in --run-dir (its checkpoint, metrics, config, samples and curve)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed for the initial weights, the data order and samples")
 	fs.StringVar(&f.device, "device", "auto", "cpu | cuda | auto")
+	fs.IntVar(&f.shards, "shards", 0, "split every global batch (--batch) into this many shards whose gradients are summed in order (0: one per rank; --shards R in one process computes an R-rank run's bits)")
+	fs.StringVar(&f.reduce, "reduce", string(dist.Exact), "how the ranks' gradients are summed: exact (gathered, added in rank order: bit-reproducible) | fast (MPI_Allreduce: not bit-reproducible)")
 	fs.StringVar(&f.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu; on --resume the checkpoint's)")
 	if err := fs.Parse(args); err != nil {
 		return f, fs, explainRange(err)
@@ -196,22 +223,49 @@ func validateFlags(f flags, fs *pflag.FlagSet) error {
 	return nil
 }
 
-// run trains as the flags say, printing progress to out. It returns errInterrupted when ctx
-// was cancelled (the checkpoint is then written, unless the run had not started).
+// run trains as the flags say, printing progress to out, in a single process. It returns
+// errInterrupted when ctx was cancelled (the checkpoint is then written, unless the run had
+// not started).
 func run(ctx context.Context, f flags, fs *pflag.FlagSet, out io.Writer) error {
+	return runWorld(ctx, f, fs, out, dist.Single{})
+}
+
+// runWorld is run as one rank of world (world.go): every rank runs it with the same flags.
+// Rank 0 speaks for the run; the others print nothing but their errors (returned).
+func runWorld(ctx context.Context, f flags, fs *pflag.FlagSet, out io.Writer, world dist.Comm) error {
+	if world.Rank() != 0 {
+		out = io.Discard
+	}
 	if err := validateFlags(f, fs); err != nil {
 		return err
 	}
-	r, err := setup(f, fs, out)
-	if err != nil {
+	if err := validateWorldFlags(f, world); err != nil {
 		return err
 	}
-	if ctx.Err() != nil { // Ctrl-C while the data loaded: leave no run behind
+	r, err := setup(f, fs, out, world)
+	resumed := ""
+	if r != nil {
+		resumed = r.resumedFrom
+	}
+	if world.Size() > 1 {
+		if err := agreeStart(world, err, fs, resumed); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if ctx.Err() != nil && world.Size() == 1 { // Ctrl-C while the data loaded: leave no run behind
 		fmt.Fprintln(out, "interrupted before the run started: nothing written")
 		return errInterrupted
 	}
 	defer r.release()
-	if err := r.prepareDir(); err != nil {
+	if r.writer() {
+		err = r.prepareDir()
+	}
+	if r.many() {
+		err = r.agree("to prepare the run directory", err)
+	}
+	if err != nil {
 		return err
 	}
 	err = r.train(ctx)

@@ -206,8 +206,12 @@ func (r *trainingRun) removeStaleTemps() error {
 
 func (r *trainingRun) writeConfig() error {
 	set := r.set
-	js, err := json.MarshalIndent(runConfig{RunID: r.runID, Model: r.model.Config, Train: r.tr.Opt, Dataset: r.dataset,
-		Device: r.b.Name(), Precision: string(r.precision), Run: &set}, "", "  ")
+	cfg := runConfig{RunID: r.runID, Model: r.model.Config, Train: r.tr.Opt, Dataset: r.dataset,
+		Device: r.b.Name(), Precision: string(r.precision), Run: &set}
+	if r.many() {
+		cfg.World = r.world.Size()
+	}
+	js, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -221,6 +225,14 @@ func (r *trainingRun) printStart() {
 		r.dir, r.b.Name(), r.precision, r.dataset, r.ds.Train.N, r.ds.Test.N, r.ds.H, r.ds.W, r.ds.C, cfg)
 	if r.resumedFrom != "" {
 		fmt.Fprintf(r.out, "resuming from step %d (%s)\n", r.tr.Step, r.resumedFrom)
+	}
+	if s := r.tr.Shards(); s > 1 {
+		reduce := r.tr.Opt.Reduce
+		if reduce == "" {
+			reduce = "exact"
+		}
+		fmt.Fprintf(r.out, "data parallel: %d ranks (%s), the global batch of %d in %d shards of %d, reduction %s\n",
+			r.world.Size(), r.world.Name(), r.tr.Opt.Batch, s, r.tr.Opt.Batch/s, reduce)
 	}
 	for _, n := range r.notes {
 		fmt.Fprintf(r.out, "%s: from here on the run is not an exact continuation\n", n)

@@ -16,6 +16,7 @@ import (
 	"pixelcnn/nn"
 	"pixelcnn/pixelcnn"
 	"pixelcnn/pixelcnn/data"
+	"pixelcnn/pixelcnn/dist"
 )
 
 // trainingRun is one invocation of train: what setup decided, and the loop's state.
@@ -23,6 +24,7 @@ type trainingRun struct {
 	out     io.Writer
 	prog    *progress.Printer
 	b       nn.Backend
+	world   dist.Comm // the ranks training together (world.go); dist.Single alone
 	dataset string
 	ds      *data.Dataset
 	model   *pixelcnn.Model
@@ -63,12 +65,12 @@ type trainingRun struct {
 
 // setup opens the device, the data and the model (new or resumed), decides the run directory
 // and the stop condition, and checks that the run has something to do. It writes nothing.
-func setup(f flags, fs *pflag.FlagSet, out io.Writer) (*trainingRun, error) {
+func setup(f flags, fs *pflag.FlagSet, out io.Writer, world dist.Comm) (*trainingRun, error) {
 	b, err := openDevice(f.device, out)
 	if err != nil {
 		return nil, err
 	}
-	r := &trainingRun{out: out, prog: progress.New(out), b: b, dataset: f.dataset, set: settingsFromFlags(f),
+	r := &trainingRun{out: out, prog: progress.New(out), b: b, world: world, dataset: f.dataset, set: settingsFromFlags(f),
 		overwrite: f.overwrite, smooth: math.NaN(), savedStep: -1}
 	if f.resume != "" {
 		err = r.resume(f, fs)
@@ -76,6 +78,9 @@ func setup(f flags, fs *pflag.FlagSet, out io.Writer) (*trainingRun, error) {
 		err = r.newModel(f, fs)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := r.joinWorld(f); err != nil {
 		return nil, err
 	}
 	if err := r.choosePrecision(f); err != nil {
@@ -180,6 +185,14 @@ func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
 	}
 	o := pixelcnn.DefaultTrainOptions()
 	o.Optimizer, o.LR, o.LRDecay, o.Clip, o.Batch, o.Seed = f.optimizer, f.lr, f.lrDecay, f.clip, f.batch, f.seed
+	// One shard and the exact reduction are recorded as absent, so that a plain run's files
+	// stay as they were before runs could be sharded.
+	if s := shardCount(f, r.world); s > 1 {
+		o.Shards = s
+	}
+	if f.reduce != string(dist.Exact) {
+		o.Reduce = f.reduce
+	}
 	if err := o.Validate(); err != nil {
 		return err
 	}
@@ -246,7 +259,7 @@ func (r *trainingRun) resume(f flags, fs *pflag.FlagSet) error {
 	if fs.Changed("preset") && f.preset != ck.Config.Preset {
 		return fmt.Errorf("--resume %s: checkpoint is preset %q, --preset says %q", ckPath, ck.Config.Preset, f.preset)
 	}
-	for _, name := range []string{"arch", "dilations", "conditional", "hidden", "blocks", "out-dim", "batch", "optimizer", "seed"} {
+	for _, name := range []string{"arch", "dilations", "conditional", "hidden", "blocks", "out-dim", "batch", "optimizer", "seed", "shards", "reduce"} {
 		if fs.Changed(name) {
 			return fmt.Errorf("--resume: --%s cannot change on resume (the checkpoint fixes it)", name)
 		}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"pixelcnn/pixelcnn/dist"
+)
+
+// Data-parallel training: every rank of the world runs this same command, trains its own copy
+// of the model on its shards of every global batch (pixelcnn/shards.go) and takes part in
+// every collective below, in the same order. Rank 0 alone writes the run directory; the others
+// write nothing and print only their errors. Every decision that could differ between ranks
+// (a signal, the wall-clock budget, a failure of rank 0's evaluation or of any rank's start) is
+// agreed in a collective, so that all ranks stop at the same step and none waits for ever.
+
+// errPeerStopped ends a rank whose world agreed to stop because another rank was interrupted.
+var errPeerStopped = fmt.Errorf("another rank was interrupted: %w", context.Canceled)
+
+// writer reports whether this rank writes the run directory (rank 0).
+func (r *trainingRun) writer() bool { return r.world.Rank() == 0 }
+
+// many reports whether this run has more than one rank.
+func (r *trainingRun) many() bool { return r.world.Size() > 1 }
+
+// validateWorldFlags checks --shards and --reduce against --batch and the world.
+func validateWorldFlags(f flags, world dist.Comm) error {
+	if _, err := dist.ParseReduction(f.reduce); err != nil {
+		return fmt.Errorf("--reduce: %w", err)
+	}
+	if f.shards < 0 {
+		return fmt.Errorf("--shards %d: must be >= 0 (0: one per rank)", f.shards)
+	}
+	if f.resume != "" {
+		return nil // the checkpoint's batch and shards; setup checks the world against them
+	}
+	shards := shardCount(f, world)
+	if f.batch%shards != 0 {
+		what := fmt.Sprintf("--shards %d", shards)
+		if f.shards == 0 {
+			what = fmt.Sprintf("the world's %d ranks (one shard each)", shards)
+		}
+		return fmt.Errorf("--batch %d is the global batch and is not divisible by %s: give a --batch that is a multiple of %d", f.batch, what, shards)
+	}
+	if shards%world.Size() != 0 {
+		return fmt.Errorf("--shards %d cannot be split evenly over %d ranks: give a --shards that is a multiple of %d (or leave it out: one shard per rank)", shards, world.Size(), world.Size())
+	}
+	return nil
+}
+
+// shardCount is the number of shards a new run splits its batches into: --shards, else one
+// per rank.
+func shardCount(f flags, world dist.Comm) int {
+	if f.shards > 0 {
+		return f.shards
+	}
+	return world.Size()
+}
+
+// runDigest is a SHA-256 of what must be the same on every rank: the flags as parsed (a
+// rank started with other flags would train another model) and the bytes of the checkpoint
+// it resumes from (each rank reads its own copy, possibly on another machine).
+func runDigest(fs *pflag.FlagSet, resumed string) ([]byte, error) {
+	h := sha256.New()
+	var lines []string
+	fs.VisitAll(func(fl *pflag.Flag) { lines = append(lines, fl.Name+"="+fl.Value.String()) })
+	sort.Strings(lines)
+	for _, l := range lines {
+		fmt.Fprintf(h, "%s\x00", l)
+	}
+	if resumed != "" {
+		fh, err := os.Open(resumed)
+		if err != nil {
+			return nil, err
+		}
+		defer fh.Close()
+		if _, err := io.Copy(h, fh); err != nil {
+			return nil, fmt.Errorf("%s: %w", resumed, err)
+		}
+	}
+	return h.Sum(nil), nil
+}
+
+// agreeStart is the first collective: every rank says whether its setup succeeded and what it
+// is about to run (runDigest). A rank that failed, or one that differs from rank 0, stops
+// every rank with an error naming it. It is also the point before which no rank writes:
+// rank 0 claims the run directory only after every rank has checked it.
+func agreeStart(world dist.Comm, setupErr error, fs *pflag.FlagSet, resumed string) error {
+	digest := make([]byte, sha256.Size)
+	status := byte(0)
+	if setupErr == nil {
+		d, err := runDigest(fs, resumed)
+		if err != nil {
+			setupErr = err
+		}
+		copy(digest, d)
+	}
+	if setupErr != nil {
+		status = 1
+	}
+	all := make([]byte, (1+sha256.Size)*world.Size())
+	if err := world.AllgatherBytes(append([]byte{status}, digest...), all); err != nil {
+		return err
+	}
+	if setupErr != nil {
+		return setupErr
+	}
+	var failed, differs []int
+	for rank := range world.Size() {
+		msg := all[rank*(1+sha256.Size):][:1+sha256.Size]
+		switch {
+		case msg[0] != 0:
+			failed = append(failed, rank)
+		case string(msg[1:]) != string(all[1:1+sha256.Size]):
+			differs = append(differs, rank)
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		return fmt.Errorf("rank %v failed to start (its error is printed above); every rank stops", failed)
+	case len(differs) > 0:
+		return fmt.Errorf("ranks %v were started with other flags or another checkpoint than rank 0 (the SHA-256 of the flags and of the --resume file differ): start every rank with the same command and the same checkpoint", differs)
+	}
+	return nil
+}
+
+// agree is a collective after a step of rank 0 alone (preparing the run directory): every
+// rank learns whether it failed.
+func (r *trainingRun) agree(what string, err error) error {
+	failed, aerr := dist.AnyTrue(r.world, err != nil)
+	switch {
+	case err != nil:
+		return err
+	case aerr != nil:
+		return aerr
+	case failed:
+		return fmt.Errorf("rank 0 failed %s (its error is printed above); every rank stops", what)
+	}
+	return nil
+}
+
+// stepAgreement decides, on every rank alike, whether the loop stops before the next step:
+// reached (the step target, or rank 0's clock past the time budget) or interrupted (a signal
+// on any rank).
+func (r *trainingRun) stepAgreement(ctx context.Context, deadline time.Time) (reached, interrupted bool, err error) {
+	reached, interrupted = r.stopReached(deadline), ctx.Err() != nil
+	if !r.many() {
+		return reached, interrupted, nil
+	}
+	var flags byte
+	if reached && r.writer() {
+		flags |= 1 // the step target is the same everywhere; the clock is rank 0's
+	}
+	if interrupted {
+		flags |= 2
+	}
+	all := make([]byte, r.world.Size())
+	if err := r.world.AllgatherBytes([]byte{flags}, all); err != nil {
+		return false, false, err
+	}
+	reached, interrupted = all[0]&1 != 0, false
+	for _, b := range all {
+		interrupted = interrupted || b&2 != 0
+	}
+	return reached, interrupted, nil
+}
+
+// onRankZero runs fn (an evaluation, a sample grid) on rank 0 while the others wait, then
+// agrees: a ctx error on rank 0 or a signal on any rank stops every rank (errPeerStopped on
+// those whose own ctx is not done), and another error of rank 0 stops every rank too.
+// Evaluation is not split over the ranks yet: the others wait.
+func (r *trainingRun) onRankZero(ctx context.Context, what string, fn func() error) error {
+	if !r.many() {
+		return fn()
+	}
+	var err error
+	if r.writer() {
+		err = fn()
+	}
+	var flags byte
+	if ctx.Err() != nil || (err != nil && errors.Is(err, ctx.Err())) {
+		flags |= 2
+	}
+	if err != nil && flags == 0 {
+		flags |= 1
+	}
+	all := make([]byte, r.world.Size())
+	if aerr := r.world.AllgatherBytes([]byte{flags}, all); aerr != nil {
+		return aerr
+	}
+	stop := false
+	for _, b := range all {
+		stop = stop || b&2 != 0
+	}
+	switch {
+	case err != nil:
+		return err
+	case stop && ctx.Err() != nil:
+		return ctx.Err()
+	case stop:
+		return errPeerStopped
+	case all[0]&1 != 0:
+		return fmt.Errorf("rank 0 failed %s (its error is printed above); every rank stops", what)
+	}
+	return nil
+}
+
+// resumeLauncher is the launcher prefix of the resume hint: a run of many ranks resumes on
+// any rank count that divides its shards.
+func (r *trainingRun) resumeLauncher() string {
+	if !r.many() {
+		return ""
+	}
+	return fmt.Sprintf("mpirun -np %d ", r.world.Size())
+}
+
+// joinWorld makes the trainer step in r.world. A resumed run keeps its checkpoint's shards
+// (they fix the float32 sums): it goes on exactly on any rank count that divides them, and
+// another rank count is refused.
+func (r *trainingRun) joinWorld(f flags) error {
+	err := r.tr.SetWorld(r.world)
+	if err == nil || f.resume == "" {
+		return err
+	}
+	shards := r.tr.Shards()
+	var fit []string
+	for n := 1; n <= shards; n++ {
+		if shards%n == 0 {
+			fit = append(fit, strconv.Itoa(n))
+		}
+	}
+	return fmt.Errorf("--resume %s: the run splits every batch into %d shard(s), which %d ranks cannot share evenly (each rank computes the same number of shards, so that the run goes on exactly as before): resume it on %s rank(s)",
+		r.resumedFrom, shards, r.world.Size(), strings.Join(fit, ", "))
+}

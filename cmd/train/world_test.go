@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pixelcnn/pixelcnn/dist"
+	"pixelcnn/pixelcnn/safetensors"
+)
+
+// runRanks runs train as every rank of an in-process world of n ranks (dist.NewLocal), rank r
+// with args(r), and returns what each printed and returned.
+func runRanks(t *testing.T, n int, args func(rank int) []string) ([]string, []error) {
+	t.Helper()
+	comms := dist.NewLocal(n)
+	outs, errs := make([]string, n), make([]error, n)
+	done := make(chan struct{})
+	for r := range n {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			f, fs, err := parseFlags(args(r))
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			var out bytes.Buffer
+			errs[r] = runWorld(context.Background(), f, fs, &out, comms[r])
+			outs[r] = out.String()
+		}()
+	}
+	for range n {
+		<-done
+	}
+	return outs, errs
+}
+
+// tensorDataSHA256 is the SHA-256 of a checkpoint's tensors (not its metadata, which names the
+// run and the world).
+func tensorDataSHA256(t *testing.T, path string) string {
+	t.Helper()
+	f, err := safetensors.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return safetensors.DataSHA256(f.Tensors)
+}
+
+// TestWorldEqualsShardsRun: 2 ranks give the checkpoint of one process with --shards 2, rank 1
+// prints nothing, and only the rank count decides (same flags on every rank).
+func TestWorldEqualsShardsRun(t *testing.T) {
+	dir := t.TempDir()
+	single := filepath.Join(dir, "shards2")
+	mustRun(t, with(t, "--steps", "3", "--batch", "8", "--shards", "2", "--run-dir", single)...)
+	world := filepath.Join(dir, "world2")
+	args := with(t, "--steps", "3", "--batch", "8", "--run-dir", world) // one data dir for all
+	outs, errs := runRanks(t, 2, func(int) []string { return args })
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v\n%s", r, err, outs[r])
+		}
+	}
+	if outs[1] != "" {
+		t.Errorf("rank 1 printed %q", outs[1])
+	}
+	if !strings.Contains(outs[0], "data parallel: 2 ranks") {
+		t.Errorf("rank 0 does not say it runs on 2 ranks:\n%s", outs[0])
+	}
+	got, want := tensorDataSHA256(t, filepath.Join(world, "checkpoint.safetensors")), tensorDataSHA256(t, filepath.Join(single, "checkpoint.safetensors"))
+	if got != want {
+		t.Fatalf("2 ranks: tensor data SHA-256 %s, --shards 2 in one process %s", got, want)
+	}
+	// The 2-shard run resumes on 1 rank exactly, and is refused on 3 with the counts that fit.
+	_, errs = runRanks(t, 3, func(int) []string { return []string{"--resume", world, "--steps", "4"} })
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "resume it on 1, 2 rank(s)") {
+			t.Errorf("rank %d: a 2-shard run resumed on 3 ranks: %v", r, err)
+		}
+	}
+}
+
+// TestWorldRefusesDifferentRanks: ranks started with other flags, or a --shards the world
+// cannot share, stop every rank with the reason.
+func TestWorldRefusesDifferentRanks(t *testing.T) {
+	dir := t.TempDir()
+	args := with(t, "--steps", "2", "--batch", "8", "--run-dir", filepath.Join(dir, "mismatch"))
+	_, errs := runRanks(t, 2, func(r int) []string { return append(args, "--seed", []string{"1", "2"}[r]) })
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "ranks [1] were started with other flags") {
+			t.Errorf("rank %d: --seed differs on rank 1: %v", r, err)
+		}
+	}
+	_, errs = runRanks(t, 2, func(int) []string {
+		return with(t, "--steps", "2", "--batch", "9", "--run-dir", filepath.Join(dir, "odd"))
+	})
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "--batch 9 is the global batch and is not divisible by the world's 2 ranks") {
+			t.Errorf("rank %d: --batch 9 on 2 ranks: %v", r, err)
+		}
+	}
+	if _, err := runArgs(t, with(t, "--steps", "2", "--batch", "8", "--shards", "3")...); err == nil || !strings.Contains(err.Error(), "not divisible by --shards 3") {
+		t.Errorf("--batch 8 --shards 3: %v", err)
+	}
+}
