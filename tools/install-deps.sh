@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs on a fresh Debian machine that has Go: Go modules (through
 # the module proxy), the MNIST module, Debian's python3-torch and python3-numpy (the PyTorch
-# interop check and peer benchmarks) and dataset-fashion-mnist. The CUDA toolkit has its own script
-# (tools/install-cuda-toolkit.sh), called by the cuda compile checks.
+# interop check and peer benchmarks), dataset-fashion-mnist and Open MPI. The CUDA toolkit has
+# its own script (tools/install-cuda-toolkit.sh), called by the cuda compile checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,8 @@ need=()
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy)
 # Fashion-MNIST's idx files, read by TestSlowFashionMNIST and --dataset fashion-mnist.
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
+# Open MPI (make test-mpi: the -tags mpi build links it through pkg-config ompi-c; mpirun).
+{ pkg-config --exists ompi-c 2>/dev/null && command -v mpirun >/dev/null; } || need+=(libopenmpi-dev openmpi-bin)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need ${need[*]} and not root; install them with apt-get" >&2

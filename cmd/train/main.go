@@ -89,6 +89,14 @@ func main() {
 		// The other ranks may wait in a collective this rank will never join: end them all.
 		world.Abort(code)
 	}
+	if world.Size() > 1 {
+		// Every rank leaves together: rank 0 may still be writing the checkpoint of the step
+		// all agreed to stop at, and a rank that exits first makes mpirun end the job.
+		if err := world.Barrier(); err != nil {
+			fmt.Fprintln(os.Stderr, prefix, err)
+			code = max(code, 1)
+		}
+	}
 	if err := world.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, prefix, err)
 		code = max(code, 1)
