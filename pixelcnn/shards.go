@@ -2,6 +2,7 @@ package pixelcnn
 
 import (
 	"fmt"
+	"time"
 
 	"pixelcnn/nn"
 	"pixelcnn/pixelcnn/dist"
@@ -42,8 +43,9 @@ type shardStep struct {
 	first   int // the first shard this rank computes
 	local   [][]float32
 	sum     []float32
-	host    []float32 // one shard's images
-	labels  []int32   // one shard's labels (conditional models)
+	host    []float32     // one shard's images
+	labels  []int32       // one shard's labels (conditional models)
+	reduced time.Duration // spent in the reductions (waiting for the other ranks included)
 }
 
 // SetWorld makes the trainer step in the world c: rank c.Rank() computes its share of the
@@ -106,6 +108,7 @@ func (t *Trainer) shardTrainStep(idx []int) (float64, error) {
 	}
 	// Every rank takes part in both reductions before any decides about this step, so that
 	// a non-finite loss stops all of them at the same step.
+	start := time.Now()
 	all, err := dist.GatherFloat64(s.comm, nats)
 	if err != nil {
 		return 0, fmt.Errorf("step %d: the shards' losses: %w", t.Step+1, err)
@@ -113,6 +116,7 @@ func (t *Trainer) shardTrainStep(idx []int) (float64, error) {
 	if err := s.reducer.Sum(s.sum, s.local); err != nil {
 		return 0, fmt.Errorf("step %d: the shards' gradients: %w", t.Step+1, err)
 	}
+	s.reduced += time.Since(start)
 	total := sumInOrder(all)
 	subpixels := len(idx) * t.Model.Config.Subpixels()
 	if !finite(total) {
@@ -204,4 +208,13 @@ func (t *Trainer) World() int {
 		return 1
 	}
 	return t.shard.comm.Size()
+}
+
+// ReduceTime is the time this trainer's sharded steps spent in the reductions, waiting for
+// the other ranks included (0 for the plain step).
+func (t *Trainer) ReduceTime() time.Duration {
+	if t.shard == nil {
+		return 0
+	}
+	return t.shard.reduced
 }

@@ -286,6 +286,10 @@ func (r *trainingRun) finish(ctx context.Context) error {
 		return err
 	}
 	r.prog.Line("done: step %d, test %.5f bits/dim on %d images, checkpoint %s", r.tr.Step, test, n, r.ckPath)
+	if steps := r.tr.Step - r.startStep; r.tr.Shards() > 1 && steps > 0 {
+		r.prog.Line("reduction: %.3f ms per step (%d steps; waiting for the other ranks included)",
+			float64(r.tr.ReduceTime().Microseconds())/1000/float64(steps), steps)
+	}
 	return nil
 }
 
