@@ -85,7 +85,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "\n"+prefix, err)
 		code = 1
 	}
-	if code == 1 && world.Size() > 1 {
+	if code == 1 && world.Size() > 1 && !everyRankFails(err) {
 		// The other ranks may wait in a collective this rank will never join: end them all.
 		world.Abort(code)
 	}
@@ -245,10 +245,10 @@ func runWorld(ctx context.Context, f flags, fs *pflag.FlagSet, out io.Writer, wo
 		out = io.Discard
 	}
 	if err := validateFlags(f, fs); err != nil {
-		return err
+		return agreed{err}
 	}
 	if err := validateWorldFlags(f, world); err != nil {
-		return err
+		return agreed{err}
 	}
 	r, err := setup(f, fs, out, world)
 	resumed := ""
@@ -257,7 +257,7 @@ func runWorld(ctx context.Context, f flags, fs *pflag.FlagSet, out io.Writer, wo
 	}
 	if world.Size() > 1 {
 		if err := agreeStart(world, err, fs, resumed); err != nil {
-			return err
+			return agreed{err}
 		}
 	} else if err != nil {
 		return err
@@ -271,7 +271,9 @@ func runWorld(ctx context.Context, f flags, fs *pflag.FlagSet, out io.Writer, wo
 		err = r.prepareDir()
 	}
 	if r.many() {
-		err = r.agree("to prepare the run directory", err)
+		if err = r.agree("to prepare the run directory", err); err != nil {
+			return agreed{err}
+		}
 	}
 	if err != nil {
 		return err

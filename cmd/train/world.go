@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"pixelcnn/pixelcnn"
 	"pixelcnn/pixelcnn/dist"
 )
 
@@ -26,6 +27,19 @@ import (
 
 // errPeerStopped ends a rank whose world agreed to stop because another rank was interrupted.
 var errPeerStopped = fmt.Errorf("another rank was interrupted: %w", context.Canceled)
+
+// agreed is an error every rank of the world returns (a bad flag, a failed start agreement):
+// the ranks then leave together, without MPI_Abort.
+type agreed struct{ error }
+
+func (a agreed) Unwrap() error { return a.error }
+
+// everyRankFails reports whether every rank of the world ends with err: agreed, or a
+// non-finite loss (each rank computes the same sum of the shards' losses and gradients).
+func everyRankFails(err error) bool {
+	var a agreed
+	return errors.As(err, &a) || errors.Is(err, pixelcnn.ErrNonFinite)
+}
 
 // writer reports whether this rank writes the run directory (rank 0).
 func (r *trainingRun) writer() bool { return r.world.Rank() == 0 }

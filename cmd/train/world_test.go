@@ -103,4 +103,7 @@ func TestWorldRefusesDifferentRanks(t *testing.T) {
 	if _, err := runArgs(t, with(t, "--steps", "2", "--batch", "8", "--shards", "3")...); err == nil || !strings.Contains(err.Error(), "not divisible by --shards 3") {
 		t.Errorf("--batch 8 --shards 3: %v", err)
 	}
+	if _, err := runArgs(t, with(t, "--steps", "2", "--reduce", "ring")...); err == nil || !strings.Contains(err.Error(), `--reduce: reduction "ring": want exact`) {
+		t.Errorf("--reduce ring: %v", err)
+	}
 }
