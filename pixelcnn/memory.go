@@ -75,7 +75,13 @@ func TrainMemory(c Config, o TrainOptions, evalBatch int) MemoryNeed {
 	}
 	p := paramCount(c)
 	acts := 2*positions(c, o.Batch) + positions(c, evalBatch)
-	return MemoryNeed{Device: 4 * ((2+slots)*p + acts*featuresPerPosition(c))}
+	need := MemoryNeed{Device: 4 * ((2+slots)*p + acts*featuresPerPosition(c))}
+	if o.Shards > 1 {
+		// The sharded step's host vectors (shards.go, dist.Reducer): at most every shard's
+		// gradient gathered, this rank's twice more (its own and the send buffer), and the sum.
+		need.Host = 4 * p * float64(3*o.Shards+1)
+	}
+	return need
 }
 
 // EvalMemory is what evaluating in batches of batch images takes.
