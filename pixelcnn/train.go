@@ -327,9 +327,26 @@ func EvaluateContext(ctx context.Context, m *Model, split data.Split, limit, bat
 	if batch < 1 {
 		return 0, 0, fmt.Errorf("evaluate: batch %d must be >= 1", batch)
 	}
+	total, err := EvaluateRange(ctx, m, split, 0, n, batch, progress)
+	if err != nil {
+		return 0, 0, err
+	}
+	return BitsPerDim(total, n*m.Config.Subpixels()), total / float64(n), nil
+}
+
+// EvaluateRange returns the summed NLL in nats of images from..to-1 of split, in batches of
+// batch in file order (a rank's part of a split evaluation; 0 for an empty range). progress,
+// when not nil, gets the images done in the range and its size after every batch.
+func EvaluateRange(ctx context.Context, m *Model, split data.Split, from, to, batch int, progress func(done, total int)) (float64, error) {
+	if from < 0 || to > split.N || from > to {
+		return 0, fmt.Errorf("evaluate: images %d..%d of a split of %d", from, to, split.N)
+	}
+	if batch < 1 {
+		return 0, fmt.Errorf("evaluate: batch %d must be >= 1", batch)
+	}
 	c := m.Config
 	if m.Conditional() && split.Labels == nil {
-		return 0, 0, fmt.Errorf("evaluate: a class-conditional model needs the dataset's labels, and this split has none")
+		return 0, fmt.Errorf("evaluate: a class-conditional model needs the dataset's labels, and this split has none")
 	}
 	g := nn.NewGraph(m.B)
 	g.NoGrad = true
@@ -337,18 +354,18 @@ func EvaluateContext(ctx context.Context, m *Model, split data.Split, limit, bat
 	host := make([]float32, batch*c.Subpixels())
 	var labels []int32
 	var total float64
-	for start := 0; start < n; start += batch {
+	for start := from; start < to; start += batch {
 		if err := ctx.Err(); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
-		idx := make([]int, min(batch, n-start))
+		idx := make([]int, min(batch, to-start))
 		for i := range idx {
 			idx[i] = start + i
 		}
 		split.Fill(host[:len(idx)*c.Subpixels()], idx, c.Height, c.Width, c.Colors)
 		xt, err := m.B.FromHost(host[:len(idx)*c.Subpixels()], len(idx), c.Height, c.Width, c.Colors)
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		if m.Conditional() {
 			labels = make([]int32, len(idx))
@@ -358,12 +375,12 @@ func EvaluateContext(ctx context.Context, m *Model, split data.Split, limit, bat
 		g.Release()
 		m.B.Release(xt)
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		total += nats
 		if progress != nil {
-			progress(start+len(idx), n)
+			progress(start+len(idx)-from, to-from)
 		}
 	}
-	return BitsPerDim(total, n*c.Subpixels()), total / float64(n), nil
+	return total, nil
 }

@@ -193,15 +193,14 @@ func (r *trainingRun) previousCheckpoint() string {
 	return fmt.Sprintf("%s is not the checkpoint this run wrote last: it changed during the failed write", r.ckPath)
 }
 
-// evaluate runs on rank 0 alone (the other ranks wait: it is not split over them yet).
+// evaluate returns the bits/dim of the first limit test images (all for 0); a run of many
+// ranks splits them (world.go).
 func (r *trainingRun) evaluate(ctx context.Context, limit int, what string) (float64, error) {
-	var bpd float64
-	err := r.onRankZero(ctx, what, func() error {
-		var err error
-		bpd, _, err = pixelcnn.EvaluateContext(ctx, r.model, r.ds.Test, limit, evalBatch, func(done, total int) {
-			r.prog.Update("%s: %d/%d test images", what, done, total)
-		})
-		return err
+	if r.many() {
+		return r.evaluateSplit(ctx, limit, what)
+	}
+	bpd, _, err := pixelcnn.EvaluateContext(ctx, r.model, r.ds.Test, limit, evalBatch, func(done, total int) {
+		r.prog.Update("%s: %d/%d test images", what, done, total)
 	})
 	return bpd, err
 }

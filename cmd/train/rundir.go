@@ -50,7 +50,7 @@ func (r *trainingRun) chooseDir(runDir string) error {
 		return fmt.Errorf("--run-dir %s: the run would write its checkpoint over --resume %s, which is not a run directory's (no config.json beside it): choose another --run-dir",
 			runDir, r.resumedFrom)
 	}
-	if err := checkRunDirFree(runDir); err != nil {
+	if err := r.checkDirFree(runDir); err != nil {
 		return err
 	}
 	if held := heldRunFiles(runDir); len(held) > 0 && !r.overwrite {

@@ -238,7 +238,7 @@ func (r *trainingRun) resume(f flags, fs *pflag.FlagSet) error {
 	cfgPath := filepath.Join(ckDir, "config.json")
 	r.inRunDir = filepath.Base(ckPath) == pixelcnn.CheckpointFile && exists(cfgPath)
 	if r.inRunDir && (f.runDir == "" || sameDir(f.runDir, ckDir)) {
-		if err := checkRunDirFree(ckDir); err != nil {
+		if err := r.checkDirFree(ckDir); err != nil {
 			return err
 		}
 	}

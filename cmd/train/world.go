@@ -189,10 +189,9 @@ func (r *trainingRun) stepAgreement(ctx context.Context, deadline time.Time) (re
 	return reached, interrupted, nil
 }
 
-// onRankZero runs fn (an evaluation, a sample grid) on rank 0 while the others wait, then
-// agrees: a ctx error on rank 0 or a signal on any rank stops every rank (errPeerStopped on
-// those whose own ctx is not done), and another error of rank 0 stops every rank too.
-// Evaluation is not split over the ranks yet: the others wait.
+// onRankZero runs fn (a sample grid) on rank 0 while the others wait, then agrees: a ctx
+// error on rank 0 or a signal on any rank stops every rank (errPeerStopped on those whose own
+// ctx is not done), and another error of rank 0 stops every rank too.
 func (r *trainingRun) onRankZero(ctx context.Context, what string, fn func() error) error {
 	if !r.many() {
 		return fn()
@@ -255,4 +254,60 @@ func (r *trainingRun) joinWorld(f flags) error {
 	}
 	return fmt.Errorf("--resume %s: the run splits every batch into %d shard(s), which %d ranks cannot share evenly (each rank computes the same number of shards, so that the run goes on exactly as before): resume it on %s rank(s)",
 		r.resumedFrom, shards, r.world.Size(), strings.Join(fit, ", "))
+}
+
+// evaluateSplit evaluates the first limit test images (all for 0) over the world: rank k takes
+// the k-th of R contiguous parts, and the parts' sums are gathered and added in rank order,
+// each with its rank's status, so that every rank agrees on the value and on whether to stop.
+// The float64 sum is taken in another order than one process's: the last digits may differ.
+func (r *trainingRun) evaluateSplit(ctx context.Context, limit int, what string) (float64, error) {
+	n, size, rank := limitOr(limit, r.ds.Test.N), r.world.Size(), r.world.Rank()
+	from, to := rank*n/size, (rank+1)*n/size
+	nats, err := pixelcnn.EvaluateRange(ctx, r.model, r.ds.Test, from, to, evalBatch, func(done, total int) {
+		r.prog.Update("%s: %d/%d of rank 0's %d of %d test images", what, done, total, total, n)
+	})
+	const ok, failed, stopped = 0, 1, 2
+	status := float64(ok)
+	switch {
+	case ctx.Err() != nil:
+		status = stopped
+	case err != nil:
+		status = failed
+	}
+	all, gerr := dist.GatherFloat64(r.world, []float64{nats, status})
+	if err != nil {
+		return 0, err
+	}
+	if gerr != nil {
+		return 0, gerr
+	}
+	var total float64
+	var stop bool
+	var failedRanks []int
+	for k := range size {
+		total += all[2*k]
+		switch all[2*k+1] {
+		case stopped:
+			stop = true
+		case failed:
+			failedRanks = append(failedRanks, k)
+		}
+	}
+	switch {
+	case stop:
+		return 0, errPeerStopped
+	case len(failedRanks) > 0:
+		return 0, fmt.Errorf("rank %v failed %s (its error is printed above); every rank stops", failedRanks, what)
+	}
+	return pixelcnn.BitsPerDim(total, n*r.model.Config.Subpixels()), nil
+}
+
+// checkDirFree is checkRunDirFree on rank 0, which alone takes the lock: its probe takes the
+// lock for a moment, and probes of several ranks at once on a shared directory would see each
+// other's as a run in progress.
+func (r *trainingRun) checkDirFree(dir string) error {
+	if !r.writer() {
+		return nil
+	}
+	return checkRunDirFree(dir)
 }

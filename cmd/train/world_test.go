@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,9 +54,10 @@ func tensorDataSHA256(t *testing.T, path string) string {
 func TestWorldEqualsShardsRun(t *testing.T) {
 	dir := t.TempDir()
 	single := filepath.Join(dir, "shards2")
-	mustRun(t, with(t, "--steps", "3", "--batch", "8", "--shards", "2", "--run-dir", single)...)
+	evalEvery := []string{"--eval-every", "2", "--eval-limit", "7"} // after with's --eval-every 0
+	mustRun(t, append(with(t, "--steps", "3", "--batch", "8", "--shards", "2", "--run-dir", single), evalEvery...)...)
 	world := filepath.Join(dir, "world2")
-	args := with(t, "--steps", "3", "--batch", "8", "--run-dir", world) // one data dir for all
+	args := append(with(t, "--steps", "3", "--batch", "8", "--run-dir", world), evalEvery...) // one data dir for all
 	outs, errs := runRanks(t, 2, func(int) []string { return args })
 	for r, err := range errs {
 		if err != nil {
@@ -71,6 +73,27 @@ func TestWorldEqualsShardsRun(t *testing.T) {
 	got, want := tensorDataSHA256(t, filepath.Join(world, "checkpoint.safetensors")), tensorDataSHA256(t, filepath.Join(single, "checkpoint.safetensors"))
 	if got != want {
 		t.Fatalf("2 ranks: tensor data SHA-256 %s, --shards 2 in one process %s", got, want)
+	}
+	// The evaluations, split over the ranks (7 images: parts of 3 and 4), agree with one
+	// process's but for the order of a float64 sum.
+	got1, want1 := readMetricsFile(t, world), readMetricsFile(t, single)
+	if len(got1) != len(want1) {
+		t.Fatalf("%d metrics lines, one process %d", len(got1), len(want1))
+	}
+	evals := 0
+	for i, m := range want1 {
+		if m.TestBPD == nil {
+			continue
+		}
+		evals++
+		if g := got1[i].TestBPD; g == nil {
+			t.Errorf("step %d: no test bits/dim, one process %v", m.Step, *m.TestBPD)
+		} else if math.Abs(*g-*m.TestBPD) > 1e-12*math.Abs(*m.TestBPD) {
+			t.Errorf("step %d: test bits/dim %v, one process %v", m.Step, *g, *m.TestBPD)
+		}
+	}
+	if evals != 2 {
+		t.Errorf("%d evaluations, want 2 (step 2 and the final one)", evals)
 	}
 	// The 2-shard run resumes on 1 rank exactly, and is refused on 3 with the counts that fit.
 	_, errs = runRanks(t, 3, func(int) []string { return []string{"--resume", world, "--steps", "4"} })
