@@ -28,6 +28,7 @@ import (
 	"pixelcnn/nn"
 	_ "pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/data"
 	"pixelcnn/pixelcnn/dist"
 )
 
@@ -251,12 +252,12 @@ func runWorld(ctx context.Context, f flags, fs *pflag.FlagSet, out io.Writer, wo
 		return agreed{err}
 	}
 	r, err := setup(f, fs, out, world)
-	resumed := ""
+	resumed, ds := "", (*data.Dataset)(nil)
 	if r != nil {
-		resumed = r.resumedFrom
+		resumed, ds = r.resumedFrom, r.ds
 	}
 	if world.Size() > 1 {
-		if err := agreeStart(world, err, fs, resumed); err != nil {
+		if err := agreeStart(world, err, fs, resumed, ds); err != nil {
 			return agreed{err}
 		}
 	} else if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"pixelcnn/pixelcnn"
+	"pixelcnn/pixelcnn/data"
 	"pixelcnn/pixelcnn/dist"
 )
 
@@ -82,9 +83,10 @@ func shardCount(f flags, world dist.Comm) int {
 }
 
 // runDigest is a SHA-256 of what must be the same on every rank: the flags as parsed (a
-// rank started with other flags would train another model) and the bytes of the checkpoint
-// it resumes from (each rank reads its own copy, possibly on another machine).
-func runDigest(fs *pflag.FlagSet, resumed string) ([]byte, error) {
+// rank started with other flags would train another model), the bytes of the checkpoint it
+// resumes from and the dataset it loaded (each rank reads its own copies, possibly on another
+// machine, where --data-dir may hold other files under the same names).
+func runDigest(fs *pflag.FlagSet, resumed string, ds *data.Dataset) ([]byte, error) {
 	h := sha256.New()
 	var lines []string
 	fs.VisitAll(func(fl *pflag.Flag) { lines = append(lines, fl.Name+"="+fl.Value.String()) })
@@ -102,6 +104,13 @@ func runDigest(fs *pflag.FlagSet, resumed string) ([]byte, error) {
 			return nil, fmt.Errorf("%s: %w", resumed, err)
 		}
 	}
+	if ds != nil {
+		for _, sp := range []data.Split{ds.Train, ds.Test} {
+			fmt.Fprintf(h, "split %d %d %d\x00", sp.N, len(sp.Pixels), len(sp.Labels))
+			h.Write(sp.Pixels)
+			h.Write(sp.Labels)
+		}
+	}
 	return h.Sum(nil), nil
 }
 
@@ -109,11 +118,11 @@ func runDigest(fs *pflag.FlagSet, resumed string) ([]byte, error) {
 // is about to run (runDigest). A rank that failed, or one that differs from rank 0, stops
 // every rank with an error naming it. It is also the point before which no rank writes:
 // rank 0 claims the run directory only after every rank has checked it.
-func agreeStart(world dist.Comm, setupErr error, fs *pflag.FlagSet, resumed string) error {
+func agreeStart(world dist.Comm, setupErr error, fs *pflag.FlagSet, resumed string, ds *data.Dataset) error {
 	digest := make([]byte, sha256.Size)
 	status := byte(0)
 	if setupErr == nil {
-		d, err := runDigest(fs, resumed)
+		d, err := runDigest(fs, resumed, ds)
 		if err != nil {
 			setupErr = err
 		}
@@ -143,7 +152,7 @@ func agreeStart(world dist.Comm, setupErr error, fs *pflag.FlagSet, resumed stri
 	case len(failed) > 0:
 		return fmt.Errorf("rank %v failed to start (its error is printed above); every rank stops", failed)
 	case len(differs) > 0:
-		return fmt.Errorf("ranks %v were started with other flags or another checkpoint than rank 0 (the SHA-256 of the flags and of the --resume file differ): start every rank with the same command and the same checkpoint", differs)
+		return fmt.Errorf("ranks %v were started with other flags or another checkpoint than rank 0 (the SHA-256 of the flags, of the --resume file and of the loaded dataset differ): start every rank with the same command, the same checkpoint and the same dataset files", differs)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"pixelcnn/pixelcnn/data"
 	"pixelcnn/pixelcnn/dist"
 	"pixelcnn/pixelcnn/safetensors"
 )
@@ -128,5 +129,48 @@ func TestWorldRefusesDifferentRanks(t *testing.T) {
 	}
 	if _, err := runArgs(t, with(t, "--steps", "2", "--reduce", "ring")...); err == nil || !strings.Contains(err.Error(), `--reduce: reduction "ring": want exact`) {
 		t.Errorf("--reduce ring: %v", err)
+	}
+}
+
+// TestRunDigestCoversTheDataset: ranks with the same flags but other dataset files (another
+// machine's --data-dir) must not agree to start: one pixel or one label changes the digest.
+func TestRunDigestCoversTheDataset(t *testing.T) {
+	base := func() *data.Dataset {
+		return &data.Dataset{Name: "mnist", H: 2, W: 2, C: 1, Classes: 10,
+			Train: data.Split{N: 2, Pixels: []uint8{1, 2, 3, 4, 5, 6, 7, 8}, Labels: []uint8{3, 4}},
+			Test:  data.Split{N: 1, Pixels: []uint8{9, 10, 11, 12}, Labels: []uint8{5}}}
+	}
+	_, fs, err := parseFlags(with(t, "--steps", "2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := runDigest(fs, "", base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		change func(*data.Dataset)
+		same   bool
+	}{
+		{"identical", func(*data.Dataset) {}, true},
+		{"train pixel", func(d *data.Dataset) { d.Train.Pixels[5]++ }, false},
+		{"train label", func(d *data.Dataset) { d.Train.Labels[1]++ }, false},
+		{"test pixel", func(d *data.Dataset) { d.Test.Pixels[0]++ }, false},
+		{"labels missing", func(d *data.Dataset) { d.Train.Labels, d.Test.Labels = nil, nil }, false},
+		{"bytes moved between splits", func(d *data.Dataset) {
+			d.Train.Pixels = append(d.Train.Pixels, d.Test.Pixels[0])
+			d.Test.Pixels = d.Test.Pixels[1:]
+		}, false},
+	} {
+		ds := base()
+		c.change(ds)
+		got, err := runDigest(fs, "", ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if same := bytes.Equal(got, want); same != c.same {
+			t.Errorf("%s: digest equal %v, want %v", c.name, same, c.same)
+		}
 	}
 }
