@@ -30,6 +30,7 @@ import (
 	"pixelcnn/pixelcnn"
 	"pixelcnn/pixelcnn/data"
 	"pixelcnn/pixelcnn/dist"
+	"pixelcnn/pixelcnn/dist/nccl"
 )
 
 type flags struct {
@@ -45,6 +46,7 @@ type flags struct {
 	conditional                                                 bool
 	shards                                                      int
 	reduce                                                      string
+	comm                                                        string
 }
 
 // errInterrupted ends a run stopped by SIGINT or SIGTERM after its checkpoint is written.
@@ -67,6 +69,12 @@ func main() {
 	if notice != "" {
 		fmt.Fprintln(os.Stderr, notice)
 	}
+	selected, err := nccl.Select(f.comm, f.device, world) // --comm: NCCL on GPUs
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "train:", err)
+		world.Abort(1)
+	}
+	world = selected
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal, a second one kills at once (the default action).
@@ -139,6 +147,7 @@ func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
 	fs.StringVar(&f.device, "device", "auto", "cpu | cuda | auto")
 	fs.IntVar(&f.shards, "shards", 0, "split every global batch (--batch) into this many shards whose gradients are summed in order (0: one per rank; --shards R in one process computes an R-rank run's bits)")
 	fs.StringVar(&f.reduce, "reduce", string(dist.Exact), "how the ranks' gradients are summed: exact (gathered, added in rank order: bit-reproducible) | fast (MPI_Allreduce: not bit-reproducible)")
+	fs.StringVar(&f.comm, "comm", nccl.Auto, "the collectives: auto (nccl for --device cuda with more than one rank in a cuda build, else mpi) | mpi (dist.Open's world: MPI, or the single process) | nccl (NCCL on the GPUs, one rank per GPU; launched by mpirun or torchrun)")
 	fs.StringVar(&f.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu; on --resume the checkpoint's)")
 	if err := fs.Parse(args); err != nil {
 		return f, fs, explainRange(err)
