@@ -65,12 +65,15 @@ kernels/ptx/%.ptx: kernels/%.cu $(wildcard kernels/*.cuh)
 ptx-check: ptx
 	@for f in $(PTX_FILES); do echo "== $$f"; $(PTXAS) -arch=sm_90 -v -o /dev/null $$f 2>&1 | grep -E 'error|Compiling|registers|spill' ; test $${PIPESTATUS[0]} -eq 0 || exit 1; done
 
-# Compile (not run: running needs a GPU) every cuda-tagged package, test and command.
+# Compile (not run: running needs a GPU) every cuda-tagged package, test and command; then run
+# the cuda-tagged tests of pixelcnn/dist/nccl, which need no GPU (it does not link libcuda: the
+# dlopen failure message, version checks, --comm selection).
 test-cuda-compile: cuda-toolkit ptx-check
 	$(GO) vet -tags cuda ./...
 	$(GO) build -tags cuda ./...
 	@mkdir -p bin
 	@for p in $$($(GO) list -tags cuda ./... ); do $(GO) test -tags cuda -c -o /dev/null $$p || exit 1; done
+	$(GO) test -tags cuda -count=1 ./pixelcnn/dist/nccl/
 
 # The same against CUDA 12.4's cuda.h (Debian trixie's, fetched once and cached by
 # tools/cuda-headers.sh): most GPU machines have a 12.x or 13.x toolkit, and gorgonia.org/cu
