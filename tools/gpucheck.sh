@@ -39,6 +39,8 @@
 #   racecheckpos the same on the per-position kernels and warp draws      GPUCHECK_RACECHECK_S (75)
 #   cli          bad input on the GPU: --precision bf16, 10^9 samples, temperature Inf, eval's
 #                dataset from the checkpoint, the untagged binary's missing-backend notice  (60)
+#   nccl         TestNCCLOneRank: a 1-rank NCCL communicator's collectives on the GPU (libnccl
+#                from PIXELCNN_NCCL_LIB, ldconfig or PyTorch's nvidia-nccl wheel; skips without)  (60)
 #   peercompile  the peer with --compile (failure tolerated)              GPUCHECK_PEERCOMPILE_S (150)
 #   mnist20      opt-in (name it in GPUCHECK_STEPS): make train's GPU job at tf32, 20 epochs on
 #                MNIST from GPUCHECK_DATA_DIR; its full-test bits/dim against fp32's  (300)
@@ -51,7 +53,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.gpu/out}
 mkdir -p "$OUT"
 BIN=${BIN:-bin}
-DEFAULT_STEPS=tests,trainmatch,trainfp32,traintf32,trainnograph,profile,profiledw,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,peercompile
+DEFAULT_STEPS=tests,trainmatch,trainfp32,traintf32,trainnograph,profile,profiledw,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,nccl,peercompile
 STEPS=",${GPUCHECK_STEPS:-default},"
 STEPS=${STEPS//,default,/,$DEFAULT_STEPS,}
 SKIP=",${GPUCHECK_SKIP:-},"
@@ -207,6 +209,25 @@ fi
 
 # 10. What a user sees on a GPU machine when the input is bad (each must fail cleanly, no trace).
 step cli 60 bash tools/gpucheck-cli.sh "$BIN"
+
+# 10b. NCCL (pixelcnn/dist/nccl, dlopen'd): a communicator of one rank on this GPU, next to the
+#    Backend, runs allgather, allreduce, broadcast and a barrier on real data. The library:
+#    PIXELCNN_NCCL_LIB, else the loader's libnccl.so.2, else the one in PyTorch's nvidia-nccl
+#    wheel. Without any the test skips (the summary says so).
+nccl_lib() {
+  if [ -n "${PIXELCNN_NCCL_LIB:-}" ]; then echo "$PIXELCNN_NCCL_LIB"; return; fi
+  if ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2 '; then echo libnccl.so.2; return; fi
+  python3 -c 'import os, nvidia.nccl as n
+for d in n.__path__:
+    p = os.path.join(d, "lib", "libnccl.so.2")
+    if os.path.exists(p):
+        print(p)
+        break' 2>/dev/null || true
+}
+step nccl 60 env PIXELCNN_NCCL_LIB="$(nccl_lib)" "$BIN/cuda.test" -test.run 'TestNCCLOneRank' -test.v -test.count=1
+if grep -q -- '--- SKIP: TestNCCLOneRank' "$OUT/nccl.log" 2>/dev/null; then
+  summary+=("nccl         (the test skipped: $(grep -m1 -o 'no NCCL on this machine.*' "$OUT/nccl.log" | cut -c1-120))")
+fi
 
 # 11. The peer again with torch.compile (compile time is not timed: it happens in warm-up).
 #    Its failure (an old torch, no compiler) is reported but does not fail the check.
