@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -47,6 +48,7 @@ type flags struct {
 	shards                                                      int
 	reduce                                                      string
 	comm                                                        string
+	collectiveTimeout                                           time.Duration
 }
 
 // errInterrupted ends a run stopped by SIGINT or SIGTERM after its checkpoint is written.
@@ -75,6 +77,7 @@ func main() {
 		world.Abort(1)
 	}
 	world = selected
+	world = dist.WithTimeout(world, f.collectiveTimeout, 1, collectiveExpired(world.Rank()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal, a second one kills at once (the default action).
@@ -148,6 +151,7 @@ func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
 	fs.IntVar(&f.shards, "shards", 0, "split every global batch (--batch) into this many shards whose gradients are summed in order (0: one per rank; --shards R in one process computes an R-rank run's bits)")
 	fs.StringVar(&f.reduce, "reduce", string(dist.Exact), "how the ranks' gradients are summed: exact (gathered, added in rank order: bit-reproducible) | fast (MPI_Allreduce: not bit-reproducible)")
 	fs.StringVar(&f.comm, "comm", nccl.Auto, "the collectives: auto (nccl for --device cuda with more than one rank in a cuda build, else mpi) | mpi (dist.Open's world: MPI, or the single process) | nccl (NCCL on the GPUs, one rank per GPU; launched by mpirun or torchrun)")
+	fs.DurationVar(&f.collectiveTimeout, "collective-timeout", 30*time.Minute, "with several ranks: how long a rank waits in one collective for the others before it ends every rank (a rank that stopped without dying); 0: for ever")
 	fs.StringVar(&f.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu; on --resume the checkpoint's)")
 	if err := fs.Parse(args); err != nil {
 		return f, fs, explainRange(err)
@@ -279,6 +283,9 @@ func runWorld(ctx context.Context, f flags, fs *pflag.FlagSet, out io.Writer, wo
 	defer r.release()
 	if r.writer() {
 		err = r.prepareDir()
+	}
+	if r.dir != "" {
+		runDirForHints.Store(&r.dir)
 	}
 	if r.many() {
 		if err = r.agree("to prepare the run directory", err); err != nil {

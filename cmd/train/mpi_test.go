@@ -109,9 +109,10 @@ func TestMPIRanksEqualShards(t *testing.T) {
 
 // startLong starts a 2-rank run that would take hours, and waits (at most a minute) until
 // its checkpoint exists.
-func (e *mpiEnv) startLong(ctx context.Context, dir string, out *bytes.Buffer) *exec.Cmd {
+func (e *mpiEnv) startLong(ctx context.Context, dir string, out *bytes.Buffer, extra ...string) *exec.Cmd {
 	e.t.Helper()
-	cmd := e.command(ctx, 2, "--steps", "1000000", "--checkpoint-every", "20", "--log-every", "10", "--run-dir", dir)
+	args := append([]string{"--steps", "1000000", "--checkpoint-every", "20", "--log-every", "10", "--run-dir", dir}, extra...)
+	cmd := e.command(ctx, 2, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -198,4 +199,33 @@ func TestMPIDeadRank(t *testing.T) {
 		t.Fatalf("the last checkpoint does not load: %v", lerr)
 	}
 	t.Logf("the last checkpoint loads, at step %d", ck.Train.Step)
+}
+
+// TestMPIStoppedRank: a rank that stops taking part without dying (SIGSTOP) ends the job
+// after --collective-timeout, saying why and how to resume, and the last checkpoint loads.
+func TestMPIStoppedRank(t *testing.T) {
+	e := newMPIEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	dir := e.path("stopped")
+	cmd := e.startLong(ctx, dir, &out, "--collective-timeout", "3s")
+	pid := e.rankPID(1)
+	defer syscall.Kill(pid, syscall.SIGKILL) // whatever happens, no stopped rank is left behind
+	stopped := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("rank 0 was still waiting at the timeout after rank 1 was stopped:\n%s", out.String())
+	}
+	if err == nil || !strings.Contains(out.String(), "rank 0: no answer from the other ranks for 3s") ||
+		!strings.Contains(out.String(), "--resume "+dir) {
+		t.Fatalf("(exit %v) no collective-timeout message naming the run directory:\n%s", err, out.String())
+	}
+	t.Logf("the job ended %v after rank 1 stopped", time.Since(stopped).Round(time.Millisecond))
+	if _, err := pixelcnn.Load(filepath.Join(dir, pixelcnn.CheckpointFile), cpu.New()); err != nil {
+		t.Fatalf("the last checkpoint does not load: %v", err)
+	}
 }

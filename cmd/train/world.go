@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -25,6 +26,24 @@ import (
 // write nothing and print only their errors. Every decision that could differ between ranks
 // (a signal, the wall-clock budget, a failure of rank 0's evaluation or of any rank's start) is
 // agreed in a collective, so that all ranks stop at the same step and none waits for ever.
+
+// runDirForHints is the run directory once claimed, for the message of the collective
+// timeout (printed from a timer's goroutine while the main one waits in the collective).
+var runDirForHints atomic.Pointer[string]
+
+// collectiveExpired prints why a rank ends the world when a collective timed out
+// (dist.WithTimeout) and how to go on.
+func collectiveExpired(rank int) func(string, int64, time.Duration) {
+	return func(collective string, seq int64, limit time.Duration) {
+		dir := "RUN_DIR"
+		if d := runDirForHints.Load(); d != nil {
+			dir = shellQuote(*d)
+		}
+		fmt.Fprintf(os.Stderr, "\ntrain: rank %d: no answer from the other ranks for %v in collective %d (%s): a rank stopped taking part (stopped, deadlocked, or cut off from the others), so every rank stops now. "+
+			"The last checkpoint is intact: start the same command again with --resume %s (or give a larger --collective-timeout if a step, evaluation or sample grid legitimately takes longer)\n",
+			rank, limit, seq, collective, dir)
+	}
+}
 
 // errPeerStopped ends a rank whose world agreed to stop because another rank was interrupted.
 var errPeerStopped = fmt.Errorf("another rank was interrupted: %w", context.Canceled)
