@@ -345,16 +345,23 @@ func (b *Backend) maskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 // spares the separate pass that would clear dx.
 func (s convShape) col2imGather(b *Backend, dx, dcol []float32, fresh bool) {
 	in := s.spec.In
-	b.parallel(s.chunks(), func(_, c int) {
+	maxTerms := 0
+	for _, r := range s.runs {
+		maxTerms += r.n
+	}
+	terms := make([][]int, b.workers)
+	b.parallel(s.chunks(), func(worker, c int) {
+		if terms[worker] == nil {
+			terms[worker] = make([]int, 0, maxTerms)
+		}
 		p0, rows := s.chunkRange(c)
 		for p := p0; p < p0+rows; p++ {
 			wq := p % s.w
 			hq := (p / s.w) % s.h
 			img := p - hq*s.w - wq
-			d := dx[p*in : (p+1)*in]
-			empty := fresh
 			// Position q = p - (dy, dx) read p through the tap at (dy, dx); q must be inside
-			// the image.
+			// the image. The terms are summed in this order (vec.GatherSum).
+			offs := terms[worker][:0]
 			for _, r := range s.runs {
 				hh := hq - r.dy
 				if hh >= s.h {
@@ -365,18 +372,10 @@ func (s convShape) col2imGather(b *Backend, dx, dcol []float32, fresh bool) {
 					if ww < 0 || ww >= s.w {
 						continue
 					}
-					src := dcol[(img+hh*s.w+ww)*s.kLive+r.col+k*in:][:in]
-					if empty {
-						copy(d, src)
-						empty = false
-					} else {
-						vec.AddTo(d, src)
-					}
+					offs = append(offs, (img+hh*s.w+ww)*s.kLive+r.col+k*in)
 				}
 			}
-			if empty {
-				clear(d)
-			}
+			vec.GatherSum(dx[p*in:(p+1)*in], dcol, offs, !fresh)
 		}
 	})
 }

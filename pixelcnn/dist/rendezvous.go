@@ -340,3 +340,28 @@ func ShareID(e TorchrunEnv, newID func() ([]byte, error)) ([]byte, error) {
 	}
 	return id, nil
 }
+
+// LocalRankVars are the launchers' variables for a process's rank on its machine, in the
+// order they are read: torchrun's, Open MPI's, SLURM's, MPICH's (hydra).
+var LocalRankVars = []string{"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}
+
+// LocalRankFromEnv returns the local rank a launcher gave this process (the first of
+// LocalRankVars that is set; getenv is os.Getenv when nil) and the variable it came from; ok is
+// false when none is set. A value that is not a non-negative integer is an error naming it.
+func LocalRankFromEnv(getenv func(string) string) (rank int, from string, ok bool, err error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	for _, name := range LocalRankVars {
+		s := getenv(name)
+		if s == "" {
+			continue
+		}
+		v, perr := strconv.Atoi(strings.TrimSpace(s))
+		if perr != nil || v < 0 {
+			return 0, name, true, fmt.Errorf("dist: %s=%q is not a local rank (a non-negative integer)", name, s)
+		}
+		return v, name, true, nil
+	}
+	return 0, "", false, nil
+}

@@ -262,3 +262,27 @@ func TestRendezvousNotOurs(t *testing.T) {
 		t.Fatalf("error %v, want one saying another service answers", err)
 	}
 }
+
+func TestLocalRankFromEnv(t *testing.T) {
+	for _, c := range []struct {
+		env     map[string]string
+		rank    int
+		from    string
+		ok      bool
+		wantErr string
+	}{
+		{env: nil},
+		{env: map[string]string{"LOCAL_RANK": "3"}, rank: 3, from: "LOCAL_RANK", ok: true},
+		{env: map[string]string{"OMPI_COMM_WORLD_LOCAL_RANK": "1", "SLURM_LOCALID": "2"}, rank: 1, from: "OMPI_COMM_WORLD_LOCAL_RANK", ok: true},
+		{env: map[string]string{"SLURM_LOCALID": " 2 "}, rank: 2, from: "SLURM_LOCALID", ok: true},
+		{env: map[string]string{"MPI_LOCALRANKID": "0"}, rank: 0, from: "MPI_LOCALRANKID", ok: true},
+		{env: map[string]string{"LOCAL_RANK": "-1"}, from: "LOCAL_RANK", ok: true, wantErr: `LOCAL_RANK="-1" is not a local rank`},
+		{env: map[string]string{"SLURM_LOCALID": "x"}, from: "SLURM_LOCALID", ok: true, wantErr: `SLURM_LOCALID="x" is not a local rank`},
+	} {
+		rank, from, ok, err := LocalRankFromEnv(func(k string) string { return c.env[k] })
+		if rank != c.rank || from != c.from || ok != c.ok || (err == nil) != (c.wantErr == "") ||
+			(err != nil && !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("%v: got (%d, %q, %v, %v), want (%d, %q, %v, error %q)", c.env, rank, from, ok, err, c.rank, c.from, c.ok, c.wantErr)
+		}
+	}
+}
