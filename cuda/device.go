@@ -16,6 +16,7 @@ import (
 
 	"pixelcnn/kernels"
 	"pixelcnn/nn"
+	"pixelcnn/pixelcnn/dist"
 )
 
 // Backend is the CUDA implementation of nn.Backend. It owns one device's primary context, the
@@ -84,7 +85,8 @@ func init() {
 	nn.Register("cuda", func() (nn.Backend, error) { return New() })
 }
 
-// New opens the GPU named by PIXELCNN_CUDA_DEVICE (an ordinal, default 0): it retains the
+// New opens the GPU named by PIXELCNN_CUDA_DEVICE (an ordinal; without it, the launcher's
+// local rank modulo the GPU count, dist.LocalRankFromEnv, else 0): it retains the
 // device's primary context, loads every embedded PTX module (the driver JIT-compiles the
 // compute_80 PTX for the actual GPU) and checks that every kernel the backend launches is
 // there. PIXELCNN_CUDA_DEBUG=1 synchronizes after every launch and names the failing kernel;
@@ -96,13 +98,19 @@ func init() {
 // -tags cuda only starts where a GPU is usable; `--device auto` falls back to the CPU only in
 // binaries built without the tag, or when cuInit succeeds but New fails (no device, bad PTX).
 func New() (*Backend, error) {
-	ordinal := 0
+	ordinal, fromLocalRank := 0, ""
 	if s := os.Getenv("PIXELCNN_CUDA_DEVICE"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 0 {
 			return nil, fmt.Errorf("cuda: PIXELCNN_CUDA_DEVICE=%q is not a device ordinal", s)
 		}
 		ordinal = v
+	} else if r, from, ok, err := dist.LocalRankFromEnv(nil); err != nil {
+		return nil, fmt.Errorf("cuda: choosing the GPU: %w (or set PIXELCNN_CUDA_DEVICE)", err)
+	} else if ok {
+		// One of several ranks on this machine: the local rank picks the GPU (modulo the
+		// count below, so that ranks beyond it share GPUs, as --comm mpi allows).
+		ordinal, fromLocalRank = r, from
 	}
 	b := &Backend{fns: map[string]cu.Function{}, params: map[string]int{}, tables: map[string][]*chunkTable{}, version: 2, dwBlocks: dwTargetBlocks}
 	if s := os.Getenv("PIXELCNN_CUDA_DW_BLOCKS"); s != "" {
@@ -128,6 +136,9 @@ func New() (*Backend, error) {
 	count, err := cu.NumDevices()
 	if err != nil {
 		return nil, fmt.Errorf("cuda: counting devices: %w", err)
+	}
+	if fromLocalRank != "" && count > 0 {
+		ordinal %= count
 	}
 	if ordinal >= count {
 		return nil, fmt.Errorf("cuda: device %d requested, %d present", ordinal, count)
