@@ -63,6 +63,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "train:", err)
 		os.Exit(2)
 	}
+	if f.comm != nccl.Auto && f.comm != nccl.MPI && f.comm != nccl.NCCL { // a usage error, like the flags above
+		fmt.Fprintf(os.Stderr, "train: --comm %q: want %s, %s or %s\n", f.comm, nccl.Auto, nccl.MPI, nccl.NCCL)
+		os.Exit(2)
+	}
 	world, notice, err := dist.Open()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "train:", err)

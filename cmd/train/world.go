@@ -262,7 +262,22 @@ func (r *trainingRun) resumeLauncher() string {
 	if !r.many() {
 		return ""
 	}
-	return fmt.Sprintf("mpirun -np %d ", r.world.Size())
+	return launcherPrefix(os.Getenv, r.world.Size())
+}
+
+// launcherPrefix is how the launcher that started this process (read from the variables it
+// sets) starts n ranks again: mpirun (Open MPI, MPICH's hydra), srun (SLURM), or torchrun
+// (its --no-python runs this binary itself).
+func launcherPrefix(getenv func(string) string, n int) string {
+	switch {
+	case getenv("OMPI_COMM_WORLD_SIZE") != "" || getenv("PMI_RANK") != "":
+		return fmt.Sprintf("mpirun -np %d ", n)
+	case getenv("SLURM_PROCID") != "":
+		return fmt.Sprintf("srun --ntasks %d ", n)
+	case getenv("TORCHELASTIC_RUN_ID") != "" || (getenv("RANK") != "" && getenv("WORLD_SIZE") != ""):
+		return fmt.Sprintf("torchrun --nproc-per-node %d --no-python ", n)
+	}
+	return fmt.Sprintf("mpirun -np %d ", n)
 }
 
 // joinWorld makes the trainer step in r.world. A resumed run keeps its checkpoint's shards

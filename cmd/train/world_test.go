@@ -174,3 +174,21 @@ func TestRunDigestCoversTheDataset(t *testing.T) {
 		}
 	}
 }
+
+func TestLauncherPrefix(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"OMPI_COMM_WORLD_SIZE": "4", "SLURM_PROCID": "1"}, "mpirun -np 4 "},
+		{map[string]string{"PMI_RANK": "0"}, "mpirun -np 4 "},
+		{map[string]string{"SLURM_PROCID": "3"}, "srun --ntasks 4 "},
+		{map[string]string{"TORCHELASTIC_RUN_ID": "x", "RANK": "1", "WORLD_SIZE": "4"}, "torchrun --nproc-per-node 4 --no-python "},
+		{map[string]string{"RANK": "1", "WORLD_SIZE": "4"}, "torchrun --nproc-per-node 4 --no-python "},
+		{nil, "mpirun -np 4 "},
+	} {
+		if got := launcherPrefix(func(k string) string { return c.env[k] }, 4); got != c.want {
+			t.Errorf("%v: %q, want %q", c.env, got, c.want)
+		}
+	}
+}
