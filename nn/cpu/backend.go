@@ -181,9 +181,20 @@ func (b *Backend) parallel(chunks int, fn func(worker, chunk int)) {
 	wg.Wait()
 }
 
+// elementGrain is the elements of an elementwise chunk: big enough that a chunk's work
+// dwarfs starting it, small enough that the chunks spread over the workers.
+const elementGrain = 1 << 15
+
 // elementwise splits n elements into chunks and runs fn on each [lo, hi) range in parallel.
 func (b *Backend) elementwise(n int, fn func(lo, hi int)) {
-	const grain = 1 << 15
+	b.rowwise(n, 1, fn)
+}
+
+// rowwise splits n rows of rowLen elements each into chunks of about elementGrain elements
+// and runs fn on each [lo, hi) range of rows in parallel. (Splitting rows by elementwise's
+// element grain would leave a whole layer's rows, fewer than the grain, on one worker.)
+func (b *Backend) rowwise(n, rowLen int, fn func(lo, hi int)) {
+	grain := max(1, elementGrain/max(1, rowLen))
 	chunks := (n + grain - 1) / grain
 	b.parallel(chunks, func(_, c int) { fn(c*grain, min(n, (c+1)*grain)) })
 }

@@ -20,7 +20,7 @@ func (b *Backend) Gate(y, x *nn.Tensor, colors int) error {
 	}
 	f2 := x.Shape[len(x.Shape)-1]
 	half := f2 / colors / 2 // a (then g) features per colour group
-	b.elementwise(len(x.Host)/f2, func(lo, hi int) {
+	b.rowwise(len(x.Host)/f2, f2, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			for c := 0; c < colors; c++ {
 				a := x.Host[r*f2+2*c*half:][:half]
@@ -42,7 +42,7 @@ func (b *Backend) GateBackward(dx, dy, x *nn.Tensor, colors int) error {
 	}
 	f2 := x.Shape[len(x.Shape)-1]
 	half := f2 / colors / 2
-	b.elementwise(len(x.Host)/f2, func(lo, hi int) {
+	b.rowwise(len(x.Host)/f2, f2, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			for c := 0; c < colors; c++ {
 				ia, ig := r*f2+2*c*half, r*f2+(2*c+1)*half
@@ -95,7 +95,7 @@ func (b *Backend) AddClassBias(y, x, table *nn.Tensor, labels []int32) error {
 	}
 	f := y.Shape[3]
 	per := y.Shape[1] * y.Shape[2] // positions per image
-	b.elementwise(len(labels)*per, func(lo, hi int) {
+	b.rowwise(len(labels)*per, f, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			row := table.Host[int(labels[p/per])*f:][:f]
 			vec.Add(y.Host[p*f:(p+1)*f], x.Host[p*f:(p+1)*f], row)
