@@ -10,6 +10,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"pixelcnn/nn"
 	"pixelcnn/nn/cpu/isa"
@@ -181,6 +182,34 @@ func (b *Backend) parallel(chunks int, fn func(worker, chunk int)) {
 	wg.Wait()
 }
 
+// parallelAny runs fn(worker, chunk) for chunk in [0, chunks), each worker taking the next
+// chunk not yet taken: a worker slowed down (the other ops of a shared machine, a core taken
+// by the host) leaves its share to the others instead of holding every worker at the op's
+// end. Which worker runs a chunk then depends on timing, so fn must write results that do
+// not: per-chunk outputs, and per-worker scratch only (no per-worker sums; those use
+// parallel).
+func (b *Backend) parallelAny(chunks int, fn func(worker, chunk int)) {
+	workers := min(b.workers, chunks)
+	if workers <= 1 {
+		for c := 0; c < chunks; c++ {
+			fn(0, c)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
+				fn(w, c)
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
 // elementGrain is the elements of an elementwise chunk: big enough that a chunk's work
 // dwarfs starting it, small enough that the chunks spread over the workers.
 const elementGrain = 1 << 15
@@ -196,7 +225,7 @@ func (b *Backend) elementwise(n int, fn func(lo, hi int)) {
 func (b *Backend) rowwise(n, rowLen int, fn func(lo, hi int)) {
 	grain := max(1, elementGrain/max(1, rowLen))
 	chunks := (n + grain - 1) / grain
-	b.parallel(chunks, func(_, c int) { fn(c*grain, min(n, (c+1)*grain)) })
+	b.parallelAny(chunks, func(_, c int) { fn(c*grain, min(n, (c+1)*grain)) })
 }
 
 func sameLen(op string, ts ...*nn.Tensor) error {

@@ -133,7 +133,7 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 	out := spec.Out
 	W, copied := b.liveWeights(s, w.Host)
 	cols := make([][]float32, b.workers)
-	b.parallel(s.chunks(), func(worker, c int) {
+	b.parallelAny(s.chunks(), func(worker, c int) {
 		p0, rows := s.chunkRange(c)
 		if cols[worker] == nil && (!s.direct() || b.tf32()) {
 			cols[worker], _ = b.take(s.rows * s.kLive) // im2col writes every column
@@ -350,7 +350,7 @@ func (s convShape) col2imGather(b *Backend, dx, dcol []float32, fresh bool) {
 		maxTerms += r.n
 	}
 	terms := make([][]int, b.workers)
-	b.parallel(s.chunks(), func(worker, c int) {
+	b.parallelAny(s.chunks(), func(worker, c int) {
 		if terms[worker] == nil {
 			terms[worker] = make([]int, 0, maxTerms)
 		}

@@ -35,7 +35,7 @@ func (b *Backend) SoftmaxXent(logits, x, dlogits *nn.Tensor, scale float32) (flo
 	const grain = 256
 	chunks := (n + grain - 1) / grain
 	partial := make([]float64, chunks)
-	b.parallel(chunks, func(_, c int) {
+	b.parallelAny(chunks, func(_, c int) {
 		var sum float64
 		var row [nn.Levels]float32
 		for s := c * grain; s < min(n, (c+1)*grain); s++ {
