@@ -8,17 +8,22 @@ import "math"
 // sigmoid(g) = 1/(1 + e2) for g >= 0, e2/(1 + e2) below, both from one reciprocal of
 // (1 + e1)(1 + e2). Near a = 0 the subtraction 1 - e1 leaves tanh an absolute error of about
 // 1e-7, far below what a gate's output needs. The assembly runs the same float32 operations
-// in the same order as the Go loops (every product rounded on its own), so both paths give
-// the same bits.
+// in the same order as the Go loops (every product rounded on its own), so every path (AVX-512,
+// AVX2, Go) gives the same bits.
 
 // Gate sets y[k] = tanh(a[k]) * sigmoid(g[k]) for k < len(y).
 func Gate(y, a, g []float32) {
 	a, g = a[:len(y)], g[:len(y)]
 	n := 0
+	if useAVX512() {
+		if n = len(y) &^ 15; n > 0 {
+			gateAVX512(&y[0], &a[0], &g[0], n)
+		}
+	}
 	if useAsm() {
-		n = len(y) &^ 7
-		if n > 0 {
-			gateAVX(&y[0], &a[0], &g[0], n)
+		if m := (len(y) - n) &^ 7; m > 0 {
+			gateAVX(&y[n], &a[n], &g[n], m)
+			n += m
 		}
 	}
 	gateGo(y[n:], a[n:], g[n:])
@@ -29,10 +34,15 @@ func Gate(y, a, g []float32) {
 func GateGrad(da, dg, dy, a, g []float32) {
 	da, dg, a, g = da[:len(dy)], dg[:len(dy)], a[:len(dy)], g[:len(dy)]
 	n := 0
+	if useAVX512() {
+		if n = len(dy) &^ 15; n > 0 {
+			gateGradAVX512(&da[0], &dg[0], &dy[0], &a[0], &g[0], n)
+		}
+	}
 	if useAsm() {
-		n = len(dy) &^ 7
-		if n > 0 {
-			gateGradAVX(&da[0], &dg[0], &dy[0], &a[0], &g[0], n)
+		if m := (len(dy) - n) &^ 7; m > 0 {
+			gateGradAVX(&da[n], &dg[n], &dy[n], &a[n], &g[n], m)
+			n += m
 		}
 	}
 	gateGradGo(da[n:], dg[n:], dy[n:], a[n:], g[n:])

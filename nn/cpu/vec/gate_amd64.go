@@ -9,3 +9,11 @@ func gateAVX(y, a, gs *float32, n int)
 
 //go:noescape
 func gateGradAVX(da, dg, dy, a, gs *float32, n int)
+
+// The AVX-512 kernels take n > 0, a multiple of 16.
+
+//go:noescape
+func gateAVX512(y, a, gs *float32, n int)
+
+//go:noescape
+func gateGradAVX512(da, dg, dy, a, gs *float32, n int)

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"pixelcnn/nn/cpu/isa"
 )
 
 // gateInputs are n values of a and g: normal, a wide range of magnitudes, and specials.
@@ -87,5 +89,30 @@ func TestGateAccuracy(t *testing.T) {
 	}
 	if ft, fs := TanhSigmoid(float32(math.NaN()), float32(math.NaN())); ft == ft || fs == fs {
 		t.Errorf("TanhSigmoid(NaN, NaN) = %g, %g, want NaN", ft, fs)
+	}
+}
+
+// BenchmarkGate times Gate and GateBackward's kernel on 32K elements (L2-resident) at each
+// assembly level this CPU has, the levels interleaved under -count.
+func BenchmarkGate(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	n := 32 * 1024
+	a, g := make([]float32, n), make([]float32, n)
+	for i := range a {
+		a[i], g[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+	}
+	y, dy, da, dg := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	for _, l := range []isa.Level{isa.AVX2, isa.AVX512} {
+		b.Run(l.String(), func(b *testing.B) {
+			old := isa.Active()
+			if isa.Set(l) != nil {
+				b.Skip("this CPU lacks it")
+			}
+			defer isa.Set(old)
+			for i := 0; i < b.N; i++ {
+				Gate(y, a, g)
+				GateGrad(da, dg, dy, a, g)
+			}
+		})
 	}
 }

@@ -8,6 +8,9 @@ import "pixelcnn/nn/cpu/isa"
 // wider registers would not make them faster).
 func useAsm() bool { return isa.Active() >= isa.AVX2 }
 
+// useAVX512 reports whether the kernels that have an AVX-512 version use it.
+func useAVX512() bool { return isa.Active() >= isa.AVX512 }
+
 // The kernels below take n > 0, a multiple of 8.
 
 //go:noescape

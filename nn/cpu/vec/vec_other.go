@@ -3,7 +3,8 @@
 package vec
 
 // useAsm is false where no assembly exists; the stubs below are never called.
-func useAsm() bool { return false }
+func useAsm() bool    { return false }
+func useAVX512() bool { return false }
 
 func addAVX(d, a, b *float32, n int)           { panic("vec: no assembly") }
 func addToAVX(d, s *float32, n int)            { panic("vec: no assembly") }

@@ -9,16 +9,16 @@ import (
 	"pixelcnn/nn/cpu/isa"
 )
 
-// paths runs f once per available implementation: the assembly (where the CPU has it)
-// and pure Go.
+// paths runs f once per available implementation: the AVX-512 and AVX2 assembly (where the
+// CPU has them) and pure Go.
 func paths(t *testing.T, f func(t *testing.T)) {
 	old := isa.Active()
 	t.Cleanup(func() { isa.Set(old) })
-	for _, l := range []isa.Level{isa.AVX2, isa.Generic} {
+	for _, l := range []isa.Level{isa.AVX512, isa.AVX2, isa.Generic} {
 		if isa.Set(l) != nil {
 			continue // the CPU lacks it
 		}
-		t.Run(fmt.Sprintf("asm=%v", l != isa.Generic), f)
+		t.Run(l.String(), f)
 	}
 	isa.Set(old)
 }
