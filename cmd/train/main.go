@@ -234,6 +234,9 @@ func validateFlags(f flags, fs *pflag.FlagSet) error {
 			return fmt.Errorf("--precision: %w", err)
 		}
 	}
+	if f.collectiveTimeout < 0 {
+		return fmt.Errorf("--collective-timeout %v: must be >= 0 (0: wait for ever)", f.collectiveTimeout)
+	}
 	if !(f.lrDecay > 0 && f.lrDecay <= 1) {
 		return fmt.Errorf("--lr-decay %v: must be in (0, 1]", f.lrDecay)
 	}

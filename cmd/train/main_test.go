@@ -172,6 +172,7 @@ func TestTrainNumericFlags(t *testing.T) {
 		{[]string{"--steps", "1", "--lr", "NaN"}, "--lr NaN"},
 		{[]string{"--steps", "1", "--lr-decay", "1.5"}, "--lr-decay 1.5"},
 		{[]string{"--steps", "1", "--lr-decay", "0"}, "--lr-decay 0"},
+		{[]string{"--steps", "1", "--collective-timeout", "-5s"}, "--collective-timeout -5s: must be >= 0"},
 		{[]string{"--steps", "1", "--clip", "-1"}, "--clip -1"},
 		{[]string{"--steps", "1", "--clip", "Inf"}, "--clip +Inf"},
 		{[]string{"--steps", "1", "--eval-every", "-1"}, "--eval-every -1"},
