@@ -175,13 +175,24 @@ func (m *Model) paramTensors(tr *Trainer) ([]safetensors.Tensor, error) {
 		return nil
 	}
 	ps := m.params()
-	for _, p := range ps {
-		if err := add(p.name, p, p.v.Value); err != nil {
+	for i, p := range ps {
+		v := p.v.Value
+		if tr != nil && tr.avg != nil {
+			v = tr.avg[i] // the average is the model; the trained weights go with the optimiser
+		}
+		if err := add(p.name, p, v); err != nil {
 			return nil, err
 		}
 	}
 	if tr == nil {
 		return out, nil
+	}
+	if tr.avg != nil {
+		for _, p := range ps {
+			if err := add(WeightsPrefix+p.name, p, p.v.Value); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for slot, prefix := range tr.StateNames() {
 		for i, p := range ps {
@@ -366,16 +377,23 @@ func (ck *Checkpoint) Resume(split data.Split) (*Trainer, error) {
 		return nil, fmt.Errorf("resume: data order: %w", err)
 	}
 	tr.Step, tr.LR, tr.RunID = ck.Train.Step, ck.Train.LR, ck.Train.Run
-	if err := ck.checkOptimState(tr.StateNames()); err != nil {
+	if err := ck.checkOptimState(tr.checkpointPrefixes()); err != nil {
 		return nil, err
 	}
-	for slot, prefix := range tr.StateNames() {
+	// With an average, the loaded model (the file's plain names) is the average, which
+	// NewTrainer copied into tr.avg; the trained weights come from WeightsPrefix.
+	for slot, prefix := range tr.checkpointPrefixes() {
 		for i, p := range ck.Model.params() {
 			h := ck.optim[prefix+p.name].Data
 			if p.conv != nil {
 				h = fromTorch(h, *p.conv)
 			}
-			dst := tr.state[slot][i]
+			var dst *nn.Tensor
+			if prefix == WeightsPrefix {
+				dst = p.v.Value
+			} else {
+				dst = tr.state[slot][i]
+			}
 			src, err := ck.Model.B.FromHost(h, dst.Shape...)
 			if err != nil {
 				return nil, fmt.Errorf("resume: %s: %w", prefix+p.name, err)

@@ -65,13 +65,16 @@ func extraActivations(c Config) float64 {
 func positions(c Config, n int) float64 { return float64(n) * float64(c.Height) * float64(c.Width) }
 
 // TrainMemory is what training with o and evaluating in batches of evalBatch takes:
-// parameters and gradients, the optimiser's slots, a batch's activations with their
+// parameters and gradients, the optimiser's slots (and the weights' average), a batch's activations with their
 // gradients, and beside them an evaluation batch's activations (a recorded train step keeps
 // its buffers between steps, so an evaluation cannot reuse them).
 func TrainMemory(c Config, o TrainOptions, evalBatch int) MemoryNeed {
 	slots := 2.0 // adam: m, v
 	if o.Optimizer == "rmsprop" {
 		slots = 1
+	}
+	if o.EMA > 0 {
+		slots++ // the average of the weights
 	}
 	p := paramCount(c)
 	acts := 2*positions(c, o.Batch) + positions(c, evalBatch)

@@ -32,6 +32,9 @@ type TrainOptions struct {
 	// Reduce is how the shards of many processes are summed: "" or "exact" (in shard order,
 	// bit-reproducible), "fast" (the native allreduce; dist.Fast).
 	Reduce string `json:"reduce,omitempty"`
+	// EMA is the decay of the Polyak average of the weights (average.go), the model that is
+	// evaluated, sampled and saved; 0: none, the trained weights are the model.
+	EMA float64 `json:"ema,omitempty"`
 }
 
 // DefaultTrainOptions returns the defaults described on TrainOptions, batch 16 (the paper's).
@@ -61,6 +64,9 @@ func (o TrainOptions) Validate() error {
 		return fmt.Errorf("eps %v must be a finite number > 0", o.Eps)
 	case !(o.RMSDecay >= 0 && o.RMSDecay < 1):
 		return fmt.Errorf("rms decay %v must be in [0, 1)", o.RMSDecay)
+	}
+	if err := validateEMA(o.EMA); err != nil {
+		return err
 	}
 	return o.validateShards()
 }
@@ -95,6 +101,10 @@ type Trainer struct {
 	host    []float32
 	labels  []int32     // the batch's labels (conditional models), else nil
 	device  *deviceStep // the step on the device, made at the first step that uses it
+	// avg is the Polyak average of the weights (Opt.EMA > 0; Params order) and avgModel the
+	// model that reads it; both nil without an average.
+	avg      []*nn.Tensor
+	avgModel *Model
 }
 
 // NewTrainer starts training m on split with fresh optimiser state.
@@ -130,6 +140,9 @@ func NewTrainer(m *Model, split data.Split, opt TrainOptions) (*Trainer, error) 
 			return nil, err
 		}
 	}
+	if err := t.initAverage(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -139,6 +152,15 @@ func (t *Trainer) StateNames() []string {
 		return []string{"optim.ms."}
 	}
 	return []string{"optim.m.", "optim.v."}
+}
+
+// checkpointPrefixes are the checkpoint name prefixes of the optimiser's tensors: its slots
+// (StateNames) and, for a run with an average, then the trained weights (WeightsPrefix).
+func (t *Trainer) checkpointPrefixes() []string {
+	if t.avg == nil {
+		return t.StateNames()
+	}
+	return append(t.StateNames(), WeightsPrefix)
 }
 
 // OptimizerState returns the optimiser's tensors, slot by slot (StateNames order), each slot
@@ -179,7 +201,7 @@ func (t *Trainer) TrainStep() (float64, error) {
 	}
 	t.Step++
 	t.LR *= t.Opt.LRDecay
-	return bpd, nil
+	return bpd, t.updateAverage()
 }
 
 // plainTrainStep is the step of one process on the whole batch idx.
@@ -305,6 +327,7 @@ func (t *Trainer) Release() {
 			t.Model.B.Release(s)
 		}
 	}
+	t.releaseAverage()
 }
 
 // Evaluate returns the NLL of the first limit images of split (all when limit <= 0), in file

@@ -53,15 +53,16 @@ func TestTrainArchBadInput(t *testing.T) {
 	}
 }
 
-// TestTrainGatedResumeExact: a conditional gated run stopped at step 3 and resumed to step 6
-// ends with the checkpoint of a straight 6-step run, bit for bit; the checkpoint is format
-// v2 and records the architecture, dilations and classes.
+// TestTrainGatedResumeExact: a conditional gated run with an average of its weights (--ema)
+// stopped at step 3 and resumed to step 6 ends with the checkpoint of a straight 6-step run,
+// bit for bit; the checkpoint is format v2 and records the architecture, dilations, classes
+// and the average's decay.
 func TestTrainGatedResumeExact(t *testing.T) {
 	labelled := datatest.NoiseIDXLabels(t, 48, 16)
 	straight := filepath.Join(t.TempDir(), "straight")
-	mustRun(t, gatedArgs(t, labelled, "--conditional", "--dilations", "1,2", "--steps", "6", "--run-dir", straight)...)
+	mustRun(t, gatedArgs(t, labelled, "--conditional", "--dilations", "1,2", "--ema", "0.9", "--steps", "6", "--run-dir", straight)...)
 	parts := filepath.Join(t.TempDir(), "parts")
-	mustRun(t, gatedArgs(t, labelled, "--conditional", "--dilations", "1,2", "--steps", "3", "--run-dir", parts)...)
+	mustRun(t, gatedArgs(t, labelled, "--conditional", "--dilations", "1,2", "--ema", "0.9", "--steps", "3", "--run-dir", parts)...)
 	mustRun(t, "--resume", parts, "--steps", "6", "--device", "cpu")
 	if diff := checkpointDiff(t, filepath.Join(straight, pixelcnn.CheckpointFile), filepath.Join(parts, pixelcnn.CheckpointFile)); diff != "" {
 		t.Fatalf("resumed checkpoint differs from the straight run's: %s", diff)
@@ -74,6 +75,9 @@ func TestTrainGatedResumeExact(t *testing.T) {
 		c := ck.Config
 		if c.ArchName() != pixelcnn.ArchGated || c.Classes != 10 || len(c.Dilations) != 2 || c.Dilations[1] != 2 {
 			t.Errorf("checkpoint config %+v, want arch gated, 10 classes, dilations [1 2]", c)
+		}
+		if ck.Train.Options.EMA != 0.9 {
+			t.Errorf("checkpoint's ema %v, want 0.9", ck.Train.Options.EMA)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(parts, "samples-0000006.png")); err != nil {

@@ -199,7 +199,7 @@ func (r *trainingRun) evaluate(ctx context.Context, limit int, what string) (flo
 	if r.many() {
 		return r.evaluateSplit(ctx, limit, what)
 	}
-	bpd, _, err := pixelcnn.EvaluateContext(ctx, r.model, r.ds.Test, limit, evalBatch, func(done, total int) {
+	bpd, _, err := pixelcnn.EvaluateContext(ctx, r.tr.EvalModel(), r.ds.Test, limit, evalBatch, func(done, total int) {
 		r.prog.Update("%s: %d/%d test images", what, done, total)
 	})
 	return bpd, err
@@ -218,7 +218,7 @@ func (r *trainingRun) sampleGrid(ctx context.Context) error {
 	path := filepath.Join(r.dir, fmt.Sprintf("samples-%07d.png", r.tr.Step))
 	done := make(chan error, 1)
 	go func() {
-		imgs, err := pixelcnn.Sample(r.model, pixelcnn.SampleOptions{N: r.set.Samples, Seed: r.tr.Opt.Seed, Temperature: 1,
+		imgs, err := pixelcnn.Sample(r.tr.EvalModel(), pixelcnn.SampleOptions{N: r.set.Samples, Seed: r.tr.Opt.Seed, Temperature: 1,
 			Labels:   pixelcnn.CycleLabels(r.model, r.set.Samples),
 			Progress: func(done, total int) { r.prog.Update("sampling: %d/%d subpixels", done, total) }})
 		if err == nil {

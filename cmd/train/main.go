@@ -38,7 +38,7 @@ type flags struct {
 	dataset, dataDir, preset, runDir, resume, device, optimizer string
 	precision                                                   string
 	hidden, blocks, outDim, batch, steps                        int
-	epochs, minutes, lr, lrDecay, clip                          float64
+	epochs, minutes, lr, lrDecay, clip, ema                     float64
 	evalEvery, evalLimit, finalEvalLimit, sampleEvery, samples  int
 	checkpointEvery, logEvery                                   int
 	seed                                                        uint64
@@ -140,6 +140,7 @@ func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
 	fs.Float64Var(&f.lrDecay, "lr-decay", 0.999995, "lr multiplier after every step")
 	fs.StringVar(&f.optimizer, "optimizer", "adam", "adam | rmsprop")
 	fs.Float64Var(&f.clip, "clip", 0, "clip the global gradient norm to this (0: off)")
+	fs.Float64Var(&f.ema, "ema", 0, "Polyak average of the weights with this decay per step (e.g. 0.9995; 0: off): the model evaluated, sampled and saved")
 	fs.IntVar(&f.evalEvery, "eval-every", 1000, "evaluate on the test split every N steps (0: only at the end)")
 	fs.IntVar(&f.evalLimit, "eval-limit", 1000, "test images used by periodic evaluations (0: all)")
 	fs.IntVar(&f.finalEvalLimit, "final-eval-limit", 0, "test images used by the final evaluation (0: all)")
@@ -236,6 +237,9 @@ func validateFlags(f flags, fs *pflag.FlagSet) error {
 	}
 	if f.collectiveTimeout < 0 {
 		return fmt.Errorf("--collective-timeout %v: must be >= 0 (0: wait for ever)", f.collectiveTimeout)
+	}
+	if !(f.ema == 0 || (f.ema > 0 && f.ema < 1)) {
+		return fmt.Errorf("--ema %v: must be 0 (off) or in (0, 1), e.g. 0.9995", f.ema)
 	}
 	if !(f.lrDecay > 0 && f.lrDecay <= 1) {
 		return fmt.Errorf("--lr-decay %v: must be in (0, 1]", f.lrDecay)

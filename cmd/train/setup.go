@@ -185,6 +185,7 @@ func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
 	}
 	o := pixelcnn.DefaultTrainOptions()
 	o.Optimizer, o.LR, o.LRDecay, o.Clip, o.Batch, o.Seed = f.optimizer, f.lr, f.lrDecay, f.clip, f.batch, f.seed
+	o.EMA = f.ema
 	// One shard and the exact reduction are recorded as absent, so that a plain run's files
 	// stay as they were before runs could be sharded.
 	if s := shardCount(f, r.world); s > 1 {
@@ -259,7 +260,7 @@ func (r *trainingRun) resume(f flags, fs *pflag.FlagSet) error {
 	if fs.Changed("preset") && f.preset != ck.Config.Preset {
 		return fmt.Errorf("--resume %s: checkpoint is preset %q, --preset says %q", ckPath, ck.Config.Preset, f.preset)
 	}
-	for _, name := range []string{"arch", "dilations", "conditional", "hidden", "blocks", "out-dim", "batch", "optimizer", "seed", "shards", "reduce"} {
+	for _, name := range []string{"arch", "dilations", "conditional", "hidden", "blocks", "out-dim", "batch", "optimizer", "seed", "shards", "reduce", "ema"} {
 		if fs.Changed(name) {
 			return fmt.Errorf("--resume: --%s cannot change on resume (the checkpoint fixes it)", name)
 		}

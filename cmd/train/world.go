@@ -306,7 +306,7 @@ func (r *trainingRun) joinWorld(f flags) error {
 func (r *trainingRun) evaluateSplit(ctx context.Context, limit int, what string) (float64, error) {
 	n, size, rank := limitOr(limit, r.ds.Test.N), r.world.Size(), r.world.Rank()
 	from, to := rank*n/size, (rank+1)*n/size
-	nats, err := pixelcnn.EvaluateRange(ctx, r.model, r.ds.Test, from, to, evalBatch, func(done, total int) {
+	nats, err := pixelcnn.EvaluateRange(ctx, r.tr.EvalModel(), r.ds.Test, from, to, evalBatch, func(done, total int) {
 		r.prog.Update("%s: %d/%d of rank 0's %d of %d test images", what, done, total, total, n)
 	})
 	const ok, failed, stopped = 0, 1, 2

@@ -44,6 +44,9 @@ func Run(t *testing.T, b nn.Backend) {
 	if o, ok := b.(nn.GatedOps); ok {
 		t.Run("Gated", func(t *testing.T) { RunGated(t, b, o) })
 	}
+	if a, ok := b.(nn.Averager); ok {
+		t.Run("Lerp", func(t *testing.T) { testLerp(t, b, a) })
+	}
 }
 
 func randSlice(r *rand.Rand, n int, scale float64) []float64 {

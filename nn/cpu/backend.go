@@ -285,3 +285,14 @@ func (b *Backend) Scale(ts []*nn.Tensor, s float32) error {
 	}
 	return nil
 }
+
+// Lerp implements nn.Averager.
+func (b *Backend) Lerp(dst, src []*nn.Tensor, w float32) error {
+	if err := nn.CheckLerp(dst, src, w); err != nil {
+		return err
+	}
+	for i := range dst {
+		nn.LerpHost(dst[i].Host, src[i].Host, w)
+	}
+	return nil
+}
