@@ -132,3 +132,33 @@ func (m *Model) withValues(vals []*nn.Tensor) *Model {
 // emaHalfLife is the number of steps over which the average's weight of a step halves, for
 // messages.
 func emaHalfLife(d float64) float64 { return math.Log(0.5) / math.Log(d) }
+
+// UseTrainedWeights replaces the checkpoint's model weights (the average, in a checkpoint of a
+// run with one) by the weights the optimiser trained (WeightsPrefix), to see what the average
+// is worth. A checkpoint without them is an error: its model is the trained weights.
+func (ck *Checkpoint) UseTrainedWeights() error {
+	m := ck.Model
+	for _, p := range m.params() {
+		t, ok := ck.optim[WeightsPrefix+p.name]
+		if !ok {
+			return fmt.Errorf("checkpoint has no %s* tensors (its run kept no average of the weights, so its model is the trained weights)", WeightsPrefix)
+		}
+		h := t.Data
+		if p.conv != nil {
+			h = fromTorch(h, *p.conv)
+		}
+		if len(h) != p.v.Value.Len() {
+			return fmt.Errorf("checkpoint: tensor %s has %d values, its parameter %d", t.Name, len(h), p.v.Value.Len())
+		}
+		src, err := m.B.FromHost(h, p.v.Value.Shape...)
+		if err != nil {
+			return err
+		}
+		err = m.B.Copy(p.v.Value, src)
+		m.B.Release(src)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

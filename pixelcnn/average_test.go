@@ -103,8 +103,8 @@ func equalParams(t *testing.T, what string, got, want [][]float32) {
 
 // TestAverageCheckpoint: the checkpoint's plain names hold the average (the model Load
 // builds, which evaluates as EvalModel does), WeightsPrefix the trained weights; a resume
-// continues bit for bit (trained weights and average) as the straight run; a file missing
-// the trained weights is refused naming them.
+// continues bit for bit (trained weights and average) as the straight run; UseTrainedWeights
+// gives the trained weights; a file missing them is refused naming them.
 func TestAverageCheckpoint(t *testing.T) {
 	c := gatedTestConfig(1, 6, 5, 3)
 	split := emaSplit(c, 9)
@@ -145,6 +145,14 @@ func TestAverageCheckpoint(t *testing.T) {
 	if bpdLoaded != bpdAvg || bpdLoaded == bpdTrained {
 		t.Errorf("loaded model %v bits/dim, average %v, trained weights %v: want the average's", bpdLoaded, bpdAvg, bpdTrained)
 	}
+	ckTrained, err := Load(path, cpu.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ckTrained.UseTrainedWeights(); err != nil {
+		t.Fatal(err)
+	}
+	equalParams(t, "trained weights of the file", paramsHost(t, ckTrained.Model), paramsHost(t, m))
 	tr2, err := ck.Resume(split)
 	if err != nil {
 		t.Fatal(err)

@@ -40,10 +40,10 @@ type options struct {
 	ckPath, dataset, dataDir, split, device string
 	precision                               string
 	limit, batch                            int
-	asJSON, classify                        bool
+	asJSON, classify, trainedWeights        bool
 }
 
-const synopsis = `usage: eval --checkpoint CK [--dataset D] [--split test|train] [--limit N] [--json] [--classify]
+const synopsis = `usage: eval --checkpoint CK [--dataset D] [--split test|train] [--limit N] [--json] [--classify] [--trained-weights]
 
 Reports a checkpoint's negative log-likelihood on a dataset split in bits/dim and nats per
 image; with --classify, a class-conditional model's accuracy as a classifier.`
@@ -61,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.device, "device", "auto", "cpu | cuda | auto")
 	fs.StringVar(&o.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu)")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON line instead of text")
+	fs.BoolVar(&o.trainedWeights, "trained-weights", false, "evaluate the weights the optimiser trained (optim.weights.*) instead of their average, in checkpoints of train --ema runs")
 	fs.BoolVar(&o.classify, "classify", false, "class-conditional checkpoints: classify each image as argmax_y p(x|y) and report the accuracy and confusion matrix")
 	if err := cli.Parse(fs, synopsis, args); err != nil {
 		var h cli.Help
@@ -124,6 +125,11 @@ func evaluate(o options, stdout io.Writer, p *progress.Printer) error {
 	}
 	if ck.Notice != "" {
 		p.Line("%s", ck.Notice)
+	}
+	if o.trainedWeights {
+		if err := ck.UseTrainedWeights(); err != nil {
+			return fmt.Errorf("--trained-weights: %s: %w", ckPath, err)
+		}
 	}
 	dataset := o.dataset
 	if dataset == "" {

@@ -114,6 +114,7 @@ func TestEvalCommand(t *testing.T) {
 		{"png", []string{"--checkpoint", png}, 1, "not a safetensors file"},
 		{"empty dir", []string{"--checkpoint", t.TempDir()}, 1, "without a checkpoint.safetensors"},
 		{"no dataset recorded", []string{"--checkpoint", unknown, "--data-dir", data}, 1, "give --dataset"},
+		{"trained weights without an average", []string{"--checkpoint", fashion, "--data-dir", data, "--trained-weights"}, 1, "--trained-weights: " + filepath.Join(fashion, pixelcnn.CheckpointFile) + ": checkpoint has no optim.weights.* tensors"},
 		{"batch too large", []string{"--checkpoint", fashion, "--data-dir", data, "--batch", "2000000000"}, 1, "lower --batch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
