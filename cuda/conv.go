@@ -45,10 +45,16 @@ type convCall struct {
 	spec    nn.ConvSpec
 	n, h, w int
 	m       int // positions N*H*W
-	kw      int // rows of the live weight matrix: (Taps+1)*In
+	kw      int // rows of the live weight matrix: (Taps + centre)*In (kernels' conv_kw)
+	region  int // the kernels' tap-region code (kernels/common.cuh REGION_*)
 }
 
-// geom is the CONV_PARAMS argument list: n, h, w, in, out, k, colors, mask_b, relu.
+// regionCodes maps each nn.Region the kernels implement to its code in kernels/common.cuh
+// (REGION_CAUSAL ... REGION_FULL). A region missing here has no kernel: newConvCall refuses it.
+var regionCodes = map[nn.Region]int{nn.Causal: 0, nn.Row: 1, nn.Above: 2, nn.AboveAndRow: 3, nn.Full: 4}
+
+// geom is the CONV_PARAMS argument list: n, h, w, in, out, k, colors, mask_b, relu, region,
+// dil.
 func (c convCall) geom() []uint64 {
 	maskB, relu := 0, 0
 	if c.spec.Mode == nn.MaskB {
@@ -59,7 +65,7 @@ func (c convCall) geom() []uint64 {
 	}
 	s := c.spec
 	return []uint64{argInt(c.n), argInt(c.h), argInt(c.w), argInt(s.In), argInt(s.Out), argInt(s.K),
-		argInt(s.Colors), argInt(maskB), argInt(relu)}
+		argInt(s.Colors), argInt(maskB), argInt(relu), argInt(c.region), argInt(s.Dil())}
 }
 
 // newConvCall returns the geometry of a conv call whose shapes nn.CheckConv (or
@@ -67,16 +73,18 @@ func (c convCall) geom() []uint64 {
 // non-nil other tensor is this backend's live buffer, and the device's size limits.
 func newConvCall(spec nn.ConvSpec, x, w, b, y *nn.Tensor, outs ...*nn.Tensor) (convCall, error) {
 	layer := fmt.Sprintf("cuda: layer %q", spec.Name)
-	if !spec.SeedTaps() {
-		// The kernels walk the seed's K x K causal taps; the gated stacks' tap sets are
-		// computed by the CPU backend only, for now.
-		return convCall{}, fmt.Errorf("%s: the %v tap set with dilation %d has no CUDA kernel yet (run this architecture with --device cpu)", layer, spec.Region, spec.Dil())
+	// Every kernel (versions 1-3, the per-position ones) walks the live taps by index through
+	// the region's tap offsets (kernels/common.cuh tap_offset, nn.ConvSpec.TapOffset), so
+	// every region in regionCodes runs on every version, at any dilation.
+	region, ok := regionCodes[spec.Region]
+	if !ok {
+		return convCall{}, fmt.Errorf("%s: the %v tap set has no CUDA kernel (run this architecture with --device cpu)", layer, spec.Region)
 	}
 	if _, err := buf(layer+": input", x); err != nil {
 		return convCall{}, err
 	}
 	xs := x.Shape
-	c := convCall{spec: spec, n: xs[0], h: xs[1], w: xs[2], kw: (spec.Taps() + 1) * spec.In}
+	c := convCall{spec: spec, n: xs[0], h: xs[1], w: xs[2], kw: spec.Taps()*spec.In + spec.CentreWidth(), region: region}
 	c.m = c.n * c.h * c.w
 	check := func(what string, t *nn.Tensor) error {
 		if t == nil {
@@ -99,8 +107,11 @@ func newConvCall(spec nn.ConvSpec, x, w, b, y *nn.Tensor, outs ...*nn.Tensor) (c
 			return c, err
 		}
 	}
-	if c.m*max(spec.In, spec.Out) > maxElems || spec.K*spec.K*spec.In*spec.Out > maxElems {
+	if c.m*max(spec.In, spec.Out) > maxElems || spec.KH()*spec.K*spec.In*spec.Out > maxElems {
 		return c, fmt.Errorf("%s: too large for 32-bit indexing", layer)
+	}
+	if spec.K*spec.Dil() > 1<<16 { // a tap's offset times the row length must fit 32 bits
+		return c, fmt.Errorf("%s: dilation %d too large for the kernels' 32-bit offsets", layer, spec.Dil())
 	}
 	if ceilDiv(spec.Out, tileN) > 65535 || ceilDiv(spec.In, tileN) > 65535 {
 		return c, fmt.Errorf("%s: %d/%d features exceed the launch grid", layer, spec.In, spec.Out)

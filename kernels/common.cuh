@@ -15,35 +15,64 @@
 
 // ConvGeom is the geometry of one masked convolution, built inside each conv kernel from its
 // scalar parameters (CONV_PARAMS / CONV_GEOM).
-// The live weights are the matrix W[0 : (taps+1)*in, 0 : out] (row kk = tap*in + ci);
-// row kk < taps*in is a fully unmasked tap, the rest is the centre tap whose rows
-// [taps*in, taps*in + centre_limit(j)) are live for output colour group j.
+// The live weights are the matrix W[0 : conv_kw(g), 0 : out] (row kk = tap*in + ci) of the
+// [kh, k, in, out] layout: row kk < taps*in is a fully unmasked tap; when the region has a
+// colour-ruled centre (has_centre: causal and row), the next in rows are the centre tap, whose
+// rows [taps*in, taps*in + centre_limit(j)) are live for output colour group j. The fully live
+// taps of every region are a prefix of the kernel's raster order (nn.ConvSpec.Taps), and tap t
+// sits at offset tap_offset(t) (nn.ConvSpec.TapOffset): the kernels below walk taps by index
+// only, so one code path serves every region and dilation.
 struct ConvGeom {
     int n, h, w;     // batch, height, width
     int in, out;     // features
-    int k;           // kernel size (odd)
-    int taps;        // fully unmasked taps before the centre: (k*k-1)/2
+    int k;           // kernel width (odd)
+    int kh;          // kernel height: 1 for the row region, else k
+    int dil;         // dilation (>= 1)
+    int taps;        // fully unmasked taps (the seed's causal: (k*k-1)/2)
+    int has_centre;  // 1 when the centre tap (index taps) follows under the colour rule
     int colors;      // colour groups
     int mask_b;      // 1 for mask B (i <= j), 0 for mask A (i < j)
     int relu;        // 1 when the conv has a fused ReLU epilogue
 };
 
-#define CONV_PARAMS int n, int h, int w, int in, int out, int k, int colors, int mask_b, int relu
-#define CONV_GEOM ConvGeom g = make_geom(n, h, w, in, out, k, colors, mask_b, relu)
+// Tap regions (nn.Region; cuda/conv.go passes these codes).
+#define REGION_CAUSAL 0     // k x k: rows above, left of the centre, the centre under the colour rule
+#define REGION_ROW 1        // 1 x k: left of the centre, the centre under the colour rule
+#define REGION_ABOVE 2      // k x k: the rows above the centre row only
+#define REGION_ABOVE_ROW 3  // k x k: the rows above and the whole centre row, unmasked
+#define REGION_FULL 4       // 1 x 1, unmasked
 
-__device__ __forceinline__ ConvGeom make_geom(int n, int h, int w, int in, int out, int k,
-                                              int colors, int mask_b, int relu) {
+#define CONV_PARAMS \
+    int n, int h, int w, int in, int out, int k, int colors, int mask_b, int relu, int region, int dil
+#define CONV_GEOM ConvGeom g = make_geom(n, h, w, in, out, k, colors, mask_b, relu, region, dil)
+
+__device__ __forceinline__ ConvGeom make_geom(int n, int h, int w, int in, int out, int k, int colors,
+                                              int mask_b, int relu, int region, int dil) {
     ConvGeom g;
     g.n = n; g.h = h; g.w = w; g.in = in; g.out = out; g.k = k;
-    g.taps = (k * k - 1) / 2;
+    g.kh = k;
+    g.dil = dil < 1 ? 1 : dil;
+    g.has_centre = 0;
+    switch (region) {
+    case REGION_ROW: g.kh = 1; g.taps = k / 2; g.has_centre = 1; break;
+    case REGION_ABOVE: g.taps = k / 2 * k; break;
+    case REGION_ABOVE_ROW: g.taps = (k / 2 + 1) * k; break;
+    case REGION_FULL: g.taps = k * k; break;
+    default: g.taps = (k * k - 1) / 2; g.has_centre = 1; break;  // REGION_CAUSAL
+    }
     g.colors = colors; g.mask_b = mask_b; g.relu = relu;
     return g;
 }
 
 __device__ __forceinline__ int conv_positions(const ConvGeom& g) { return g.n * g.h * g.w; }
 
-// centre_limit is CentreInLimit(j): the prefix of centre inputs output colour j may read.
+// conv_kw is the row count of the live weight matrix: (taps + has_centre) * in.
+__device__ __forceinline__ int conv_kw(const ConvGeom& g) { return (g.taps + g.has_centre) * g.in; }
+
+// centre_limit is CentreInLimit(j): the prefix of centre inputs output colour j may read (0
+// for a region without a colour-ruled centre).
 __device__ __forceinline__ int centre_limit(const ConvGeom& g, int j) {
+    if (!g.has_centre) return 0;
     int grp = g.in / g.colors;
     return g.mask_b ? (j + 1) * grp : j * grp;
 }
@@ -56,17 +85,20 @@ __device__ __forceinline__ int live_rows(const ConvGeom& g, int o) {
 
 // first_live_out returns the first output feature whose centre reads input feature ci
 // (output colours form a suffix: j >= ci/grp for mask B, j > ci/grp for mask A); it returns
-// g.out when no output reads ci through the centre.
+// g.out when no output reads ci through the centre (always, for a region without one).
 __device__ __forceinline__ int first_live_out(const ConvGeom& g, int ci) {
+    if (!g.has_centre) return g.out;
     int j = ci / (g.in / g.colors) + (g.mask_b ? 0 : 1);
     return j >= g.colors ? g.out : j * (g.out / g.colors);
 }
 
-// tap_offset gives the (dy, dx) shift of tap t (t <= taps; t == taps is the centre, (0, 0)).
+// tap_offset gives the (dy, dx) shift of kernel position t in raster order, scaled by the
+// dilation (nn.ConvSpec.TapOffset): t < taps are the fully live taps, and t == taps is the
+// centre, (0, 0), when has_centre. For the seed's causal k x k taps (kh = k, dil = 1) this is
+// t / k - k/2, t % k - k/2, as before regions existed.
 __device__ __forceinline__ void tap_offset(const ConvGeom& g, int t, int& dy, int& dx) {
-    int r = g.k / 2;
-    dy = t / g.k - r;
-    dx = t % g.k - r;
+    dy = (t / g.k - g.kh / 2) * g.dil;
+    dx = (t % g.k - g.k / 2) * g.dil;
 }
 
 // shift_pos returns the flattened position of m shifted by (dy, dx) inside the same image, or
@@ -80,7 +112,7 @@ __device__ __forceinline__ int shift_pos(const ConvGeom& g, int m, int dy, int d
 }
 
 // im2col_load returns the im2col entry (m, kk): x at position m shifted by tap kk/in, feature
-// kk%in, or 0 outside the image. kk must be < (taps+1)*in.
+// kk%in, or 0 outside the image. kk must be < conv_kw(g).
 __device__ __forceinline__ float im2col_load(const float* __restrict__ x, const ConvGeom& g,
                                              int m, int kk) {
     int t = kk / g.in, ci = kk - t * g.in;

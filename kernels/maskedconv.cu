@@ -3,9 +3,18 @@
 //
 // Build: make ptx (nvcc -ptx -arch=compute_80 -lineinfo -O3 -o kernels/ptx/maskedconv.ptx).
 //
-// The convolution is an implicit GEMM. Row kk of the live weight matrix W[(taps+1)*in, out] is
+// The convolution is an implicit GEMM. Row kk of the live weight matrix W[conv_kw, out] is
 // tap kk/in, input feature kk%in; taps before the centre are fully live, and for output feature
-// o only the rows kk < live_rows(o) = taps*in + CentreInLimit(colour(o)) are live. No kernel
+// o only the rows kk < live_rows(o) = taps*in + CentreInLimit(colour(o)) are live.
+//
+// Tap sets (every kernel, every version): the region (nn.Region: the seed's causal K x K, the
+// gated stacks' 1 x K row, rows above, rows above and the centre row, the unmasked 1 x 1) and
+// the dilation come in as CONV_PARAMS' region and dil. Every region's fully live taps are a
+// prefix of the kernel's raster order followed, for causal and row, by the colour-ruled
+// centre, and every kernel here walks taps by index through tap_offset (common.cuh), so the
+// generalisation only changes where a tap reads and how many taps there are (conv_kw): the
+// summation order over kk, and so every bit of the seed's causal dil-1 results, is unchanged.
+// kernels/hostsim/gated_sim.cpp runs versions 1-3 on every region and dilation 1, 2, 4. No kernel
 // here reads a masked weight or iterates over a masked tap (taps after the centre are never
 // visited at all; partially masked centre blocks are zero-filled in shared memory instead of
 // read, and whole dead tiles/chunks are skipped). A version 2 tile whose columns span two
@@ -61,9 +70,9 @@
 // asynchronous copies.
 //
 // ptxas -arch=sm_90 -v (make ptx-check, CUDA 11.8), no spills anywhere:
-//   maskedconv_forward_v3      134 registers, 44544 bytes smem
-//   maskedconv_backward_dx_v3  151 registers, 46080 bytes smem
-//   maskedconv_backward_dw_v3  142 registers, 39936 bytes smem
+//   maskedconv_forward_v3      153 registers, 44544 bytes smem  (134 before regions/dilation)
+//   maskedconv_backward_dx_v3  149 registers, 46080 bytes smem  (151)
+//   maskedconv_backward_dw_v3  143 registers, 39936 bytes smem  (142)
 //   relu_mask_v3                12 registers
 // (__launch_bounds__(128, 3): at most 170 registers, 3 blocks = 12 warps per SM.)
 // kernels/hostsim/maskedconv_v3_sim.cpp runs the version 3 kernels on the CPU (threads for
@@ -127,7 +136,7 @@ extern "C" __global__ void maskedconv_backward_dx_v1(float* __restrict__ dx, con
     if (idx >= total) return;
     int p = idx / g.in, ci = idx - p * g.in;
     float acc = 0.0f;
-    for (int t = 0; t <= g.taps; t++) {
+    for (int t = 0; t < g.taps + g.has_centre; t++) {
         int ddy, ddx;
         tap_offset(g, t, ddy, ddx);
         // Output position q read input p through tap t iff q + off(t) = p.
@@ -146,7 +155,7 @@ extern "C" __global__ void maskedconv_backward_dw_v1(float* __restrict__ dw, con
                                                      const float* __restrict__ x, CONV_PARAMS) {
     CONV_GEOM;
     int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    int kw = (g.taps + 1) * g.in;
+    int kw = conv_kw(g);
     if (idx >= kw * g.out) return;
     int kk = idx / g.out, o = idx - kk * g.out;
     if (kk >= live_rows(g, o)) return;  // masked weight: never written
@@ -273,7 +282,8 @@ maskedconv_forward_v2(float* __restrict__ y, const float* __restrict__ x, const 
     }
 }
 
-// dX: grid (ceil(M/64), ceil(in/64)), block 256. Inner index k2 = t*out + o over t <= taps.
+// dX: grid (ceil(M/64), ceil(in/64)), block 256. Inner index k2 = t*out + o over the live taps
+// t < taps + has_centre.
 // A[p, k2] = dz[p - off(t), o]; B[k2, ci] = W[t*in + ci, o] when live. dx += C (dx = 0 + C
 // without accumulate).
 extern "C" __global__ void __launch_bounds__(TILE_THREADS)
@@ -285,7 +295,7 @@ maskedconv_backward_dx_v2(float* __restrict__ dx, const float* __restrict__ dy, 
     const int p0 = blockIdx.x * TILE_M, c0 = blockIdx.y * TILE_N;
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
     const int kcentre = g.taps * g.out;          // first inner index of the centre tap
-    const int kend = kcentre + g.out;
+    const int kend = kcentre + g.has_centre * g.out;
     // first_live_out is non-decreasing in ci: the tile's first input has the longest centre
     // range, so centre outputs before it are dead for the whole tile and are skipped.
     const int centre_skip_to = kcentre + first_live_out(g, c0);
@@ -346,7 +356,7 @@ maskedconv_backward_dx_v2(float* __restrict__ dx, const float* __restrict__ dy, 
     }
 }
 
-// dW partials: grid (ceil(kw/64), ceil(out/64), slices), block 256, kw = (taps+1)*in.
+// dW partials: grid (ceil(kw/64), ceil(out/64), slices), block 256, kw = conv_kw(g).
 // partial[s, kk, o] = sum over m in slice s of im2col(m, kk) * dz[m, o]. Tiles with no live
 // weight return at once (their partial entries are never read).
 extern "C" __global__ void __launch_bounds__(TILE_THREADS)
@@ -356,7 +366,7 @@ maskedconv_backward_dw_v2(float* __restrict__ partial, const float* __restrict__
     CONV_GEOM;
     __shared__ GemmTiles s;
     const int M = conv_positions(g);
-    const int kw = (g.taps + 1) * g.in;
+    const int kw = conv_kw(g);
     const int r0 = blockIdx.x * TILE_M, o0 = blockIdx.y * TILE_N;
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
     if (r0 >= live_rows(g, min(o0 + TILE_N, g.out) - 1)) return;  // whole tile masked
@@ -421,7 +431,7 @@ maskedconv_backward_dw_v2(float* __restrict__ partial, const float* __restrict__
 extern "C" __global__ void maskedconv_reduce_dw(float* __restrict__ dw, const float* __restrict__ partial,
                                                 int slices, CONV_PARAMS) {
     CONV_GEOM;
-    const int kw = (g.taps + 1) * g.in;
+    const int kw = conv_kw(g);
     const int total = kw * g.out;
     int idx = blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= total) return;
@@ -642,12 +652,13 @@ maskedconv_forward_v3(float* __restrict__ y, const float* __restrict__ x, const 
         const int kq = k0 + a_kq;
         for (; a_kt < kt; a_kt++) {  // one chunk on: V3_BK rows, past as many taps as it crosses
             a_ci += V3_BK;
-            while (a_ci >= g.in) {
+            while (a_ci >= g.in) {  // the next kernel position in raster order (tap_offset)
                 a_ci -= g.in;
                 a_t++;
-                if (++a_dx > g.k / 2) {
-                    a_dx = -(g.k / 2);
-                    a_dy++;
+                a_dx += g.dil;
+                if (a_dx > g.k / 2 * g.dil) {
+                    a_dx = -(g.k / 2) * g.dil;
+                    a_dy += g.dil;
                 }
             }
         }
@@ -745,7 +756,7 @@ maskedconv_backward_dx_v3(float* __restrict__ dx, const float* __restrict__ dz, 
     const int M = conv_positions(g);
     const int p0 = blockIdx.x * V3_BM, c0 = blockIdx.y * V3_BN;
     const int tid = threadIdx.x;
-    const int kcentre = g.taps * g.out, kend = kcentre + g.out;
+    const int kcentre = g.taps * g.out, kend = kcentre + g.has_centre * g.out;
     const int head_tiles = (kcentre + V3_BK - 1) / V3_BK;
     const int centre_from = max(head_tiles * V3_BK, (kcentre + first_live_out(g, c0)) / V3_BK * V3_BK);
     const int ktiles = head_tiles + (centre_from < kend ? (kend - centre_from + V3_BK - 1) / V3_BK : 0);
@@ -777,7 +788,7 @@ maskedconv_backward_dx_v3(float* __restrict__ dx, const float* __restrict__ dz, 
         const int kq = k0 + a_kq;
         if (ovec) {
             // out % 4 == 0 and kq % 4 == 0: the quad is 4 outputs of one tap, or wholly past
-            // kend = (taps+1)*out.
+            // kend = (taps+has_centre)*out.
             const int t = kq / g.out, o = kq - t * g.out;
             int ddy, ddx;
             tap_offset(g, t, ddy, ddx);
@@ -853,7 +864,7 @@ maskedconv_backward_dx_v3(float* __restrict__ dx, const float* __restrict__ dz, 
     });
 }
 
-// dW partials: grid (ceil(kw/128), ceil(out/64), slices), block 128, kw = (taps+1)*in.
+// dW partials: grid (ceil(kw/128), ceil(out/64), slices), block 128, kw = conv_kw(g).
 // partial[s, kk, o] = sum over m in slice s of im2col(m, kk) * dz[m, o], every (kk < kw,
 // o < out) of a tile written; maskedconv_reduce_dw then adds the live entries' slices in
 // order, as version 2. The GEMM's inner dimension is the slice's positions: A chunk [16
@@ -865,7 +876,7 @@ maskedconv_backward_dw_v3(float* __restrict__ partial, const float* __restrict__
     CONV_GEOM;
     __shared__ __align__(16) float smem[V3_STAGES * (V3_A_KM + V3_B_KN)];
     const int M = conv_positions(g);
-    const int kw = (g.taps + 1) * g.in;
+    const int kw = conv_kw(g);
     const int r0 = blockIdx.x * V3_BM, o0 = blockIdx.y * V3_BN;
     const int tid = threadIdx.x;
     if (r0 >= live_rows(g, min(o0 + V3_BN, g.out) - 1)) return;  // whole tile masked

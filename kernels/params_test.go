@@ -53,9 +53,14 @@ func TestEntriesOfBuiltPTX(t *testing.T) {
 			all[k] = n
 		}
 	}
-	// maskedconv_forward_v3: y, x, w, bias, 9 geometry ints, vec, res, sum.
+	// maskedconv_forward_v3: y, x, w, bias, 11 geometry ints (CONV_PARAMS: ... relu, region,
+	// dil), vec, res, sum. maskedconv_at_v2: y, x, w, bias, 11 geometry ints, i, j, cursor,
+	// cursor_colors, cursor_w, cache, cache_h, accumulate.
 	// adam_multi_v2: the chunk table, the step scalars, beta1, beta2.
-	for k, n := range map[string]int{"maskedconv_forward_v3": 16, "adam_multi_v2": 4, "zero_multi_v1": 1} {
+	// gate_backward_v1: dx, dy, x, rows, half, colors. class_bias_partial_v1: partial, dy,
+	// per, f, slice_len, slices.
+	for k, n := range map[string]int{"maskedconv_forward_v3": 18, "maskedconv_at_v2": 23, "adam_multi_v2": 4, "zero_multi_v1": 1,
+		"gate_backward_v1": 6, "class_bias_partial_v1": 6} {
 		if all[k] != n {
 			t.Errorf("%s: %d params in the PTX, want %d", k, all[k], n)
 		}

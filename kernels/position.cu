@@ -19,7 +19,7 @@
 //     double buffering), so a global-load latency is paid once per 32 terms, not per term.
 // Launch: block = 32 * q threads (q = 1 or 2 image quads; the two warps of a block read the
 // same weights, the second hitting L1), grid = (ceil(out/32), ceil(n/(4q))), dynamic shared
-// memory 4q * (taps+1)*in floats. The host picks q = 2 when that fits in 48 KiB, else 1, else
+// memory 4q * conv_kw(g) floats. The host picks q = 2 when that fits in 48 KiB, else 1, else
 // it runs version 1.
 //
 // Device cursor. For CUDA graphs the position can come from device memory: when cursor is not
@@ -118,7 +118,7 @@ maskedconv_at_v2(float* __restrict__ y, const float* __restrict__ x, const float
         j = 0;
     }
     if (i >= g.h) return;
-    const int L = (g.taps + 1) * g.in;
+    const int L = conv_kw(g);
     const int quads = blockDim.x / WARP_SIZE;
     const int img0 = blockIdx.y * quads * AT_IMGS;
     at_stage((float*)at_x, x, g, i, j, img0, quads * AT_IMGS, L);

@@ -337,14 +337,14 @@ static void run_case(const Case& c, int vec, std::mt19937& rng) {
     std::vector<float> y(M * (size_t)c.out, nan);
     launch({cdiv(M, V3_BM), cdiv(c.out, V3_BN), 1}, V3_THREADS, [&] {
         maskedconv_forward_v3(y.data(), x.data(), w.data(), bias.data(), c.n, c.h, c.w, c.in, c.out, c.k,
-                              c.colors, c.mask_b, c.relu, vec, nullptr, nullptr);
+                              c.colors, c.mask_b, c.relu, 0, 1, vec, nullptr, nullptr);
     });
     // With a residual (MaskedConvResidual): the same y, and sum = res + y, bit for bit.
     {
         std::vector<float> res = rnd(y.size()), y2(y.size(), nan), sum(y.size(), nan);
         launch({cdiv(M, V3_BM), cdiv(c.out, V3_BN), 1}, V3_THREADS, [&] {
             maskedconv_forward_v3(y2.data(), x.data(), w.data(), bias.data(), c.n, c.h, c.w, c.in, c.out, c.k,
-                                  c.colors, c.mask_b, c.relu, vec, res.data(), sum.data());
+                                  c.colors, c.mask_b, c.relu, 0, 1, vec, res.data(), sum.data());
         });
         bool same = std::memcmp(y2.data(), y.data(), y.size() * 4) == 0;
         for (size_t i = 0; i < y.size() && same; i++) {
@@ -394,7 +394,7 @@ static void run_case(const Case& c, int vec, std::mt19937& rng) {
     std::vector<float> dx0 = rnd(x.size()), dx = dx0;
     launch({cdiv(M, V3_BM), cdiv(c.in, V3_BN), 1}, V3_THREADS, [&] {
         maskedconv_backward_dx_v3(dx.data(), dz.data(), w.data(), c.n, c.h, c.w, c.in, c.out, c.k, c.colors,
-                                  c.mask_b, c.relu, vec, 1);
+                                  c.mask_b, c.relu, 0, 1, vec, 1);
     });
     // A fresh dx (accumulate 0) is written, never read: into NaN it gives, bit for bit, what
     // accumulating into zeros gives.
@@ -403,7 +403,7 @@ static void run_case(const Case& c, int vec, std::mt19937& rng) {
         for (auto [buf, acc] : {std::pair{&fresh, 0}, std::pair{&zeros, 1}})
             launch({cdiv(M, V3_BM), cdiv(c.in, V3_BN), 1}, V3_THREADS, [&] {
                 maskedconv_backward_dx_v3(buf->data(), dz.data(), w.data(), c.n, c.h, c.w, c.in, c.out, c.k,
-                                          c.colors, c.mask_b, c.relu, vec, acc);
+                                          c.colors, c.mask_b, c.relu, 0, 1, vec, acc);
             });
         if (std::memcmp(fresh.data(), zeros.data(), fresh.size() * 4) != 0) {
             std::printf("  dx with accumulate 0 differs from dx accumulated into zeros\n");
@@ -433,12 +433,12 @@ static void run_case(const Case& c, int vec, std::mt19937& rng) {
     std::vector<float> partial((size_t)slices * kw * c.out, nan);
     launch({cdiv(kw, V3_BM), cdiv(c.out, V3_BN), slices}, V3_THREADS, [&] {
         maskedconv_backward_dw_v3(partial.data(), dz.data(), x.data(), c.n, c.h, c.w, c.in, c.out, c.k, c.colors,
-                                  c.mask_b, c.relu, slice_len, vec);
+                                  c.mask_b, c.relu, 0, 1, slice_len, vec);
     });
     std::vector<float> dw0 = rnd(w.size()), dw = dw0;
     launch({cdiv(kw * c.out, 256), 1, 1}, 256, [&] {
         maskedconv_reduce_dw(dw.data(), partial.data(), slices, c.n, c.h, c.w, c.in, c.out, c.k, c.colors,
-                             c.mask_b, c.relu);
+                             c.mask_b, c.relu, 0, 1);
     });
     std::vector<double> dwref(dw.size()), dwscale(dw.size());
     for (size_t i = 0; i < dw.size(); i++) dwref[i] = dw0[i], dwscale[i] = std::fabs(dw0[i]);

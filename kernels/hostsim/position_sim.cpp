@@ -165,8 +165,8 @@ static int quads_for(int L) {
 static void check_at(const AtCase& c, std::mt19937& rng) {
     const float nan = std::numeric_limits<float>::quiet_NaN();
     std::uniform_real_distribution<float> u(-1, 1);
-    ConvGeom g = make_geom(c.n, c.h, c.w, c.in, c.out, c.k, c.colors, c.mask_b, c.relu);
-    const int L = (g.taps + 1) * g.in;
+    ConvGeom g = make_geom(c.n, c.h, c.w, c.in, c.out, c.k, c.colors, c.mask_b, c.relu, 0, 1);
+    const int L = conv_kw(g);
     std::vector<float> w((size_t)c.k * c.k * c.in * c.out), bias(c.out);
     for (int kk = 0; kk < c.k * c.k * c.in; kk++)
         for (int o = 0; o < c.out; o++)
@@ -208,7 +208,7 @@ static void check_at(const AtCase& c, std::mt19937& rng) {
                     Dim3 grid{(c.out + 31) / 32, (c.n + quads * AT_IMGS - 1) / (quads * AT_IMGS), 1};
                     launch(grid, quads * 32, (size_t)quads * AT_IMGS * L * 4, [&] {
                         maskedconv_at_v2(y.data(), x.data(), w.data(), bias.data(), c.n, c.h, c.w, c.in, c.out,
-                                         c.k, c.colors, c.mask_b, c.relu, use_cursor ? 0 : i, use_cursor ? 0 : j,
+                                         c.k, c.colors, c.mask_b, c.relu, 0, 1, use_cursor ? 0 : i, use_cursor ? 0 : j,
                                          use_cursor ? &cursor : nullptr, 3, c.w, nullptr, 0, 0);
                     });
                     for (size_t e = 0; e < y.size(); e++)
@@ -224,7 +224,7 @@ static void check_at(const AtCase& c, std::mt19937& rng) {
 static void check_fused(std::mt19937& rng) {
     std::uniform_real_distribution<float> u(-1, 1);
     const int n = 9, in = 96, out = 42, colors = 3, h = 3, w = 4;
-    ConvGeom g = make_geom(n, 1, 1, in, out, 1, colors, 1, 1);
+    ConvGeom g = make_geom(n, 1, 1, in, out, 1, colors, 1, 1, 0, 1);
     std::vector<float> wt((size_t)in * out), bias(out), x((size_t)n * in), y0((size_t)n * out);
     for (int kk = 0; kk < in; kk++)
         for (int o = 0; o < out; o++)
@@ -244,7 +244,7 @@ static void check_fused(std::mt19937& rng) {
             int cursor = past ? h * w * colors : (pi * w + pj) * colors + 1;
             std::vector<float> y = y0, cache((size_t)n * h * w * out, -7.0f);
             launch({(out + 31) / 32, (n + 7) / 8, 1}, 64, (size_t)8 * in * 4, [&] {
-                maskedconv_at_v2(y.data(), x.data(), wt.data(), bias.data(), n, 1, 1, in, out, 1, colors, 1, 1, 0, 0,
+                maskedconv_at_v2(y.data(), x.data(), wt.data(), bias.data(), n, 1, 1, in, out, 1, colors, 1, 1, 0, 1, 0, 0,
                                  &cursor, colors, w, accumulate ? nullptr : cache.data(), h, accumulate);
             });
             for (int img = 0; img < n; img++)
