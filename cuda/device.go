@@ -74,6 +74,8 @@ var requiredKernels = []string{
 	"adam_multi_v1", "rmsprop_multi_v1",
 	"sample_categorical_v1",
 	"step_loss_v1", "step_clip_v1", "scale_multi_v2", "adam_multi_v2", "rmsprop_multi_v2",
+	"gate_forward_v1", "gate_backward_v1", "elu_forward_v1", "elu_backward_v1",
+	"add_class_bias_v1", "class_bias_partial_v1", "class_bias_reduce_v1",
 }
 
 var (
