@@ -67,7 +67,7 @@ fail() {
 if grep -E '^[a-z0-9]+ +(SKIPPED|TIMEOUT|FAIL)' "$work/out/summary.txt" >&2; then
   fail "a step did not run to the end"
 fi
-# Each step called its stand-in: 4 peer runs, 11 cuda.test runs, 4 profiles, 10 cli checks ...
+# Each step called its stand-in: 4 peer runs, 12 cuda.test runs, 4 profiles, 10 cli checks ...
 n=$(wc -l <"$calls")
 [ "$n" -ge 35 ] || fail "only $n stand-in calls: steps were left out"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpucheck.sh — the GPU check, run on the lent GPU machine (which has no Go): the cuda tests
 # (conformance of conv versions 1-3, TF32 bounds, the sampler's exact per-position kernels and
-# device draw, graphs, the profiler), GPU-vs-CPU training at fp32 and tf32, the train step in
+# device draw, graphs, the profiler), GPU-vs-CPU training at fp32 and tf32 (the seed's mnist
+# preset; the gated preset, unconditional and class-conditional, at fp32), the train step in
 # both precisions, the per-op profile with rooflines, the sampler, the PyTorch peer on the same
 # GPU (eager at batch 16 and 64, channels_last, TF32 off, torch.compile), the kernel table,
 # compute-sanitizer memcheck and racecheck, and the CLI's answers to bad input on a GPU. Logs go
@@ -21,6 +22,8 @@
 # check each step's command line (flags, test names) instead of running it (make test does).
 #   tests        every cuda test but the training comparisons             GPUCHECK_TEST_S (180)
 #   trainmatch   TestTrainMatchesCPU{,TF32}: 200 mnist steps, GPU vs CPU  GPUCHECK_TRAINMATCH_S (150)
+#   traingated   TestGatedTrainMatchesCPU: 20 gated-preset steps, unconditional and 10-class,
+#                GPU (fp32) vs CPU                                       GPUCHECK_TRAINGATED_S (90)
 #   trainfp32    bench --train-only --precision fp32 (mnist, cifar10; 16, 64)  GPUCHECK_TRAINBENCH_S (90)
 #   traintf32    the same at tf32                                         GPUCHECK_TRAINBENCH_S (90)
 #   trainnograph the same at tf32 with CUDA graphs off (tolerated)       GPUCHECK_TRAINNOGRAPH_S (60)
@@ -53,7 +56,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.gpu/out}
 mkdir -p "$OUT"
 BIN=${BIN:-bin}
-DEFAULT_STEPS=tests,trainmatch,trainfp32,traintf32,trainnograph,profile,profiledw,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,nccl,peercompile
+DEFAULT_STEPS=tests,trainmatch,traingated,trainfp32,traintf32,trainnograph,profile,profiledw,sampleat,sample,samplev1,peer,peercl,peerfp32,bench,memcheck,racecheck,racecheck3,racecheckpos,cli,nccl,peercompile
 STEPS=",${GPUCHECK_STEPS:-default},"
 STEPS=${STEPS//,default,/,$DEFAULT_STEPS,}
 SKIP=",${GPUCHECK_SKIP:-},"
@@ -128,13 +131,19 @@ lim() { echo "${!1:-$2}"; }
 #    device draw and graph replay, the profiler, the codec round trip. Training comparisons are
 #    their own step.
 t=$(lim GPUCHECK_TEST_S 180)
-step tests "$t" "$BIN/cuda.test" -test.v -test.count=1 -test.timeout=$((t - 10))s -test.skip 'TestTrainMatchesCPU'
+step tests "$t" "$BIN/cuda.test" -test.v -test.count=1 -test.timeout=$((t - 10))s -test.skip 'TestTrainMatchesCPU|TestGatedTrainMatchesCPU'
 
 # 2. 200 training steps of the mnist preset on the GPU and the CPU backend, same weights and
 #    data order, at fp32 (v2) and at tf32 (v3 against the CPU's TF32 emulation): the loss
 #    curves must agree (tolerances in cuda/train_test.go).
 t=$(lim GPUCHECK_TRAINMATCH_S 150)
 step trainmatch "$t" "$BIN/cuda.test" -test.run 'TrainMatchesCPU' -test.v -test.count=1 -test.timeout=$((t - 10))s
+
+# 2b. The gated preset (every tap region, dilations 1-4, the gate, ELU; the 10-class run adds the
+#    class bias and its backward) trained 20 steps on the GPU at fp32 and on the CPU backend from
+#    the same weights and data: the losses must agree (tolerances in cuda/gated_test.go).
+t=$(lim GPUCHECK_TRAINGATED_S 90)
+step traingated "$t" "$BIN/cuda.test" -test.run 'TestGatedTrainMatchesCPU' -test.v -test.count=1 -test.timeout=$((t - 10))s
 
 # 3. Full train steps (mnist 28x28x1, cifar10 32x32x3; batch 16 and 64) on the GPU, each precision,
 #    recorded as one CUDA graph per step (the default); then at tf32 with graphs off (the same
@@ -191,7 +200,7 @@ if command -v compute-sanitizer >/dev/null; then
   #    TestConvTF32 to the conformance shapes (the cifar10 ones are slow under the sanitizer).
   step memcheck "$(lim GPUCHECK_MEMCHECK_S 150)" env PIXELCNN_CUDA_DEBUG=1 compute-sanitizer --tool memcheck \
     --error-exitcode 1 --print-limit 20 "$BIN/cuda.test" -test.count=1 -test.short \
-    -test.run 'TestConformance|TestConvTF32|TestFusedOpsV3|TestKernelsLoad|TestPoolNoAllocAfterFirstStep|TestDeferredError|PositionKernelsBitwise|DrawAtCursor|VectorConvAtCursor|SamplersOnGPU'
+    -test.run 'TestConformance|TestConvTF32|TestFusedOpsV3|TestGatedConvTF32|TestGatedConvAt|TestKernelsLoad|TestPoolNoAllocAfterFirstStep|TestDeferredError|PositionKernelsBitwise|DrawAtCursor|VectorConvAtCursor|SamplersOnGPU'
   # 9. Shared-memory races: the tiled kernels (v2) and the step kernels' ordered sums, the
   #    cp.async pipelines (v3), the per-position kernels and warp draws. One run each: go
   #    test's -run cannot OR patterns across subtest levels.
@@ -338,6 +347,7 @@ EOF
   printf '%s\n' "${summary[@]}"
   grep -E '^(--- FAIL|FAIL|ok|PASS)' "$OUT/tests.log" 2>/dev/null | head -n 20
   grep -E '^(--- FAIL|--- PASS|--- SKIP)|max rel diff|steps in' "$OUT/trainmatch.log" 2>/dev/null | head -n 20
+  grep -E -- '--- (FAIL|PASS|SKIP)|step 1:' "$OUT/traingated.log" 2>/dev/null | head -n 20
   if [ -s "$OUT/bench.log" ]; then echo; cat "$OUT/bench.log"; fi
   for prec in fp32 tf32 nograph; do
     if [ -s "$OUT/train$prec.log" ]; then echo; echo "train steps, $prec:"; grep -v '^bench: train ' "$OUT/train$prec.log"; fi
