@@ -70,9 +70,10 @@
 // asynchronous copies.
 //
 // ptxas -arch=sm_90 -v (make ptx-check, CUDA 11.8), no spills anywhere:
-//   maskedconv_forward_v3      153 registers, 44544 bytes smem  (134 before regions/dilation)
-//   maskedconv_backward_dx_v3  149 registers, 46080 bytes smem  (151)
-//   maskedconv_backward_dw_v3  143 registers, 39936 bytes smem  (142)
+//   maskedconv_forward_v3      153 registers, 44544 bytes smem
+//   maskedconv_backward_dx_v3  149 registers, 46080 bytes smem
+//   maskedconv_backward_dw_v3  143 registers, 39936 bytes smem
+// (153 / 151 / 142 before the regions and dilation; the "134" written here then was stale.)
 //   relu_mask_v3                12 registers
 // (__launch_bounds__(128, 3): at most 170 registers, 3 blocks = 12 warps per SM.)
 // kernels/hostsim/maskedconv_v3_sim.cpp runs the version 3 kernels on the CPU (threads for
