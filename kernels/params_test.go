@@ -3,7 +3,11 @@ package kernels
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
+
+	"pixelcnn/nn"
 )
 
 func TestEntries(t *testing.T) {
@@ -63,6 +67,28 @@ func TestEntriesOfBuiltPTX(t *testing.T) {
 		"gate_backward_v1": 6, "class_bias_partial_v1": 6} {
 		if all[k] != n {
 			t.Errorf("%s: %d params in the PTX, want %d", k, all[k], n)
+		}
+	}
+}
+
+// TestRegionCodes: the tap-region codes the conv kernels take (common.cuh's REGION_*, which
+// cuda/conv.go's regionCodes passes) are nn.Region's values, one for each region.
+func TestRegionCodes(t *testing.T) {
+	src, err := os.ReadFile("common.cuh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^#define REGION_([A-Z_]+) (\d+)`).FindAllStringSubmatch(string(src), -1) {
+		got[m[1]], _ = strconv.Atoi(m[2])
+	}
+	want := map[string]nn.Region{"CAUSAL": nn.Causal, "ROW": nn.Row, "ABOVE": nn.Above, "ABOVE_ROW": nn.AboveAndRow, "FULL": nn.Full}
+	if len(got) != len(want) {
+		t.Errorf("common.cuh defines regions %v, want %d", got, len(want))
+	}
+	for name, r := range want {
+		if c, ok := got[name]; !ok || c != int(r) {
+			t.Errorf("REGION_%s = %d (defined %v), want nn.%v = %d", name, c, ok, r, int(r))
 		}
 	}
 }
