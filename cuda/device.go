@@ -70,7 +70,7 @@ var requiredKernels = []string{
 	"maskedconv_at_v1", "set_position_v1",
 	"softmax_xent_v1",
 	"relu_forward_v1", "relu_backward_v1", "add_v1", "add_into_v1",
-	"zero_multi_v1", "scale_multi_v1", "sum_squares_multi_v1",
+	"zero_multi_v1", "scale_multi_v1", "sum_squares_multi_v1", "lerp_multi_v1",
 	"adam_multi_v1", "rmsprop_multi_v1",
 	"sample_categorical_v1",
 	"step_loss_v1", "step_clip_v1", "scale_multi_v2", "adam_multi_v2", "rmsprop_multi_v2",

@@ -208,3 +208,26 @@ func (b *Backend) Scale(ts []*nn.Tensor, s float32) error {
 	}
 	return b.launch("scale_multi_v1", dim3{tab.chunks, 1, 1}, chunkThread, argPtr(tab.dev.ptr), argF32(s))
 }
+
+// Lerp implements nn.Averager: dst += w * (src - dst) over every pair of tensors in one
+// launch (lerp_multi_v1), each operation rounded as nn.LerpHost rounds it.
+func (b *Backend) Lerp(dst, src []*nn.Tensor, w float32) error {
+	if err := nn.CheckLerp(dst, src, w); err != nil {
+		return fmt.Errorf("cuda: %w", err)
+	}
+	exit, err := b.enterOp("cuda: lerp")
+	if err != nil {
+		return err
+	}
+	defer exit()
+	if len(dst) == 0 {
+		return nil
+	}
+	tab, err := b.table("lerp", dst, src)
+	if err != nil || tab.chunks == 0 {
+		return err
+	}
+	return b.launch("lerp_multi_v1", dim3{tab.chunks, 1, 1}, chunkThread, argPtr(tab.dev.ptr), argF32(w))
+}
+
+var _ nn.Averager = (*Backend)(nil)

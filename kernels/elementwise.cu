@@ -7,7 +7,7 @@
 //   version 1 (set_position_v1): writes one position of every image (the cached sampler).
 //   version 1 (relu_forward_v1, relu_backward_v1, add_v1, add_into_v1): grid-stride loops,
 //            one float per thread per step, coalesced. Memory bound; that is the whole cost.
-//   version 1 (zero_multi_v1, scale_multi_v1, sum_squares_multi_v1): multi-tensor launches. The host splits
+//   version 1 (zero_multi_v1, scale_multi_v1, sum_squares_multi_v1, lerp_multi_v1): multi-tensor launches. The host splits
 //            every tensor into chunks of at most CHUNK_ELEMS elements and uploads a table of
 //            TensorChunk entries; block b handles entry b, so one launch covers all tensors.
 //            sum_squares writes one float64 partial per chunk, which the host adds in order
@@ -57,6 +57,17 @@ extern "C" __global__ void zero_multi_v1(const TensorChunk* __restrict__ table) 
 // table[b].a *= s over its n elements.
 extern "C" __global__ void scale_multi_v1(const TensorChunk* __restrict__ table, float s) {
     scale_chunk(table[blockIdx.x], s);
+}
+
+// table[b].a += w * (table[b].b - table[b].a): the trainer's Polyak average of the weights
+// (nn.Averager). Each operation is rounded on its own (__fsub_rn, __fmul_rn, __fadd_rn: nvcc
+// would otherwise contract the multiply and add into an FMA), so the bits are the CPU's.
+extern "C" __global__ void lerp_multi_v1(const TensorChunk* __restrict__ table, float w) {
+    TensorChunk c = table[blockIdx.x];
+    for (int i = threadIdx.x; i < c.n; i += blockDim.x) {
+        float d = c.a[i];
+        c.a[i] = __fadd_rn(d, __fmul_rn(w, __fsub_rn(c.b[i], d)));
+    }
 }
 
 // partial[b] = sum over table[b].a of v*v in float64.

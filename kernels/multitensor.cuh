@@ -9,8 +9,8 @@
 #define CHUNK_ELEMS 16384
 
 struct TensorChunk {
-    float* a;     // scale/sum_squares: the tensor; adam/rmsprop: the parameter
-    float* b;     // adam/rmsprop: the gradient
+    float* a;     // scale/sum_squares: the tensor; adam/rmsprop: the parameter; lerp: dst
+    float* b;     // adam/rmsprop: the gradient; lerp: src
     float* c;     // adam: first moment m; rmsprop: mean square ms
     float* d;     // adam: second moment v
     long long n;  // elements in this chunk, <= CHUNK_ELEMS

@@ -136,11 +136,11 @@ func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
 	fs.IntVar(&f.steps, "steps", 0, "stop at this step, counted over the whole run")
 	fs.Float64Var(&f.epochs, "epochs", 0, "stop after this many epochs over the whole run (instead of --steps)")
 	fs.Float64Var(&f.minutes, "minutes", 0, "stop after this many minutes over the whole run (with --steps/--epochs: whichever comes first)")
-	fs.Float64Var(&f.lr, "lr", 1e-3, "learning rate (on --resume: the rate from now on)")
+	fs.Float64Var(&f.lr, "lr", 0, "learning rate (default: the preset's, 4e-3 for mnist and gated, else 1e-3; on --resume: the rate from now on)")
 	fs.Float64Var(&f.lrDecay, "lr-decay", 0.999995, "lr multiplier after every step")
 	fs.StringVar(&f.optimizer, "optimizer", "adam", "adam | rmsprop")
 	fs.Float64Var(&f.clip, "clip", 0, "clip the global gradient norm to this (0: off)")
-	fs.Float64Var(&f.ema, "ema", 0, "Polyak average of the weights with this decay per step (e.g. 0.9995; 0: off): the model evaluated, sampled and saved")
+	fs.Float64Var(&f.ema, "ema", 0.9995, "Polyak average of the weights with this decay per step (0: off): the model evaluated, sampled and saved")
 	fs.IntVar(&f.evalEvery, "eval-every", 1000, "evaluate on the test split every N steps (0: only at the end)")
 	fs.IntVar(&f.evalLimit, "eval-limit", 1000, "test images used by periodic evaluations (0: all)")
 	fs.IntVar(&f.finalEvalLimit, "final-eval-limit", 0, "test images used by the final evaluation (0: all)")
@@ -227,7 +227,7 @@ func validateFlags(f flags, fs *pflag.FlagSet) error {
 	if f.minutes > float64(maxMinutes) {
 		return fmt.Errorf("--minutes %v: the largest accepted is %d (about %d years)", f.minutes, maxMinutes, maxMinutes/(60*24*365))
 	}
-	if !(f.lr > 0) || math.IsInf(f.lr, 0) {
+	if fs.Changed("lr") && (!(f.lr > 0) || math.IsInf(f.lr, 0)) {
 		return fmt.Errorf("--lr %v: must be a finite number > 0", f.lr)
 	}
 	if fs.Changed("precision") {

@@ -186,6 +186,9 @@ func (r *trainingRun) newModel(f flags, fs *pflag.FlagSet) error {
 	o := pixelcnn.DefaultTrainOptions()
 	o.Optimizer, o.LR, o.LRDecay, o.Clip, o.Batch, o.Seed = f.optimizer, f.lr, f.lrDecay, f.clip, f.batch, f.seed
 	o.EMA = f.ema
+	if !fs.Changed("lr") {
+		o.LR = pixelcnn.PresetLR(preset)
+	}
 	// One shard and the exact reduction are recorded as absent, so that a plain run's files
 	// stay as they were before runs could be sharded.
 	if s := shardCount(f, r.world); s > 1 {
