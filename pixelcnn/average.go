@@ -129,9 +129,15 @@ func (m *Model) withValues(vals []*nn.Tensor) *Model {
 	return v
 }
 
-// emaHalfLife is the number of steps over which the average's weight of a step halves, for
-// messages.
-func emaHalfLife(d float64) float64 { return math.Log(0.5) / math.Log(d) }
+// AverageSummary says in a few words what the evaluated model is: the weights' average
+// (with its decay and the steps over which a step's weight in it halves) or the trained
+// weights.
+func (t *Trainer) AverageSummary() string {
+	if t.Opt.EMA == 0 {
+		return "evaluating the trained weights (no average)"
+	}
+	return fmt.Sprintf("evaluating the weights' average (ema %g, half-life %.0f steps)", t.Opt.EMA, math.Log(0.5)/math.Log(t.Opt.EMA))
+}
 
 // UseTrainedWeights replaces the checkpoint's model weights (the average, in a checkpoint of a
 // run with one) by the weights the optimiser trained (WeightsPrefix), to see what the average

@@ -226,6 +226,7 @@ func (r *trainingRun) printStart() {
 	if r.resumedFrom != "" {
 		fmt.Fprintf(r.out, "resuming from step %d (%s)\n", r.tr.Step, r.resumedFrom)
 	}
+	fmt.Fprintf(r.out, "optimizer %s, lr %g, batch %d, %s\n", r.tr.Opt.Optimizer, r.tr.LR, r.tr.Opt.Batch, r.tr.AverageSummary())
 	if s := r.tr.Shards(); s > 1 {
 		reduce := r.tr.Opt.Reduce
 		if reduce == "" {
