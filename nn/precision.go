@@ -18,10 +18,15 @@ const (
 	// mantissa bits; RoundTF32) and accumulates in FP32: what tensor cores compute with
 	// mma.sync .tf32, and what PyTorch's cuDNN convolutions do by default on Ampere and later.
 	TF32 Precision = "tf32"
+	// BF16 rounds both operands of every conv product to bfloat16 (1 sign, 8 exponent, 7
+	// mantissa bits; RoundBF16, ties to even) and accumulates in FP32: what AVX512_BF16's
+	// VDPBF16PS computes. Only backends with such an instruction accept it (the CPU backend on
+	// a CPU with AVX512_BF16); SetPrecision refuses it elsewhere, naming the device.
+	BF16 Precision = "bf16"
 )
 
 // Precisions lists the valid values, for flag help and error messages.
-var Precisions = []Precision{TF32, FP32}
+var Precisions = []Precision{TF32, FP32, BF16}
 
 // ParsePrecision parses a --precision value. Anything but a listed value, "" included, is an
 // error listing the choices (ChoosePrecision treats "" as the backend's default).
@@ -125,3 +130,23 @@ func RoundTF32(v float32) float32 {
 // an ulp of a 10-bit mantissa). A product of two rounded operands is within
 // 2*2^-11 + 2^-22 of the exact product, relatively; tolerances in nn/backendtest derive from it.
 const TF32UnitRoundoff = 1.0 / 2048
+
+// RoundBF16 rounds v to bfloat16 (7 explicit mantissa bits) to nearest, ties to even: what
+// VCVTNE2PS2BF16 and PyTorch's float-to-bfloat16 conversion do to a normal number. The result
+// is a float32 whose low 16 bits are 0, its high 16 bits the bfloat16. Subnormals are rounded
+// like normals (to a multiple of 2^-133), not flushed: VDPBF16PS treats a subnormal bf16
+// input as zero itself. ±Inf is returned unchanged and NaN stays NaN (quieted, sign and high
+// payload kept); a finite value that rounds past the largest finite bfloat16 becomes ±Inf.
+func RoundBF16(v float32) float32 {
+	bits := math.Float32bits(v)
+	if bits&0x7fffffff > 0x7f800000 { // NaN: truncating a low-payload NaN would give Inf
+		return math.Float32frombits((bits | 0x00400000) &^ 0xffff)
+	}
+	bits += 0x7fff + (bits>>16)&1 // Inf has low bits 0 and an even last kept bit: unchanged
+	return math.Float32frombits(bits &^ 0xffff)
+}
+
+// BF16UnitRoundoff is the relative error bound of RoundBF16 on normal numbers: 2^-8 (half an
+// ulp of a 7-bit mantissa). A product of two rounded operands is within 2*2^-8 + 2^-16 of the
+// exact product, relatively; tolerances in nn/backendtest derive from it.
+const BF16UnitRoundoff = 1.0 / 256

@@ -100,8 +100,9 @@ func TestParsePrecision(t *testing.T) {
 	}{
 		{"tf32", TF32, false},
 		{"fp32", FP32, false},
-		{"bf16", "", true},
+		{"bf16", BF16, false},
 		{"TF32", "", true},
+		{"BF16", "", true},
 		{"fp16", "", true},
 		{"", "", true},
 		{" fp32", "", true},
@@ -176,7 +177,8 @@ func TestChoosePrecision(t *testing.T) {
 		{"old GPU, tf32 asked", settable{&fakeBackend{noTF32: true}}, "tf32", "", "sm_75", false},
 		{"declared default fp32", fp32Default{settable{&fakeBackend{}}}, "", FP32, "", false},
 		{"declared default, tf32 asked", fp32Default{settable{&fakeBackend{}}}, "tf32", TF32, "", false},
-		{"unknown value", settable{&fakeBackend{}}, "bf16", "", "tf32", false},
+		{"fp32-only backend, bf16", &fakeBackend{}, "bf16", "", "computes in fp32 only", false},
+		{"unknown value", settable{&fakeBackend{}}, "fp16", "", "bf16", false},
 	}
 	for _, tc := range tests {
 		p, notice, err := ChoosePrecision(tc.b, tc.flag)
@@ -194,6 +196,102 @@ func TestChoosePrecision(t *testing.T) {
 		}
 		if tc.wantNotice && !strings.Contains(notice, "sm_75") {
 			t.Errorf("%s: notice %q does not say why", tc.name, notice)
+		}
+	}
+}
+
+func TestRoundBF16(t *testing.T) {
+	tests := []struct {
+		name     string
+		in, want uint32 // float32 bit patterns
+	}{
+		{"one", 0x3f800000, 0x3f800000},
+		{"already bf16", 0x3f810000, 0x3f810000},
+		{"below half an ulp rounds down", 0x3f807fff, 0x3f800000},
+		{"above half an ulp rounds up", 0x3f808001, 0x3f810000},
+		{"tie to even rounds down (last kept bit 0)", 0x3f808000, 0x3f800000},
+		{"tie to even rounds up (last kept bit 1)", 0x3f818000, 0x3f820000},
+		{"negative tie to even down", 0xbf808000, 0xbf800000},
+		{"negative tie to even up", 0xbf818000, 0xbf820000},
+		{"negative above half", 0xbf808001, 0xbf810000},
+		{"carry into the exponent", 0x3fffffff, 0x40000000},
+		{"tie carries into the exponent (odd mantissa 0x7f)", 0x3fff8000, 0x40000000},
+		{"below the tie stays in the binade", 0x3fff7fff, 0x3fff0000},
+		{"zero", 0x00000000, 0x00000000},
+		{"negative zero", 0x80000000, 0x80000000},
+		{"smallest subnormal rounds to zero", 0x00000001, 0x00000000},
+		{"subnormal tie to even rounds down", 0x00008000, 0x00000000},
+		{"subnormal tie to even rounds up", 0x00018000, 0x00020000},
+		{"subnormal above half", 0x00008001, 0x00010000},
+		{"negative subnormal tie up", 0x80018000, 0x80020000},
+		{"largest subnormal carries to the smallest normal", 0x007fffff, 0x00800000},
+		{"smallest normal stays", 0x00800000, 0x00800000},
+		{"largest finite bf16 stays", 0x7f7f0000, 0x7f7f0000},
+		{"largest finite float32 becomes +Inf", 0x7f7fffff, 0x7f800000},
+		{"tie above the largest bf16 becomes +Inf (odd last bit)", 0x7f7f8000, 0x7f800000},
+		{"below that tie stays finite", 0x7f7f7fff, 0x7f7f0000},
+		{"negative largest finite becomes -Inf", 0xff7fffff, 0xff800000},
+		{"+Inf", 0x7f800000, 0x7f800000},
+		{"-Inf", 0xff800000, 0xff800000},
+		{"quiet NaN unchanged", 0x7fc00000, 0x7fc00000},
+		{"NaN with only low payload stays NaN (quieted)", 0x7f800001, 0x7fc00000},
+		{"NaN with high payload keeps it", 0x7fa12345, 0x7fe10000},
+		{"negative NaN with all low bits", 0xffffffff, 0xffff0000},
+		{"negative signalling NaN", 0xff800100, 0xffc00000},
+	}
+	for _, tc := range tests {
+		got := math.Float32bits(RoundBF16(math.Float32frombits(tc.in)))
+		if got != tc.want {
+			t.Errorf("%s: RoundBF16(%#08x) = %#08x, want %#08x", tc.name, tc.in, got, tc.want)
+		}
+	}
+}
+
+// refRoundBF16 rounds in float64: to a multiple of the bf16 ulp at v's binade (2^-133 below
+// the normal range), halves to even (math.RoundToEven).
+func refRoundBF16(v float32) float32 {
+	f := float64(v)
+	if f == 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return v
+	}
+	_, e := math.Frexp(math.Abs(f)) // |f| = m * 2^e, m in [0.5, 1)
+	ulp := math.Ldexp(1, max(e-1, -126)-7)
+	r := math.RoundToEven(f/ulp) * ulp
+	if math.Abs(r) > math.MaxFloat32 {
+		return float32(math.Inf(int(math.Copysign(1, r))))
+	}
+	return float32(r)
+}
+
+// TestRoundBF16Sweep checks random bit patterns over the whole range against the float64
+// rounding, that the low 16 bits of every result are 0, that NaN stays NaN, and the relative
+// error bound on normal numbers.
+func TestRoundBF16Sweep(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 200000; i++ {
+		bits := r.Uint32()
+		if i%4 == 0 { // ties: the low 16 bits exactly half an ulp
+			bits = bits&^0xffff | 0x8000
+		}
+		v := math.Float32frombits(bits)
+		got := RoundBF16(v)
+		gb := math.Float32bits(got)
+		if low := gb & 0xffff; low != 0 {
+			t.Fatalf("RoundBF16(%#08x) = %#08x: low 16 bits %#x", bits, gb, low)
+		}
+		if math.IsNaN(float64(v)) {
+			if !math.IsNaN(float64(got)) || gb>>31 != bits>>31 {
+				t.Fatalf("NaN %#08x became %#08x", bits, gb)
+			}
+			continue
+		}
+		if want := refRoundBF16(v); gb != math.Float32bits(want) {
+			t.Fatalf("RoundBF16(%#08x) = %#08x, float64 rounding gives %#08x", bits, gb, math.Float32bits(want))
+		}
+		if a := math.Abs(float64(v)); a >= 0x1p-126 && !math.IsInf(float64(got), 0) {
+			if rel := math.Abs(float64(got)-float64(v)) / a; rel > BF16UnitRoundoff {
+				t.Fatalf("RoundBF16(%g) = %g: relative error %g > 2^-8", v, got, rel)
+			}
 		}
 	}
 }

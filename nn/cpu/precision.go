@@ -1,6 +1,10 @@
 package cpu
 
-import "pixelcnn/nn"
+import (
+	"fmt"
+
+	"pixelcnn/nn"
+)
 
 // TF32 emulation. At nn.TF32 the backend computes what a tensor core's mma.sync .tf32 does:
 // both operands of every masked-conv product are rounded with nn.RoundTF32 before the GEMM
@@ -27,8 +31,10 @@ func (b *Backend) SetPrecision(p nn.Precision) error {
 		b.precision = p
 		return nil
 	}
-	_, err := nn.ParsePrecision(string(p))
-	return err
+	if _, err := nn.ParsePrecision(string(p)); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: precision %s: not implemented on the CPU", b.Name(), p)
 }
 
 // Precision reports the precision of the conv ops.

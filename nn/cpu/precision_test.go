@@ -30,8 +30,8 @@ func TestSetPrecision(t *testing.T) {
 	if p := nn.DefaultPrecision(b); p != nn.FP32 {
 		t.Errorf("default precision %s, want fp32 (TF32 is an emulation, used only when asked)", p)
 	}
-	if err := b.SetPrecision("bf16"); err == nil || !strings.Contains(err.Error(), "tf32") {
-		t.Errorf("SetPrecision(bf16): %v, want an error listing the choices", err)
+	if err := b.SetPrecision("fp16"); err == nil || !strings.Contains(err.Error(), "tf32") {
+		t.Errorf("SetPrecision(fp16): %v, want an error listing the choices", err)
 	}
 	for _, p := range []nn.Precision{nn.TF32, nn.FP32} {
 		if err := b.SetPrecision(p); err != nil || b.Precision() != p {
