@@ -9,12 +9,13 @@
 // (a few minutes on a loaded 2-core machine; an argument runs the conv cases whose name
 // contains it, "gated" only the gate, ELU and class-bias checks.)
 //
-// The .cu files are compiled as host C++ (PIXELCNN_HOST_SIM) with the emulation of
-// kernels/hostsim/maskedconv_v3_sim.cpp: each block runs as blockDim OS threads with a real
-// barrier for __syncthreads; cp.async poisons its destination until the group is waited for,
-// reads its source only when valid (AddressSanitizer flags a read past a tensor) and counts
-// every copy from a masked weight; mma.sync m16n8k8 rebuilds the warp's fragments from all
-// lanes with the PTX ISA's layout. fmaf is the C library's (correctly rounded, as on the GPU).
+// The .cu files are compiled as host C++ with the emulation of cuda_host.h (which says what is
+// emulated, how each emulation can catch a bug, and its limits): each block runs as blockDim OS
+// threads with a real barrier for __syncthreads; cp.async poisons its destination until the
+// group is waited for, reads its source only when valid (AddressSanitizer flags a read past a
+// tensor) and counts every copy from a masked weight; mma.sync m16n8k8 rebuilds the warp's
+// fragments from all lanes with the PTX ISA's layout and aborts on an operand not rounded to
+// TF32. fmaf is the C library's (correctly rounded, as on the GPU).
 //
 // Conv checks, for the seed's causal K x K and the gated stacks' row (1 x K), rows-above,
 // rows-above-and-row and unmasked 1 x 1 tap sets, dilations 1, 2 and 4 (4 reaching past the
@@ -37,204 +38,16 @@
 // large values) and its backward, the class bias with repeated and unused labels over several
 // ragged slices of positions; its backward twice gives the same bits, and a class no image
 // has keeps its gradient's bits.
-#define PIXELCNN_HOST_SIM 1
-
-#include <algorithm>
-#include <atomic>
-#include <barrier>
-#include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <functional>
-#include <limits>
-#include <memory>
 #include <random>
 #include <string>
-#include <thread>
-#include <vector>
+#include <tuple>
 
-// ---- CUDA built-ins ------------------------------------------------------------------------
-struct Dim3 {
-    int x = 0, y = 0, z = 0;
-};
-thread_local Dim3 threadIdx;
-Dim3 blockIdx, blockDim, gridDim;  // one block runs at a time
-
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __launch_bounds__(...)
-#define __shared__ static
-#define __align__(n) __attribute__((aligned(n)))
-#define __restrict__ __restrict
-using std::max;
-using std::min;
-
-struct uint2 {
-    unsigned x, y;
-};
-struct uint4 {
-    unsigned x, y, z, w;
-};
-struct float2 {
-    float x, y;
-};
-struct float4 {
-    float x, y, z, w;
-};
-inline uint2 make_uint2(unsigned a, unsigned b) { return {a, b}; }
-inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
-inline float2 make_float2(float a, float b) { return {a, b}; }
-inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
-inline float __ldg(const float* p) { return *p; }
-static std::barrier<>* g_block_bar;
-static std::barrier<>* g_warp_bar[32];
-inline void __syncthreads() { g_block_bar->arrive_and_wait(); }
-
-static double g_xchg[32][32];
-template <typename T>
-T __shfl_xor_sync(unsigned, T v, int o) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    g_xchg[warp][lane] = (double)v;  // exact for float
-    g_warp_bar[warp]->arrive_and_wait();
-    T r = (T)g_xchg[warp][lane ^ o];
-    g_warp_bar[warp]->arrive_and_wait();
-    return r;
-}
-
-// ---- cp.async ------------------------------------------------------------------------------
-struct Copy {
-    float* dst;
-    const float* src;
-    int n;
-    bool valid;
-};
-thread_local std::vector<Copy> t_open;
-thread_local std::vector<std::vector<Copy>> t_groups;
-static const float* g_forbidden_base;  // masked weights: never to be read
-static const std::vector<char>* g_forbidden;
-static std::atomic<long> g_forbidden_reads{0};
-
-static void issue(float* dst, const float* src, int n, bool valid) {
-    if (valid && g_forbidden && src >= g_forbidden_base && src < g_forbidden_base + g_forbidden->size()) {
-        for (int i = 0; i < n; i++)
-            if ((*g_forbidden)[src - g_forbidden_base + i]) g_forbidden_reads++;
-    }
-    if (((uintptr_t)dst % (4 * n)) != 0 || (valid && ((uintptr_t)src % (4 * n)) != 0)) {
-        std::fprintf(stderr, "cp.async of %d bytes misaligned\n", 4 * n);
-        std::abort();
-    }
-    for (int i = 0; i < n; i++) dst[i] = std::numeric_limits<float>::quiet_NaN();
-    t_open.push_back({dst, src, n, valid});
-}
-inline void cp_async16(float* dst, const float* src, bool valid) { issue(dst, src, 4, valid); }
-inline void cp_async4(float* dst, const float* src, bool valid) { issue(dst, src, 1, valid); }
-inline void cp_async_commit() {
-    t_groups.push_back(std::move(t_open));
-    t_open.clear();
-}
-template <int n>
-inline void cp_async_wait() {
-    while ((int)t_groups.size() > n) {
-        for (const Copy& c : t_groups.front())
-            for (int i = 0; i < c.n; i++) c.dst[i] = c.valid ? c.src[i] : 0.0f;
-        t_groups.erase(t_groups.begin());
-    }
-}
-
-// ---- TF32 and mma.sync ---------------------------------------------------------------------
-inline unsigned f2u(float f) {
-    unsigned u;
-    std::memcpy(&u, &f, 4);
-    return u;
-}
-inline float u2f(unsigned u) {
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-inline float round_tf32(float v) {  // nn.RoundTF32 (cvt.rna.tf32.f32)
-    unsigned b = f2u(v);
-    if ((b & 0x7f800000u) == 0x7f800000u) return v;
-    return u2f((b + 0x1000u) & ~0x1fffu);
-}
-inline unsigned to_tf32(float v) { return f2u(round_tf32(v)); }
-
-struct WarpRegs {
-    unsigned a[32][4], b[32][2];
-    float c[32][4];
-};
-static WarpRegs g_warp[32];
-
-inline void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    WarpRegs& w = g_warp[warp];
-    for (int i = 0; i < 4; i++) w.a[lane][i] = a[i], w.c[lane][i] = d[i];
-    for (int i = 0; i < 2; i++) w.b[lane][i] = b[i];
-    g_warp_bar[warp]->arrive_and_wait();
-    float A[16][8], B[8][8];
-    for (int l = 0; l < 32; l++) {
-        const int g = l >> 2, t = l & 3;
-        A[g][t] = u2f(w.a[l][0]);
-        A[g + 8][t] = u2f(w.a[l][1]);
-        A[g][t + 4] = u2f(w.a[l][2]);
-        A[g + 8][t + 4] = u2f(w.a[l][3]);
-        B[t][g] = u2f(w.b[l][0]);
-        B[t + 4][g] = u2f(w.b[l][1]);
-    }
-    const int g = lane >> 2, t = lane & 3;
-    for (int q = 0; q < 4; q++) {
-        const int row = g + 8 * (q >> 1), col = 2 * t + (q & 1);
-        double s = 0;
-        for (int k = 0; k < 8; k++) s += (double)A[row][k] * B[k][col];
-        d[q] = (float)(w.c[lane][q] + s);
-    }
-    g_warp_bar[warp]->arrive_and_wait();
-}
-
-// Dynamic shared memory of maskedconv_at_v2, NaN-filled before each block.
-static std::vector<float4> g_dyn;
-#define AT_SMEM float4* at_x = g_dyn.data()
+#include "cuda_host.h"
 
 #include "maskedconv.cu"
 #include "position.cu"
 #include "gated.cu"
 
-// ---- launching -----------------------------------------------------------------------------
-static void launch(Dim3 grid, int threads, size_t shared_bytes, const std::function<void()>& body) {
-    gridDim = grid;
-    blockDim = {threads, 1, 1};
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (int z = 0; z < grid.z; z++)
-        for (int y = 0; y < grid.y; y++)
-            for (int x = 0; x < grid.x; x++) {
-                blockIdx = {x, y, z};
-                g_dyn.assign(shared_bytes / sizeof(float4) + 1, float4{nan, nan, nan, nan});
-                std::barrier<> bar(threads);
-                g_block_bar = &bar;
-                std::vector<std::unique_ptr<std::barrier<>>> wb;
-                for (int i = 0; i < (threads + 31) / 32; i++) {
-                    wb.push_back(std::make_unique<std::barrier<>>(std::min(32, threads - 32 * i)));
-                    g_warp_bar[i] = wb.back().get();
-                }
-                std::vector<std::thread> ts;
-                for (int i = 0; i < threads; i++)
-                    ts.emplace_back([&, i] {
-                        threadIdx = {i, 0, 0};
-                        body();
-                        if (!t_open.empty() || !t_groups.empty()) {
-                            std::fprintf(stderr, "cp.async copies left pending at exit\n");
-                            std::abort();
-                        }
-                    });
-                for (auto& t : ts) t.join();
-            }
-}
-static void launch(Dim3 grid, int threads, const std::function<void()>& body) { launch(grid, threads, 0, body); }
-
-static int cdiv(int a, int b) { return (a + b - 1) / b; }
 static const float NaN = std::numeric_limits<float>::quiet_NaN();
 static int g_failures = 0;
 

@@ -7,12 +7,13 @@
 //
 // (about 20 minutes in all on a loaded 2-core machine, most of it starting threads.)
 //
-// The .cu files are compiled as host C++ (PIXELCNN_HOST_SIM): each block runs as blockDim OS
-// threads with a real barrier for __syncthreads, and the warp built-ins (__shfl_xor_sync,
-// __ballot_sync, __syncwarp) exchange values between the 32 threads of a warp through a
-// per-warp barrier. fmaf is the C library's fused multiply-add, correctly rounded as on the
-// GPU, so the chains' bits are the GPU's; exp is the host's, so the draws are checked against
-// version 1 run here, not against the GPU's numbers.
+// The .cu files are compiled as host C++ with the emulation of cuda_host.h (which says what is
+// emulated and its limits): each block runs as blockDim OS threads with a real barrier for
+// __syncthreads, and the warp built-ins (__shfl_xor_sync, __ballot_sync, __syncwarp) exchange
+// values between the 32 threads of a warp through a per-warp barrier. fmaf is the C library's
+// fused multiply-add, correctly rounded as on the GPU, so the chains' bits are the GPU's; exp
+// is the host's, so the draws are checked against version 1 run here, not against the GPU's
+// numbers.
 // Checks:
 //   - maskedconv_at_v2 (host position and device cursor, one and two image quads per block)
 //     gives exactly the bits of maskedconv_at_v1's chain (the forward's) at every position,
@@ -25,113 +26,13 @@
 //   - sample_categorical_v2 and sample_draw_v2 draw exactly sample_categorical_v1's values for
 //     peaked and flat logits and several temperatures; sample_draw_v2 writes v/255 at the
 //     cursor's subpixel only; a cursor past the end writes nothing.
-#define PIXELCNN_HOST_SIM 1
-
-#include <algorithm>
-#include <barrier>
-#include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <functional>
-#include <limits>
-#include <memory>
 #include <random>
 #include <string>
-#include <thread>
-#include <vector>
 
-// ---- CUDA built-ins ------------------------------------------------------------------------
-struct Dim3 {
-    int x = 0, y = 0, z = 0;
-};
-thread_local Dim3 threadIdx;
-Dim3 blockIdx, blockDim, gridDim;  // one block runs at a time
-
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __launch_bounds__(...)
-#define __shared__ static  // one block runs at a time
-#define __restrict__ __restrict
-using std::max;
-using std::min;
-
-struct uint2 {
-    unsigned x, y;
-};
-struct uint4 {
-    unsigned x, y, z, w;
-};
-struct float4 {
-    float x, y, z, w;
-};
-inline uint2 make_uint2(unsigned a, unsigned b) { return {a, b}; }
-inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
-inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
-inline float __ldg(const float* p) { return *p; }
-inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
-
-static std::barrier<>* g_block_bar;
-static std::barrier<>* g_warp_bar[32];
-static double g_xchg[32][32];
-inline void __syncthreads() { g_block_bar->arrive_and_wait(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { g_warp_bar[threadIdx.x / 32]->arrive_and_wait(); }
-
-template <typename T>
-T __shfl_xor_sync(unsigned, T v, int o) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    g_xchg[warp][lane] = (double)v;  // exact for float and double
-    __syncwarp();
-    T r = (T)g_xchg[warp][lane ^ o];
-    __syncwarp();
-    return r;
-}
-
-inline unsigned __ballot_sync(unsigned, bool pred) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    g_xchg[warp][lane] = pred ? 1.0 : 0.0;
-    __syncwarp();
-    unsigned bits = 0;
-    for (int l = 0; l < 32; l++)
-        if (g_xchg[warp][l] != 0.0) bits |= 1u << l;
-    __syncwarp();
-    return bits;
-}
-
-// Dynamic shared memory of maskedconv_at_v2, NaN-filled before each block.
-static std::vector<float4> g_dyn;
-#define AT_SMEM float4* at_x = g_dyn.data()
+#include "cuda_host.h"
 
 #include "position.cu"
 #include "sample.cu"
-
-// ---- launching -----------------------------------------------------------------------------
-static void launch(Dim3 grid, int threads, size_t shared_bytes, const std::function<void()>& body) {
-    gridDim = grid;
-    blockDim = {threads, 1, 1};
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (int y = 0; y < grid.y; y++)
-        for (int x = 0; x < grid.x; x++) {
-            blockIdx = {x, y, 0};
-            g_dyn.assign(shared_bytes / sizeof(float4) + 1, float4{nan, nan, nan, nan});
-            std::barrier<> bar(threads);
-            g_block_bar = &bar;
-            std::vector<std::unique_ptr<std::barrier<>>> wb;
-            for (int i = 0; i < threads / 32; i++) {
-                wb.push_back(std::make_unique<std::barrier<>>(32));
-                g_warp_bar[i] = wb.back().get();
-            }
-            std::vector<std::thread> ts;
-            for (int i = 0; i < threads; i++)
-                ts.emplace_back([&, i] {
-                    threadIdx = {i, 0, 0};
-                    body();
-                });
-            for (auto& t : ts) t.join();
-        }
-}
 
 static int failures = 0;
 #define CHECK(cond, ...)                          \
