@@ -19,14 +19,25 @@
 //     generic): the same blocking in pure Go with 4x4 tiles (computed as two
 //     2x4 register passes), each product rounded before its add.
 //
+// Bgemm (bgemm.go) is the same GEMM at bf16, for the backend's --precision
+// bf16, where CPUID reports AVX512_BF16 (isa.BF16): op(A) and op(B) are
+// rounded to bfloat16 (ties to even) while they are packed as bf16 pairs
+// along k (an odd k padded with a zero), and a 14x32 or 8x32 micro-kernel
+// (gen_bf16.py; 28 or 16 ZMM accumulators, FP32) runs VDPBF16PS on them:
+// each pair is two fused multiply-adds rounded to nearest even, subnormal
+// inputs read as zero and subnormal results flushed. bgemm_test.go checks
+// the kernels bit for bit against a scalar emulation of the instruction.
+//
 // BenchmarkSgemm times the presets' shapes at every level (GFLOP/s, and over
-// the thread's own CPU time, robust on a busy machine); BenchmarkPeak the
-// core's multiply-add peak per instruction to read them against. On the
-// Intel Xeon of this project's machines (2 cores, AVX-512, AVX512_BF16, no
-// AMX exposed) one core peaks at ~83 GFLOP/s with ymm FMAs, ~156 with zmm
-// FMAs, and ~75 with AVX512_BF16's VDPBF16PS (2 bf16 products per fp32
-// lane, but half the zmm FMA's rate): a bf16 GEMM on VDPBF16PS would be
-// slower than FP32 on AVX-512 there, so none is provided.
+// the thread's own CPU time, robust on a busy machine); BenchmarkBgemm the
+// same shapes at bf16 beside fp32; BenchmarkPeak the core's multiply-add
+// peak per instruction to read them against. On the Intel Xeon of this
+// project's earlier machines (2 cores, AVX-512, AVX512_BF16, no AMX exposed)
+// one core peaked at ~83 GFLOP/s with ymm FMAs, ~156 with zmm FMAs, and ~75
+// with VDPBF16PS (half the zmm FMA's rate, 2 bf16 products per fp32 lane); on
+// a 2-core AMD EPYC with AVX512_BF16 at 121, 236 and 489: there VDPBF16PS
+// does twice the zmm FMA's multiply-adds. Bgemm's own rate is not yet
+// measured.
 //
 // Sgemm keeps no shared mutable state (packing buffers come from a
 // sync.Pool), so callers may run it concurrently on disjoint row blocks of C.

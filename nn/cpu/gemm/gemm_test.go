@@ -276,6 +276,13 @@ var benchShapes = []struct {
 }
 
 func benchGemm(b *testing.B, transA, transB bool, m, n, k int) {
+	benchGemmWith(b, Sgemm, transA, transB, m, n, k)
+}
+
+// gemmFunc is Sgemm's signature (Sgemm, Bgemm).
+type gemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+func benchGemmWith(b *testing.B, gemm gemmFunc, transA, transB bool, m, n, k int) {
 	r := rand.New(rand.NewPCG(5, 6))
 	x := randSlice(r, m*k)
 	y := randSlice(r, k*n)
@@ -293,7 +300,7 @@ func benchGemm(b *testing.B, transA, transB bool, m, n, k int) {
 	var cpu float64
 	for b.Loop() {
 		t0 := threadCPUSeconds()
-		Sgemm(transA, transB, m, n, k, 1, x, lda, y, ldb, 0, c, n)
+		gemm(transA, transB, m, n, k, 1, x, lda, y, ldb, 0, c, n)
 		cpu += threadCPUSeconds() - t0
 	}
 	b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")

@@ -112,3 +112,22 @@ func fromEnv(v string) (Level, error) {
 	}
 	return l, nil
 }
+
+// HasBF16 reports whether this CPU and OS can run the bf16 GEMM kernels: AVX512_BF16
+// (VDPBF16PS) with the ZMM state saved by the OS. It does not depend on the active level.
+var HasBF16 = x86.HasAVX512BF16
+
+// BF16 is nil when the bf16 kernels may run now, else an error naming the CPU and the missing
+// feature: this CPU lacks AVX512_BF16, or PIXELCNN_CPU_ISA (or Set) chose a level below
+// avx512, where no EVEX code runs.
+func BF16() error { return bf16At(active, HasBF16) }
+
+func bf16At(l Level, has bool) error {
+	if !has {
+		return fmt.Errorf("this CPU (%s) lacks AVX512_BF16 (VDPBF16PS), which bf16 needs", x86.CPUName)
+	}
+	if l < AVX512 {
+		return fmt.Errorf("bf16 needs AVX512_BF16, which %s=%s turns off on this CPU (%s): unset %s or choose %s or above", EnvVar, l, x86.CPUName, EnvVar, AVX512)
+	}
+	return nil
+}

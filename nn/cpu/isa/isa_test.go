@@ -59,3 +59,37 @@ func TestSet(t *testing.T) {
 		}
 	}
 }
+
+// TestBF16: bf16 is refused naming the CPU and AVX512_BF16 when the CPU lacks it, naming
+// PIXELCNN_CPU_ISA below avx512, and allowed at avx512 and amx on a CPU with it.
+func TestBF16(t *testing.T) {
+	for l := Generic; l <= AMX; l++ {
+		for _, has := range []bool{false, true} {
+			err := bf16At(l, has)
+			switch {
+			case !has:
+				if err == nil || !strings.Contains(err.Error(), "AVX512_BF16") || !strings.Contains(err.Error(), "this CPU (") {
+					t.Errorf("%v without AVX512_BF16: %v, want an error naming the CPU and the feature", l, err)
+				}
+			case l < AVX512:
+				if err == nil || !strings.Contains(err.Error(), EnvVar+"="+l.String()) || !strings.Contains(err.Error(), "AVX512_BF16") {
+					t.Errorf("%v with AVX512_BF16: %v, want an error naming %s", l, err, EnvVar)
+				}
+			default:
+				if err != nil {
+					t.Errorf("%v with AVX512_BF16: %v", l, err)
+				}
+			}
+		}
+	}
+	old := Active()
+	t.Cleanup(func() { Set(old) })
+	Set(Generic)
+	if BF16() == nil {
+		t.Errorf("BF16() at generic: nil")
+	}
+	Set(Detected)
+	if (BF16() == nil) != (HasBF16 && Detected >= AVX512) {
+		t.Errorf("BF16() at %v: %v (HasBF16 %v)", Detected, BF16(), HasBF16)
+	}
+}
