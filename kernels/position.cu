@@ -38,8 +38,8 @@
 #define AT_IMGS 4  // images per thread (independent chains sharing each weight load)
 #define AT_U 32    // weight rows per register batch
 
-// AT_SMEM declares the dynamic shared memory at_x (kernels/hostsim/position_sim.cpp, which
-// runs these kernels on the CPU, supplies its own).
+// AT_SMEM declares the dynamic shared memory at_x (the host emulation, kernels/hostsim/
+// cuda_host.h, supplies its own: a NaN-filled buffer).
 #ifndef AT_SMEM
 #define AT_SMEM extern __shared__ float4 at_x[]
 #endif
