@@ -72,9 +72,21 @@ func RunConvTF32(t *testing.T, b nn.Backend) {
 		cases = append(cases, CifarConvCases()...)
 	}
 	for ci, c := range cases {
-		t.Run(c.Spec.Name, func(t *testing.T) { checkConvTF32(t, b, c, uint64(ci)) })
+		t.Run(c.Spec.Name, func(t *testing.T) { checkConvRounded(t, b, c, uint64(ci), tf32Rounding) })
 	}
 }
+
+// rounding is what RunConvTF32 and RunConvBF16 check a precision against: how the backend
+// rounds a conv operand before multiplying, and bounds (a) and (b) of that precision.
+type rounding struct {
+	name    string
+	round   func(float32) float32 // an operand as the backend multiplies it
+	accum   func(k int) float64   // bound (a) relative to S for k terms
+	floor   func(k int) float64   // bound (a)'s absolute part for k terms (flushed subnormals)
+	product float64               // bound (b): one product's relative error from rounding
+}
+
+var tf32Rounding = rounding{"TF32", nn.RoundTF32, TF32AccumBound, func(int) float64 { return 0 }, TF32ProductBound}
 
 // convRefs are one reference's outputs.
 type convRefs struct{ y, dx, dw []float64 }
@@ -83,13 +95,18 @@ type convRefs struct{ y, dx, dw []float64 }
 // transpose wT [Out][K*K][In], and dz = dy through the ReLU mask of the backend's y.
 type refOperands struct{ x, w, wT, dz []float64 }
 
-// tf32Refs computes in float64, in one pass over the live terms, the references on the exact
-// operands, on the TF32-rounded operands, and on the rounded operands' absolute values with
+// tf32Refs is roundedRefs with operands rounded by nn.RoundTF32.
+func tf32Refs(c ConvCase, x, w, bias, dy, yGot []float32) (rnd, abs, exact convRefs) {
+	return roundedRefs(c, x, w, bias, dy, yGot, nn.RoundTF32)
+}
+
+// roundedRefs computes in float64, in one pass over the live terms, the references on the exact
+// operands, on the operands rounded by round, and on the rounded operands' absolute values with
 // no bias (S, the sums of |terms|). The ReLU mask of every backward, and of dB, is that of
 // yGot, the backend's own y. It gives what RefConv and RefConvBackward give (TestTF32Refs
 // checks it) but reads memory in order and splits the work over the cores: the cifar10
 // shapes' references take seconds instead of minutes.
-func tf32Refs(c ConvCase, x, w, bias, dy, yGot []float32) (rnd, abs, exact convRefs) {
+func roundedRefs(c ConvCase, x, w, bias, dy, yGot []float32, round func(float32) float32) (rnd, abs, exact convRefs) {
 	s := c.Spec
 	mask, err := nn.Mask(s)
 	if err != nil {
@@ -115,8 +132,8 @@ func tf32Refs(c ConvCase, x, w, bias, dy, yGot []float32) (rnd, abs, exact convR
 	}
 	ops := [3]refOperands{
 		operands(func(v float32) float64 { return float64(v) }),
-		operands(func(v float32) float64 { return float64(nn.RoundTF32(v)) }),
-		operands(func(v float32) float64 { return math.Abs(float64(nn.RoundTF32(v))) }),
+		operands(func(v float32) float64 { return float64(round(v)) }),
+		operands(func(v float32) float64 { return math.Abs(float64(round(v))) }),
 	}
 	refs := [3]*convRefs{&exact, &rnd, &abs}
 	for v, r := range refs {
@@ -231,7 +248,7 @@ func parallelFor(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-func checkConvTF32(t *testing.T, b nn.Backend, c ConvCase, seed uint64) {
+func checkConvRounded(t *testing.T, b nn.Backend, c ConvCase, seed uint64, rd rounding) {
 	r := rand.New(rand.NewPCG(seed, 29))
 	s := c.Spec
 	xs, ys := []int{c.N, c.H, c.W, s.In}, []int{c.N, c.H, c.W, s.Out}
@@ -270,13 +287,13 @@ func checkConvTF32(t *testing.T, b nn.Backend, c ConvCase, seed uint64) {
 		t.Errorf("backward is not bitwise deterministic")
 	}
 
-	rnd, abs, exact := tf32Refs(c, x, w, bias, dy, y)
+	rnd, abs, exact := roundedRefs(c, x, w, bias, dy, y, rd.round)
 	kFwd := (s.Taps()+1)*s.In + 1 // live taps' inputs, and the bias
 	kDX := (s.Taps()+1)*s.Out + 1 // every output that reads the input, and the pre-filled dx
 	kDW := c.N*c.H*c.W + 1        // every position, and the pre-filled dw
-	checkTF32(t, "y", y, nil, bias, rnd.y, exact.y, abs.y, kFwd)
-	checkTF32(t, "dx", dx, dx0, nil, rnd.dx, exact.dx, abs.dx, kDX)
-	checkTF32(t, "dw", dw, dw0, nil, rnd.dw, exact.dw, abs.dw, kDW)
+	checkRounded(t, rd, "y", y, nil, bias, rnd.y, exact.y, abs.y, kFwd)
+	checkRounded(t, rd, "dx", dx, dx0, nil, rnd.dx, exact.dx, abs.dx, kDX)
+	checkRounded(t, rd, "dw", dw, dw0, nil, rnd.dw, exact.dw, abs.dw, kDW)
 	for i, m := range mask {
 		if m == 0 && dw[i] != dw0[i] {
 			t.Fatalf("dw[%d] is a masked entry but changed: %g -> %g", i, dw0[i], dw[i])
@@ -294,15 +311,15 @@ func checkConvTF32(t *testing.T, b nn.Backend, c ConvCase, seed uint64) {
 		}
 	}
 	for i := range db {
-		if d := math.Abs(float64(db[i]) - dbRef[i]); !(d <= TF32AccumBound(kDW)*dbAbs[i]) {
-			t.Errorf("db[%d] = %g, want %g (bound %.3g)", i, db[i], dbRef[i], TF32AccumBound(kDW)*dbAbs[i])
+		if d := math.Abs(float64(db[i]) - dbRef[i]); !(d <= rd.accum(kDW)*dbAbs[i]) {
+			t.Errorf("db[%d] = %g, want %g (bound %.3g)", i, db[i], dbRef[i], rd.accum(kDW)*dbAbs[i])
 		}
 	}
 }
 
-// checkTF32 checks got against bounds (a) and (b). acc0 (pre-filled gradient) and add (bias,
-// indexed modulo its length) are the unrounded extra term of each output, when not nil.
-func checkTF32(t *testing.T, what string, got, acc0, add []float32, rnd, exact, abs []float64, k int) {
+// checkRounded checks got against rd's bounds (a) and (b). acc0 (pre-filled gradient) and add
+// (bias, indexed modulo its length) are the unrounded extra term of each output, when not nil.
+func checkRounded(t *testing.T, rd rounding, what string, got, acc0, add []float32, rnd, exact, abs []float64, k int) {
 	t.Helper()
 	if len(got) != len(rnd) {
 		t.Fatalf("%s: %d values, want %d", what, len(got), len(rnd))
@@ -320,14 +337,14 @@ func checkTF32(t *testing.T, what string, got, acc0, add []float32, rnd, exact, 
 			scale += math.Abs(float64(add[i%len(add)]))
 		}
 		d := math.Abs(float64(got[i]) - ref)
-		tight := TF32AccumBound(k) * scale
+		tight := rd.accum(k)*scale + rd.floor(k)
 		if scale > 0 {
 			worst = max(worst, d/scale)
 		}
-		if !(d <= tight) || !(math.Abs(float64(got[i])-ex) <= tight+TF32ProductBound*abs[i]) {
+		if !(d <= tight) || !(math.Abs(float64(got[i])-ex) <= tight+rd.product*abs[i]) {
 			if bad < 10 {
-				t.Errorf("%s[%d] = %.9g, want %.9g on TF32 operands (bound %.3g), exact %.9g (bound %.3g)",
-					what, i, got[i], ref, tight, ex, tight+TF32ProductBound*abs[i])
+				t.Errorf("%s[%d] = %.9g, want %.9g on %s operands (bound %.3g), exact %.9g (bound %.3g)",
+					what, i, got[i], ref, rd.name, tight, ex, tight+rd.product*abs[i])
 			}
 			bad++
 		}
@@ -335,7 +352,7 @@ func checkTF32(t *testing.T, what string, got, acc0, add []float32, rnd, exact, 
 	if bad > 10 {
 		t.Errorf("%s: %d mismatches in all", what, bad)
 	}
-	t.Logf("%s: %d values, worst |err|/S on TF32 operands %.3g (bound %.3g, K = %d)", what, len(got), worst, TF32AccumBound(k), k)
+	t.Logf("%s: %d values, worst |err|/S on %s operands %.3g (bound %.3g, K = %d)", what, len(got), rd.name, worst, rd.accum(k), k)
 }
 
 func bitsEqual(a, b []float32) bool {

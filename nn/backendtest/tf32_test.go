@@ -60,3 +60,26 @@ func TestTF32Refs(t *testing.T) {
 		}
 	}
 }
+
+// TestBF16Operand: BF16Operand is nn.RoundBF16 with a subnormal result read as a zero of its
+// sign; and the bounds grow with K as documented.
+func TestBF16Operand(t *testing.T) {
+	for _, tc := range []struct{ in, want uint32 }{
+		{0x3f808001, 0x3f810000}, // rounded as RoundBF16
+		{0x3f808000, 0x3f800000}, // tie to even
+		{0x00800000, 0x00800000}, // smallest normal kept
+		{0x007fffff, 0x00800000}, // rounds up to the smallest normal: kept
+		{0x00400000, 0x00000000}, // subnormal bf16: zero
+		{0x80018000, 0x80000000}, // negative subnormal: -0
+	} {
+		if got := math.Float32bits(BF16Operand(math.Float32frombits(tc.in))); got != tc.want {
+			t.Errorf("BF16Operand(%#08x) = %#08x, want %#08x", tc.in, got, tc.want)
+		}
+	}
+	if b := BF16AccumBound(769); b < 9e-5 || b > 9.4e-5 {
+		t.Errorf("BF16AccumBound(769) = %.3g, want about 9.2e-5", b)
+	}
+	if BF16ProductBound < 2*0x1p-8 {
+		t.Errorf("BF16ProductBound %.3g below 2^-7", BF16ProductBound)
+	}
+}

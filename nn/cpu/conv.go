@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"pixelcnn/nn"
-	"pixelcnn/nn/cpu/gemm"
 	"pixelcnn/nn/cpu/vec"
 )
 
@@ -129,6 +128,10 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 	if err := nn.CheckConv(spec, y, x, w, bias); err != nil {
 		return err
 	}
+	mul, err := b.convGemm()
+	if err != nil {
+		return err
+	}
 	s := newConvShape(spec, x, b.workers)
 	out := spec.Out
 	W, copied := b.liveWeights(s, w.Host)
@@ -139,7 +142,7 @@ func (b *Backend) MaskedConv(spec nn.ConvSpec, y, x, w, bias *nn.Tensor) error {
 			cols[worker], _ = b.take(s.rows * s.kLive) // im2col writes every column
 		}
 		a, lda := s.inputRows(cols[worker], x.Host, p0, rows, b.tf32())
-		s.gemmCols(rows, a, lda, W, bias.Host, y.Host[p0*out:], 0, out)
+		s.gemmCols(mul, rows, a, lda, W, bias.Host, y.Host[p0*out:], 0, out)
 	})
 	for _, c := range cols {
 		b.putBuffer(c)
@@ -170,21 +173,22 @@ func (s convShape) inputRows(col, x []float32, p0, rows int, tf32 bool) ([]float
 }
 
 // gemmCols computes output columns [o0, o1) of rows positions whose im2col rows are a (row
-// stride lda): y[:, o0:o1] = act(a W_live + bias), y with row stride Out. The unmasked taps
+// stride lda): y[:, o0:o1] = act(a W_live + bias), y with row stride Out, its products formed
+// by mul (gemm.Sgemm, or gemm.Bgemm at bf16). The unmasked taps
 // are one GEMM; the centre is one GEMM when all colour groups read the same prefix, else one
 // per group over its prefix. Sgemm forms each element's sum independently of how many rows
 // and columns the call covers, so MaskedConv and MaskedConvAt (the same calls on fewer rows
 // or a column range) agree bit for bit; pixelcnn's TestCachedLogits checks it.
-func (s convShape) gemmCols(rows int, a []float32, lda int, W, bh, yc []float32, o0, o1 int) {
+func (s convShape) gemmCols(mul gemmFunc, rows int, a []float32, lda int, W, bh, yc []float32, o0, o1 int) {
 	spec, out := s.spec, s.spec.Out
 	if s.uniformCentre() {
-		gemm.Sgemm(false, false, rows, o1-o0, s.tapsWidth+spec.CentreInLimit(0), 1, a, lda, W[o0:], out, 0, yc[o0:], out)
+		mul(false, false, rows, o1-o0, s.tapsWidth+spec.CentreInLimit(0), 1, a, lda, W[o0:], out, 0, yc[o0:], out)
 	} else {
-		gemm.Sgemm(false, false, rows, o1-o0, s.tapsWidth, 1, a, lda, W[o0:], out, 0, yc[o0:], out)
+		mul(false, false, rows, o1-o0, s.tapsWidth, 1, a, lda, W[o0:], out, 0, yc[o0:], out)
 		for j := 0; j < spec.Colors; j++ {
 			lo, hi := max(o0, j*s.og), min(o1, (j+1)*s.og)
 			if lim := spec.CentreInLimit(j); lim > 0 && lo < hi {
-				gemm.Sgemm(false, false, rows, hi-lo, lim, 1, a[s.tapsWidth:], lda,
+				mul(false, false, rows, hi-lo, lim, 1, a[s.tapsWidth:], lda,
 					W[s.tapsWidth*out+lo:], out, 1, yc[lo:], out)
 			}
 		}
@@ -214,6 +218,10 @@ func (b *Backend) MaskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 // accumulated into.
 func (b *Backend) maskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *nn.Tensor, fresh bool) error {
 	if err := nn.CheckConvBackward(spec, dx, dw, db, dy, x, w, y); err != nil {
+		return err
+	}
+	mul, err := b.convGemm()
+	if err != nil {
 		return err
 	}
 	s := newConvShape(spec, x, b.workers)
@@ -273,12 +281,12 @@ func (b *Backend) maskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 		a, lda := s.inputRows(sc.col, x.Host, p0, rows, b.tf32())
 		if dw != nil {
 			if uniform {
-				gemm.Sgemm(true, false, s.tapsWidth+spec.CentreInLimit(0), out, rows, 1, a, lda, dz, out, 1, sc.dwPart, out)
+				mul(true, false, s.tapsWidth+spec.CentreInLimit(0), out, rows, 1, a, lda, dz, out, 1, sc.dwPart, out)
 			} else {
-				gemm.Sgemm(true, false, s.tapsWidth, out, rows, 1, a, lda, dz, out, 1, sc.dwPart, out)
+				mul(true, false, s.tapsWidth, out, rows, 1, a, lda, dz, out, 1, sc.dwPart, out)
 				for j := 0; j < spec.Colors; j++ {
 					if lim := spec.CentreInLimit(j); lim > 0 {
-						gemm.Sgemm(true, false, lim, s.og, rows, 1, a[s.tapsWidth:], lda, dz[j*s.og:], out, 1,
+						mul(true, false, lim, s.og, rows, 1, a[s.tapsWidth:], lda, dz[j*s.og:], out, 1,
 							sc.dwPart[s.tapsWidth*out+j*s.og:], out)
 					}
 				}
@@ -296,10 +304,10 @@ func (b *Backend) maskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 			dst, ldd, beta = dcol[p0*s.kLive:], s.kLive, 0
 		}
 		if uniform {
-			gemm.Sgemm(false, true, rows, s.tapsWidth+spec.CentreInLimit(0), out, 1, dz, out, W, out, beta, dst, ldd)
+			mul(false, true, rows, s.tapsWidth+spec.CentreInLimit(0), out, 1, dz, out, W, out, beta, dst, ldd)
 			return
 		}
-		gemm.Sgemm(false, true, rows, s.tapsWidth, out, 1, dz, out, W, out, beta, dst, ldd)
+		mul(false, true, rows, s.tapsWidth, out, 1, dz, out, W, out, beta, dst, ldd)
 		// Centre columns: group j contributes to the first CentreInLimit(j) of them. Since
 		// limits grow with j, group Colors-1 covers the widest prefix; start from zero there.
 		if beta == 0 {
@@ -309,7 +317,7 @@ func (b *Backend) maskedConvBackward(spec nn.ConvSpec, dx, dw, db, dy, x, w, y *
 		}
 		for j := 0; j < spec.Colors; j++ {
 			if lim := spec.CentreInLimit(j); lim > 0 {
-				gemm.Sgemm(false, true, rows, lim, s.og, 1, dz[j*s.og:], out, W[s.tapsWidth*out+j*s.og:], out, 1,
+				mul(false, true, rows, lim, s.og, 1, dz[j*s.og:], out, W[s.tapsWidth*out+j*s.og:], out, 1,
 					dst[s.tapsWidth:], ldd)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"pixelcnn/nn"
+	"pixelcnn/nn/cpu/gemm"
 )
 
 // The cached sampler's ops. One step of cached generation evaluates each layer at a single
@@ -64,7 +65,7 @@ func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j 
 	// Column chunks: a multiple of 16 (the GEMM's register tile width), one per worker.
 	chunks := min(b.workers, out/64)
 	if macs < positionParallelMACs || chunks <= 1 {
-		s.gemmCols(s.n, a, lda, w.Host, bias.Host, y.Host, 0, out)
+		s.gemmCols(gemm.Sgemm, s.n, a, lda, w.Host, bias.Host, y.Host, 0, out)
 	} else {
 		step := (out/chunks + 15) / 16 * 16
 		b.parallel(chunks, func(_, c int) {
@@ -73,7 +74,7 @@ func (b *Backend) MaskedConvAt(spec nn.ConvSpec, y, x, w, bias *nn.Tensor, i, j 
 				o1 = out
 			}
 			if o0 < o1 {
-				s.gemmCols(s.n, a, lda, w.Host, bias.Host, y.Host, o0, o1)
+				s.gemmCols(gemm.Sgemm, s.n, a, lda, w.Host, bias.Host, y.Host, o0, o1)
 			}
 		})
 	}
