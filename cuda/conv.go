@@ -453,6 +453,8 @@ func (b *Backend) SetPrecision(p nn.Precision) error {
 		return b.SetConvVersion(3)
 	case nn.FP32:
 		return b.SetConvVersion(2)
+	case nn.BF16:
+		return fmt.Errorf("cuda: %s: precision %s: the CUDA backend has no bf16 kernels (it has %s and %s; bf16 is the CPU's, on AVX512_BF16)", b.name, p, nn.TF32, nn.FP32)
 	}
 	return fmt.Errorf("cuda: %s: precision %q: unknown (choose one of %v)", b.name, p, nn.Precisions)
 }

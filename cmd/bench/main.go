@@ -157,7 +157,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.tc.cpuSteps, "cpu-train-steps", 2, "timed CPU train steps per case")
 	fs.IntVar(&c.tc.cpuWarmup, "cpu-train-warmup", 1, "untimed CPU train steps before timing (fills the buffer pool)")
 	pc := addProfileFlags(fs)
-	fs.StringVar(&c.tc.precision, "precision", "", "conv precision of the train steps and --profile, tf32 | fp32 (default: each device's, tf32 on cuda, fp32 on cpu)")
+	fs.StringVar(&c.tc.precision, "precision", "", "conv precision of the train steps and --profile, tf32 | fp32 | bf16 (bf16: CPUs with AVX512_BF16; default: each device's, tf32 on cuda, fp32 on cpu)")
 	usage := func(err error) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2

@@ -280,7 +280,7 @@ func TestProfileConfigValidate(t *testing.T) {
 		{func(p *profileConfig) { p.steps = 0 }, "--profile-steps"},
 		{func(p *profileConfig) { p.warmup = 0 }, "--profile-warmup"},
 		{func(p *profileConfig) { p.clip = math.NaN() }, "--profile-clip"},
-		{func(p *profileConfig) { p.precision = "bf16" }, "bf16"},
+		{func(p *profileConfig) { p.precision = "fp16" }, "fp16"},
 		{func(p *profileConfig) { p.peaks.BW = math.Inf(1) }, "--peak-bw +Inf"},
 		{func(p *profileConfig) { p.jsonPath = filepath.Join(dir, "missing", "p.json") }, "--profile-json"},
 		{func(p *profileConfig) { p.pngPath = pngDir }, "is a directory"},

@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.limit, "limit", 0, "evaluate the first N images in file order (0: all)")
 	fs.IntVar(&o.batch, "batch", 64, "batch size")
 	fs.StringVar(&o.device, "device", "auto", "cpu | cuda | auto")
-	fs.StringVar(&o.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu)")
+	fs.StringVar(&o.precision, "precision", "", "conv precision, tf32 | fp32 | bf16 (bf16: CPUs with AVX512_BF16; default: the device's, tf32 on cuda, fp32 on cpu)")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON line instead of text")
 	fs.BoolVar(&o.trainedWeights, "trained-weights", false, "evaluate the weights the optimiser trained (optim.weights.*) instead of their average, in checkpoints of train --ema runs")
 	fs.BoolVar(&o.classify, "classify", false, "class-conditional checkpoints: classify each image as argmax_y p(x|y) and report the accuracy and confusion matrix")

@@ -109,7 +109,7 @@ func TestEvalCommand(t *testing.T) {
 		{"bad split", []string{"--checkpoint", fashion, "--split", "valid"}, 2, `--split "valid"`},
 		{"bad batch", []string{"--checkpoint", fashion, "--batch", "0"}, 2, "--batch 0"},
 		{"negative limit", []string{"--checkpoint", fashion, "--limit", "-1"}, 2, "--limit -1"},
-		{"bad precision", []string{"--checkpoint", fashion, "--precision", "bf16"}, 2, `"bf16": unknown (choose one of [tf32 fp32])`},
+		{"bad precision", []string{"--checkpoint", fashion, "--precision", "fp16"}, 2, `"fp16": unknown (choose one of [tf32 fp32 bf16])`},
 		{"text file", []string{"--checkpoint", text}, 1, "not a safetensors file"},
 		{"png", []string{"--checkpoint", png}, 1, "not a safetensors file"},
 		{"empty dir", []string{"--checkpoint", t.TempDir()}, 1, "without a checkpoint.safetensors"},

@@ -110,7 +110,7 @@ func TestSampleCommand(t *testing.T) {
 		{"no images", []string{"--n", "0"}, 2, "--n 0"},
 		{"unknown method", []string{"--method", "magic"}, 2, `method "magic"`},
 		{"tf32", []string{"--precision", "tf32"}, 2, "sampling computes in fp32 only"},
-		{"unknown precision", []string{"--precision", "bf16"}, 2, `"bf16": unknown (choose one of [tf32 fp32])`},
+		{"unknown precision", []string{"--precision", "fp16"}, 2, `"fp16": unknown (choose one of [tf32 fp32 bf16])`},
 		{"keep without complete", []string{"--keep-rows", "2"}, 2, "needs --complete"},
 		{"complete without keep", []string{"--complete", good}, 2, "--keep-rows 0"},
 		{"both sources", []string{"--complete", good, "--complete-from", "mnist:test:1", "--keep-rows", "1"}, 2, "not both"},

@@ -157,7 +157,7 @@ func parseFlags(args []string) (flags, *pflag.FlagSet, error) {
 	fs.StringVar(&f.reduce, "reduce", string(dist.Exact), "how the ranks' gradients are summed: exact (gathered, added in rank order: bit-reproducible) | fast (MPI_Allreduce: not bit-reproducible)")
 	fs.StringVar(&f.comm, "comm", nccl.Auto, "the collectives: auto (nccl for --device cuda with more than one rank in a cuda build, else mpi) | mpi (dist.Open's world: MPI, or the single process) | nccl (NCCL on the GPUs, one rank per GPU; launched by mpirun or torchrun)")
 	fs.DurationVar(&f.collectiveTimeout, "collective-timeout", 30*time.Minute, "with several ranks: how long a rank waits in one collective for the others before it ends every rank (a rank that stopped without dying); 0: for ever")
-	fs.StringVar(&f.precision, "precision", "", "conv precision, tf32 | fp32 (default: the device's, tf32 on cuda, fp32 on cpu; on --resume the checkpoint's)")
+	fs.StringVar(&f.precision, "precision", "", "conv precision, tf32 | fp32 | bf16 (bf16: CPUs with AVX512_BF16; default: the device's, tf32 on cuda, fp32 on cpu; on --resume the checkpoint's)")
 	if err := fs.Parse(args); err != nil {
 		return f, fs, explainRange(err)
 	}

@@ -187,8 +187,8 @@ func TestTrainNumericFlags(t *testing.T) {
 		{[]string{"--steps", "1", "--checkpoint-every", "-1"}, "--checkpoint-every -1"},
 		{[]string{"--steps", "1", "--log-every", "-1"}, "--log-every -1"},
 		{[]string{"--steps", "1", "--resume", "x", "--overwrite"}, "give one"},
-		{[]string{"--steps", "1", "--precision", "bf16"}, `"bf16": unknown (choose one of [tf32 fp32])`},
-		{[]string{"--steps", "1", "--precision", ""}, "choose one of [tf32 fp32]"},
+		{[]string{"--steps", "1", "--precision", "fp16"}, `"fp16": unknown (choose one of [tf32 fp32 bf16])`},
+		{[]string{"--steps", "1", "--precision", ""}, "choose one of [tf32 fp32 bf16]"},
 	}
 	for _, tc := range tests {
 		dir := filepath.Join(t.TempDir(), "run")
