@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"pixelcnn/nn"
 	"pixelcnn/nn/cpu"
 	"pixelcnn/pixelcnn/data"
 	"pixelcnn/pixelcnn/safetensors"
@@ -188,5 +189,36 @@ func TestAverageCheckpoint(t *testing.T) {
 	}
 	if _, err := ckBad.Resume(split); err == nil || !strings.Contains(err.Error(), WeightsPrefix+"v_in.weight") {
 		t.Errorf("resume without the trained weights: %v, want an error naming %sv_in.weight", err, WeightsPrefix)
+	}
+}
+
+// TestHostLerp: the fallback for a backend without nn.Averager computes the backend's Lerp
+// bits, and refuses what Lerp refuses.
+func TestHostLerp(t *testing.T) {
+	b := cpu.New()
+	r := rand.New(rand.NewPCG(8, 9))
+	mk := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	d0, s0 := mk(37), mk(37)
+	viaHost, _ := b.FromHost(append([]float32(nil), d0...), 37)
+	direct, _ := b.FromHost(append([]float32(nil), d0...), 37)
+	src, _ := b.FromHost(s0, 37)
+	if err := hostLerp(b, []*nn.Tensor{viaHost}, []*nn.Tensor{src}, 0.3); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Lerp([]*nn.Tensor{direct}, []*nn.Tensor{src}, 0.3); err != nil {
+		t.Fatal(err)
+	}
+	equalParams(t, "hostLerp", [][]float32{hostOf(t, b, viaHost)}, [][]float32{hostOf(t, b, direct)})
+	if hostOf(t, b, viaHost)[0] == d0[0] {
+		t.Error("hostLerp left dst unchanged")
+	}
+	if err := hostLerp(b, []*nn.Tensor{viaHost}, []*nn.Tensor{src}, 2); err == nil {
+		t.Error("hostLerp accepted weight 2")
 	}
 }
