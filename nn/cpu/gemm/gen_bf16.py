@@ -27,19 +27,10 @@ register operands only: EVEX.512.F3.0F38.W0 52 /r, i.e. 62 P0 P1 P2 52 ModRM wit
 with GNU objdump and checks every VDPBF16PS against the comment written beside its bytes.
 """
 
+from gen_peak import vdpbf16ps  # the one EVEX encoder of VDPBF16PS (the peak loop uses it too)
+
 MR = 14  # set per kernel by kernel()
 NR = 32
-
-
-def vdpbf16ps(dst, src1, src2):
-    """EVEX bytes of VDPBF16PS zmm{dst}, zmm{src1}, zmm{src2}: dst += dot of bf16 pairs."""
-    r, rp = (~dst >> 3) & 1, (~dst >> 4) & 1
-    b, x = (~src2 >> 3) & 1, (~src2 >> 4) & 1
-    p0 = (r << 7) | (x << 6) | (b << 5) | (rp << 4) | 0b10  # map 0F38
-    p1 = ((~src1 & 0xF) << 3) | (1 << 2) | 0b10  # W0, vvvv, pp = F3
-    p2 = (0b10 << 5) | (((~src1 >> 4) & 1) << 3)  # L'L = 512, V'
-    modrm = 0xC0 | ((dst & 7) << 3) | (src2 & 7)
-    return [0x62, p0, p1, p2, 0x52, modrm]
 
 
 def dp(dst, src1, src2):
